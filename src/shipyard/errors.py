@@ -1,14 +1,14 @@
 """Typed errors raised by the core; faces map them to HTTP status or exit codes in one place.
 
-    ShipyardError(message, code, hint)
-    ├── NotFoundError      unknown project, release, candidate, SHA, environment, token, artifact
-    ├── ConflictError      cherry-pick conflict, already exists, immutable, lease lost, busy
-    ├── InvalidError       bad input: config file (file, line, field), version, policy, request
-    ├── RefusedError       a rule says no: gate closed, frozen, separation of duties, not on mainline
-    │   └── PermissionDenied   the caller's role does not allow it
-    ├── AuthError          no or unknown token
-    ├── IntegrityError     digest mismatch, broken audit chain
-    └── AdapterError       git, build, router, provider, target failures (raised ``from`` the cause)
+ShipyardError(message, code, hint)
+├── NotFoundError      unknown project, release, candidate, SHA, environment, token, artifact
+├── ConflictError      cherry-pick conflict, already exists, immutable, lease lost, busy
+├── InvalidError       bad input: config file (file, line, field), version, policy, request
+├── RefusedError       a rule says no: gate closed, frozen, separation of duties, not on mainline
+│   └── PermissionDenied   the caller's role does not allow it
+├── AuthError          no or unknown token
+├── IntegrityError     digest mismatch, broken audit chain
+└── AdapterError       git, build, router, provider, target failures (raised ``from`` the cause)
 """
 
 from __future__ import annotations

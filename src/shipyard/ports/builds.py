@@ -12,7 +12,9 @@ from typing import Protocol
 class BuildRequest:
     source_dir: Path  # a clean worktree of the candidate's SHA
     command: str  # run by /bin/sh -c
-    env: Mapping[str, str]  # SHIPYARD_VERSION, SHIPYARD_CANDIDATE, SHIPYARD_SHA (ARTIFACTS_DIR is added)
+    env: Mapping[
+        str, str
+    ]  # SHIPYARD_VERSION, SHIPYARD_CANDIDATE, SHIPYARD_SHA (ARTIFACTS_DIR is added)
     artifacts_dir: Path  # empty directory the command writes its outputs into
     log_path: Path  # stdout+stderr of the build, appended as it runs
     timeout_s: float = 1800.0

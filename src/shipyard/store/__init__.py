@@ -1,1 +1,1 @@
-"""store layer."""
+"""Persistence: SQLAlchemy tables, repositories implementing ports.repositories, Alembic migrations."""

@@ -1,1 +1,1 @@
-"""cli commands layer."""
+"""One module per noun of the CLI."""

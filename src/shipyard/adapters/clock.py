@@ -1,0 +1,23 @@
+"""The wall clock, and a fixed one for tests and simulations."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class FixedClock:
+    """A clock that moves only when told to."""
+
+    def __init__(self, start: datetime) -> None:
+        self._now = start
+
+    def now(self) -> datetime:
+        return self._now
+
+    def advance(self, **kwargs: float) -> None:
+        self._now += timedelta(**kwargs)

@@ -1,0 +1,28 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from shipyard import __version__
+from shipyard.api import errors
+from shipyard.api.routes import admin, projects
+from shipyard.services.context import Services
+
+
+def create_app(services: Services) -> FastAPI:
+    app = FastAPI(
+        title="Shipyard",
+        version=__version__,
+        description="Cut releases, build once, promote the same artifact, release progressively.",
+    )
+    app.state.services = services
+    errors.install(app)
+    app.include_router(projects.router)
+    app.include_router(admin.router)
+
+    @app.get("/healthz", tags=["admin"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    return app

@@ -1,0 +1,185 @@
+"""Request and response bodies of the HTTP API (they are the OpenAPI contract at /docs)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from shipyard.domain.changelog import ChangelogEntry
+from shipyard.domain.events import Event
+from shipyard.domain.releases import Candidate, Project, Release
+
+
+class ProjectIn(BaseModel):
+    source: str = Field(description="absolute path of a git repository on the server, or a URL")
+    name: str | None = None
+
+
+class ProjectOut(BaseModel):
+    name: str
+    source: str
+    mainline: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, p: Project) -> ProjectOut:
+        return cls(name=p.name, source=p.source, mainline=p.mainline, created_at=p.created_at)
+
+
+class CutIn(BaseModel):
+    sha: str | None = Field(None, description="mainline commit; default: the mainline tip")
+    version: str | None = None
+    bump: Literal["major", "minor", "patch"] | None = None
+    allow_missing_pick: bool = False
+
+
+class PickIn(BaseModel):
+    shas: list[str] = Field(min_length=1)
+
+
+class ArtifactIn(BaseModel):
+    name: str
+    digest: str
+    uri: str | None = None
+
+
+class ArtifactOut(BaseModel):
+    name: str
+    digest: str
+    size: int | None
+    uri: str | None
+
+
+class PickOut(BaseModel):
+    source_sha: str
+    new_sha: str
+
+
+class CandidateOut(BaseModel):
+    name: str
+    number: int
+    sha: str
+    status: str
+    deployable: bool
+    created_by: str
+    created_at: datetime
+    built_at: datetime | None
+    build_log: str | None
+    reason: str
+    artifacts: list[ArtifactOut]
+    picks: list[PickOut]
+
+    @classmethod
+    def of(cls, c: Candidate) -> CandidateOut:
+        return cls(
+            name=c.name,
+            number=c.number,
+            sha=c.sha,
+            status=c.status.value,
+            deployable=c.deployable,
+            created_by=c.created_by,
+            created_at=c.created_at,
+            built_at=c.built_at,
+            build_log=c.build_log,
+            reason=c.reason,
+            artifacts=[
+                ArtifactOut(name=a.name, digest=a.digest, size=a.size, uri=a.uri)
+                for a in c.artifacts
+            ],
+            picks=[PickOut(source_sha=p.source_sha, new_sha=p.new_sha) for p in c.picks],
+        )
+
+
+class ReleaseOut(BaseModel):
+    project: str
+    version: str
+    branch: str
+    base_sha: str
+    created_by: str
+    created_at: datetime
+    candidates: list[CandidateOut]
+
+    @classmethod
+    def of(cls, project: str, r: Release, candidates: list[Candidate]) -> ReleaseOut:
+        return cls(
+            project=project,
+            version=r.version,
+            branch=r.branch,
+            base_sha=r.base_sha,
+            created_by=r.created_by,
+            created_at=r.created_at,
+            candidates=[CandidateOut.of(c) for c in candidates],
+        )
+
+
+class ChangelogEntryOut(BaseModel):
+    sha: str
+    subject: str
+    author: str
+    author_email: str
+    pr: int | None
+    type: str | None
+    scope: str | None
+    breaking: bool
+    picked: bool
+
+    @classmethod
+    def of(cls, e: ChangelogEntry) -> ChangelogEntryOut:
+        return cls(
+            sha=e.sha,
+            subject=e.subject,
+            author=e.author,
+            author_email=e.author_email,
+            pr=e.pr,
+            type=e.type,
+            scope=e.scope,
+            breaking=e.breaking,
+            picked=e.picked,
+        )
+
+
+class ReleaseDetailOut(ReleaseOut):
+    previous_version: str | None
+    changelog: list[ChangelogEntryOut]
+    changelog_truncated: bool
+
+
+class TokenIn(BaseModel):
+    user: str
+    role: str
+
+
+class TokenCreatedOut(BaseModel):
+    id: int
+    user: str
+    role: str
+    token: str = Field(description="shown once; only its hash is stored")
+
+
+class WhoAmIOut(BaseModel):
+    user: str
+    role: str
+
+
+class EventOut(BaseModel):
+    id: int
+    at: datetime
+    actor: str
+    kind: str
+    project: str | None
+    subject: str
+    payload: dict[str, Any]
+
+    @classmethod
+    def of(cls, e: Event) -> EventOut:
+        return cls(
+            id=e.id,
+            at=e.at,
+            actor=e.actor,
+            kind=e.kind,
+            project=e.project,
+            subject=e.subject,
+            payload=e.payload,
+        )

@@ -1,0 +1,35 @@
+"""The `shipyard` command. Errors become one red line and an exit code (cli/errors.py)."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from shipyard.cli.commands import admin, artifacts, projects, releases, serve
+from shipyard.cli.errors import CliError, show
+
+app = typer.Typer(
+    help="Shipyard: cut releases, build once, promote the same artifact, release progressively.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command("serve")(serve.serve)
+app.add_typer(projects.app, name="project")
+app.add_typer(releases.app, name="release")
+app.add_typer(artifacts.app, name="artifact")
+app.add_typer(admin.tokens, name="token")
+app.command("whoami")(admin.whoami)
+app.command("events")(admin.events)
+
+
+def run() -> None:
+    try:
+        app()
+    except CliError as err:
+        sys.exit(show(err, as_json="--json" in sys.argv))
+
+
+if __name__ == "__main__":
+    run()

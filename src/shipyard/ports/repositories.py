@@ -1,0 +1,134 @@
+"""Persistence ports: what the use cases read and write, in one unit of work (one transaction)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Protocol, Self
+
+from shipyard.domain.auth import Role
+from shipyard.domain.events import Event
+from shipyard.domain.releases import Artifact, Candidate, CandidateStatus, Pick, Project, Release
+
+
+class ProjectRepo(Protocol):
+    def add(self, *, name: str, source: str, mainline: str, now: datetime) -> Project: ...
+    def get(self, name: str) -> Project | None: ...
+    def get_by_id(self, project_id: int) -> Project: ...
+    def list(self) -> Sequence[Project]: ...
+
+
+class ReleaseRepo(Protocol):
+    def add_release(
+        self,
+        *,
+        project: Project,
+        version: str,
+        branch: str,
+        base_sha: str,
+        actor: str,
+        now: datetime,
+    ) -> Release: ...
+    def get_release(self, project: Project, version: str) -> Release | None: ...
+    def get_release_by_id(self, release_id: int) -> Release: ...
+    def list_releases(self, project: Project) -> Sequence[Release]:
+        """Newest first."""
+
+    def add_candidate(
+        self,
+        *,
+        release: Release,
+        number: int,
+        name: str,
+        sha: str,
+        status: CandidateStatus,
+        actor: str,
+        now: datetime,
+        config_text: str,
+        picks: Sequence[Pick] = (),
+    ) -> Candidate: ...
+    def candidates(self, release: Release) -> Sequence[Candidate]:
+        """Oldest first, with artifacts and picks."""
+
+    def get_candidate(self, project: Project, name: str) -> Candidate | None: ...
+    def get_candidate_by_id(self, candidate_id: int) -> Candidate: ...
+    def finish_build(
+        self,
+        candidate_id: int,
+        *,
+        status: CandidateStatus,
+        reason: str,
+        now: datetime,
+        artifacts: Sequence[Artifact],
+    ) -> Candidate: ...
+    def set_build_log(self, candidate_id: int, location: str) -> None: ...
+    def add_artifact(self, candidate_id: int, artifact: Artifact) -> None: ...
+    def picks_of_project(self, project: Project) -> Sequence[tuple[Release, Pick]]: ...
+
+
+class TokenRecord(Protocol):
+    id: int
+    user: str
+    role: Role
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class TokenRepo(Protocol):
+    def add(self, *, user: str, role: Role, token_hash: str, actor: str, now: datetime) -> int: ...
+    def find(self, token_hash: str) -> tuple[int, str, Role] | None:
+        """(id, user, role) of an unrevoked token."""
+
+    def count(self) -> int: ...
+    def list(self) -> Sequence[dict[str, Any]]: ...
+    def revoke(self, token_id: int, now: datetime) -> bool: ...
+
+
+class EventLog(Protocol):
+    def append(
+        self,
+        *,
+        actor: str,
+        kind: str,
+        subject: str,
+        payload: dict[str, Any],
+        now: datetime,
+        project: str | None = None,
+    ) -> None: ...
+    def list(
+        self, *, project: str | None = None, limit: int = 100, after_id: int = 0
+    ) -> Sequence[Event]: ...
+
+
+class JobQueue(Protocol):
+    """Durable work for the engine: claimed with a lease so a dead worker's job is taken over."""
+
+    def enqueue(self, *, kind: str, subject_id: int, now: datetime) -> int: ...
+    def claim(
+        self, *, kinds: Sequence[str], owner: str, now: datetime, lease_s: float
+    ) -> tuple[int, str, int] | None:
+        """(job id, kind, subject id) of a pending job or one whose lease expired."""
+
+    def renew(self, job_id: int, *, owner: str, now: datetime, lease_s: float) -> bool: ...
+    def complete(self, job_id: int, *, owner: str, now: datetime) -> bool: ...
+
+
+class UnitOfWork(Protocol):
+    projects: ProjectRepo
+    releases: ReleaseRepo
+    tokens: TokenRepo
+    events: EventLog
+    jobs: JobQueue
+
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Roll back whatever was not committed."""
+
+    def commit(self) -> None: ...
+    def rollback(self) -> None: ...

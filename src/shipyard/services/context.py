@@ -1,0 +1,23 @@
+"""What a use case needs from the outside, handed in by bootstrap (the composition root)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from shipyard.ports.artifacts import ArtifactStore
+from shipyard.ports.builds import Builder
+from shipyard.ports.clock import Clock
+from shipyard.ports.git import GitRepository
+from shipyard.ports.repositories import UnitOfWork
+
+
+@dataclass(frozen=True)
+class Services:
+    uow: Callable[[], UnitOfWork]
+    git: Callable[[str], GitRepository]  # project source (path or URL) -> repository
+    artifacts: ArtifactStore
+    builder: Builder
+    clock: Clock
+    logs_dir: Path

@@ -1,0 +1,375 @@
+"""SQLAlchemy implementations of the repository ports; rows are mapped to domain records here only."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from shipyard.domain.auth import Role
+from shipyard.domain.events import Event
+from shipyard.domain.releases import Artifact, Candidate, CandidateStatus, Pick, Project, Release
+from shipyard.errors import NotFoundError
+from shipyard.store.tables import (
+    ArtifactRow,
+    CandidateRow,
+    EventRow,
+    JobRow,
+    PickRow,
+    ProjectRow,
+    ReleaseRow,
+    TokenRow,
+)
+
+
+def _project(row: ProjectRow) -> Project:
+    return Project(row.id, row.name, row.source, row.mainline, row.created_at)
+
+
+def _release(row: ReleaseRow) -> Release:
+    return Release(
+        row.id,
+        row.project_id,
+        row.version,
+        row.branch,
+        row.base_sha,
+        row.created_by,
+        row.created_at,
+    )
+
+
+class SqlProjects:
+    def __init__(self, session: Session) -> None:
+        self._s = session
+
+    def add(self, *, name: str, source: str, mainline: str, now: datetime) -> Project:
+        row = ProjectRow(name=name, source=source, mainline=mainline, created_at=now)
+        self._s.add(row)
+        self._s.flush()
+        return _project(row)
+
+    def get(self, name: str) -> Project | None:
+        row = self._s.scalar(select(ProjectRow).where(ProjectRow.name == name))
+        return _project(row) if row else None
+
+    def get_by_id(self, project_id: int) -> Project:
+        row = self._s.get(ProjectRow, project_id)
+        if row is None:
+            raise NotFoundError(f"project #{project_id} not found")
+        return _project(row)
+
+    def list(self) -> Sequence[Project]:
+        return [_project(r) for r in self._s.scalars(select(ProjectRow).order_by(ProjectRow.name))]
+
+
+class SqlReleases:
+    def __init__(self, session: Session) -> None:
+        self._s = session
+
+    def add_release(
+        self,
+        *,
+        project: Project,
+        version: str,
+        branch: str,
+        base_sha: str,
+        actor: str,
+        now: datetime,
+    ) -> Release:
+        row = ReleaseRow(
+            project_id=project.id,
+            version=version,
+            branch=branch,
+            base_sha=base_sha,
+            created_by=actor,
+            created_at=now,
+        )
+        self._s.add(row)
+        self._s.flush()
+        return _release(row)
+
+    def get_release(self, project: Project, version: str) -> Release | None:
+        row = self._s.scalar(
+            select(ReleaseRow).where(
+                ReleaseRow.project_id == project.id, ReleaseRow.version == version
+            )
+        )
+        return _release(row) if row else None
+
+    def get_release_by_id(self, release_id: int) -> Release:
+        row = self._s.get(ReleaseRow, release_id)
+        if row is None:
+            raise NotFoundError(f"release #{release_id} not found")
+        return _release(row)
+
+    def list_releases(self, project: Project) -> Sequence[Release]:
+        rows = self._s.scalars(
+            select(ReleaseRow)
+            .where(ReleaseRow.project_id == project.id)
+            .order_by(ReleaseRow.id.desc())
+        )
+        return [_release(r) for r in rows]
+
+    def add_candidate(
+        self,
+        *,
+        release: Release,
+        number: int,
+        name: str,
+        sha: str,
+        status: CandidateStatus,
+        actor: str,
+        now: datetime,
+        config_text: str,
+        picks: Sequence[Pick] = (),
+    ) -> Candidate:
+        row = CandidateRow(
+            release_id=release.id,
+            project_id=release.project_id,
+            name=name,
+            number=number,
+            sha=sha,
+            status=status.value,
+            created_by=actor,
+            created_at=now,
+            config_text=config_text,
+            reason="",
+        )
+        self._s.add(row)
+        self._s.flush()
+        for p in picks:
+            self._s.add(
+                PickRow(
+                    release_id=release.id,
+                    candidate_id=row.id,
+                    source_sha=p.source_sha,
+                    new_sha=p.new_sha,
+                )
+            )
+        self._s.flush()
+        return self._candidate(row)
+
+    def _candidate(self, row: CandidateRow) -> Candidate:
+        arts = self._s.scalars(
+            select(ArtifactRow).where(ArtifactRow.candidate_id == row.id).order_by(ArtifactRow.name)
+        )
+        picks = self._s.scalars(
+            select(PickRow).where(PickRow.candidate_id == row.id).order_by(PickRow.id)
+        )
+        return Candidate(
+            id=row.id,
+            release_id=row.release_id,
+            name=row.name,
+            number=row.number,
+            sha=row.sha,
+            status=CandidateStatus(row.status),
+            created_by=row.created_by,
+            created_at=row.created_at,
+            config_text=row.config_text,
+            build_log=row.build_log,
+            reason=row.reason,
+            built_at=row.built_at,
+            artifacts=tuple(Artifact(a.name, a.digest, a.size, a.uri) for a in arts),
+            picks=tuple(Pick(p.source_sha, p.new_sha) for p in picks),
+        )
+
+    def candidates(self, release: Release) -> Sequence[Candidate]:
+        rows = self._s.scalars(
+            select(CandidateRow)
+            .where(CandidateRow.release_id == release.id)
+            .order_by(CandidateRow.number)
+        )
+        return [self._candidate(r) for r in rows]
+
+    def get_candidate(self, project: Project, name: str) -> Candidate | None:
+        row = self._s.scalar(
+            select(CandidateRow).where(
+                CandidateRow.project_id == project.id, CandidateRow.name == name
+            )
+        )
+        return self._candidate(row) if row else None
+
+    def get_candidate_by_id(self, candidate_id: int) -> Candidate:
+        row = self._s.get(CandidateRow, candidate_id)
+        if row is None:
+            raise NotFoundError(f"candidate #{candidate_id} not found")
+        return self._candidate(row)
+
+    def finish_build(
+        self,
+        candidate_id: int,
+        *,
+        status: CandidateStatus,
+        reason: str,
+        now: datetime,
+        artifacts: Sequence[Artifact],
+    ) -> Candidate:
+        row = self._s.get(CandidateRow, candidate_id)
+        if row is None:
+            raise NotFoundError(f"candidate #{candidate_id} not found")
+        row.status = status.value
+        row.reason = reason
+        row.built_at = now
+        for a in artifacts:
+            self.add_artifact(candidate_id, a)
+        self._s.flush()
+        return self._candidate(row)
+
+    def set_build_log(self, candidate_id: int, location: str) -> None:
+        self._s.execute(
+            update(CandidateRow).where(CandidateRow.id == candidate_id).values(build_log=location)
+        )
+
+    def add_artifact(self, candidate_id: int, artifact: Artifact) -> None:
+        self._s.add(
+            ArtifactRow(
+                candidate_id=candidate_id,
+                name=artifact.name,
+                digest=artifact.digest,
+                size=artifact.size,
+                uri=artifact.uri,
+            )
+        )
+        self._s.flush()
+
+    def picks_of_project(self, project: Project) -> Sequence[tuple[Release, Pick]]:
+        rows = self._s.execute(
+            select(ReleaseRow, PickRow)
+            .join(PickRow, PickRow.release_id == ReleaseRow.id)
+            .where(ReleaseRow.project_id == project.id)
+            .order_by(PickRow.id)
+        )
+        return [(_release(r), Pick(p.source_sha, p.new_sha)) for r, p in rows]
+
+
+class SqlTokens:
+    def __init__(self, session: Session) -> None:
+        self._s = session
+
+    def add(self, *, user: str, role: Role, token_hash: str, actor: str, now: datetime) -> int:
+        row = TokenRow(
+            user=user, role=role.value, token_hash=token_hash, created_by=actor, created_at=now
+        )
+        self._s.add(row)
+        self._s.flush()
+        return row.id
+
+    def find(self, token_hash: str) -> tuple[int, str, Role] | None:
+        row = self._s.scalar(
+            select(TokenRow).where(TokenRow.token_hash == token_hash, TokenRow.revoked_at.is_(None))
+        )
+        return (row.id, row.user, Role(row.role)) if row else None
+
+    def count(self) -> int:
+        return int(self._s.scalar(select(func.count()).select_from(TokenRow)) or 0)
+
+    def list(self) -> Sequence[dict[str, Any]]:
+        return [
+            {
+                "id": r.id,
+                "user": r.user,
+                "role": r.role,
+                "created_by": r.created_by,
+                "created_at": r.created_at.isoformat(),
+                "revoked_at": r.revoked_at.isoformat() if r.revoked_at else None,
+            }
+            for r in self._s.scalars(select(TokenRow).order_by(TokenRow.id))
+        ]
+
+    def revoke(self, token_id: int, now: datetime) -> bool:
+        row = self._s.get(TokenRow, token_id)
+        if row is None or row.revoked_at is not None:
+            return False
+        row.revoked_at = now
+        return True
+
+
+class SqlEvents:
+    def __init__(self, session: Session) -> None:
+        self._s = session
+
+    def append(
+        self,
+        *,
+        actor: str,
+        kind: str,
+        subject: str,
+        payload: dict[str, Any],
+        now: datetime,
+        project: str | None = None,
+    ) -> None:
+        self._s.add(
+            EventRow(
+                at=now, actor=actor, kind=kind, project=project, subject=subject, payload=payload
+            )
+        )
+
+    def list(
+        self, *, project: str | None = None, limit: int = 100, after_id: int = 0
+    ) -> Sequence[Event]:
+        q = select(EventRow).where(EventRow.id > after_id)
+        if project is not None:
+            q = q.where(EventRow.project == project)
+        rows = self._s.scalars(q.order_by(EventRow.id).limit(limit))
+        return [Event(r.id, r.at, r.actor, r.kind, r.project, r.subject, r.payload) for r in rows]
+
+
+class SqlJobs:
+    def __init__(self, session: Session) -> None:
+        self._s = session
+
+    def enqueue(self, *, kind: str, subject_id: int, now: datetime) -> int:
+        row = JobRow(
+            kind=kind, subject_id=subject_id, state="pending", created_at=now, updated_at=now
+        )
+        self._s.add(row)
+        self._s.flush()
+        return row.id
+
+    def claim(
+        self, *, kinds: Sequence[str], owner: str, now: datetime, lease_s: float
+    ) -> tuple[int, str, int] | None:
+        due = and_(
+            JobRow.state == "pending",
+            JobRow.kind.in_(kinds),
+            or_(JobRow.lease_until.is_(None), JobRow.lease_until < now),
+        )
+        q = select(JobRow).where(due).order_by(JobRow.id).limit(1)
+        if self._s.get_bind().dialect.name == "postgresql":
+            q = q.with_for_update(skip_locked=True)
+        row = self._s.scalar(q)
+        if row is None:
+            return None
+        # compare-and-set on the lease, so two workers on SQLite cannot both win
+        won = self._s.execute(
+            update(JobRow)
+            .where(JobRow.id == row.id, due)
+            .values(
+                lease_owner=owner,
+                lease_until=now + timedelta(seconds=lease_s),
+                attempts=JobRow.attempts + 1,
+                updated_at=now,
+            )
+        )
+        if getattr(won, "rowcount", 0) != 1:
+            return None
+        return row.id, row.kind, row.subject_id
+
+    def renew(self, job_id: int, *, owner: str, now: datetime, lease_s: float) -> bool:
+        res = self._s.execute(
+            update(JobRow)
+            .where(JobRow.id == job_id, JobRow.lease_owner == owner, JobRow.state == "pending")
+            .values(lease_until=now + timedelta(seconds=lease_s), updated_at=now)
+        )
+        return getattr(res, "rowcount", 0) == 1
+
+    def complete(self, job_id: int, *, owner: str, now: datetime) -> bool:
+        res = self._s.execute(
+            update(JobRow)
+            .where(JobRow.id == job_id, JobRow.lease_owner == owner, JobRow.state == "pending")
+            .values(state="done", lease_until=None, updated_at=now)
+        )
+        return getattr(res, "rowcount", 0) == 1
