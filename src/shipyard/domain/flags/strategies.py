@@ -111,7 +111,7 @@ def _flexible(params: Mapping[str, Any], flag: str, rng: Rng) -> tuple[Predicate
     group_id = as_text(params.get("groupId")) or flag
     ppm = _ppm_param(params, "rollout")
     default = stickiness == "default"
-    get = stickiness_getter(stickiness, ("userId", "sessionId"))
+    get = stickiness_getter(stickiness)
     return _bucketed(get, group_id, ppm, rng, random_when_missing=default), ppm < PPM
 
 

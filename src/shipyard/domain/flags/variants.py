@@ -18,7 +18,8 @@ from shipyard.domain.flags.results import DISABLED_FEATURE_ON, Variant
 
 __all__ = ["VariantSet", "stickiness_getter"]
 
-_DEFAULT_ORDER = ("userId", "sessionId", "remoteAddress")
+_DEFAULT_ORDER = ("userId", "sessionId")
+"""As in Unleash's yggdrasil engine: no remoteAddress, then random."""
 
 
 def stickiness_getter(stickiness: str | None, order: Sequence[str] = _DEFAULT_ORDER) -> Getter:
