@@ -96,7 +96,8 @@ def _string(op: str, get: Getter, values: list[str], fold: bool) -> Predicate:
 
 
 def _float(text: str | None) -> float | None:
-    if text is None:
+    """Parse like Rust's ``f64::from_str`` (yggdrasil): no surrounding space, no ``_``."""
+    if text is None or "_" in text or text != text.strip():
         return None
     try:
         return float(text)
