@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/flags.py [--seconds 2] [--repeat 3]
 
-Engines: Shipyard's compiled evaluator (shipyard.domain.flags), Unleash's Rust engine through
+Engines: Shipyard's compiled evaluator (shipyard.domain.flags), the same behind the SDK's
+FlagClient (context merge + exposure counting), Unleash's Rust engine through
 its Python binding (yggdrasil-engine, ``check_enabled``/``check_variant``: no metrics recorded)
 and the official Python SDK (UnleashClient, which delegates to yggdrasil and counts metrics).
 Each round runs every isEnabled and getVariant case of every spec file once; the best round
@@ -53,6 +54,24 @@ def shipyard_calls(files: dict[str, list[SpecCase]]) -> tuple[list[Call], Check]
         for c in cases:
             calls.append(
                 (state.get_variant if c.is_variant else state.is_enabled, c.toggle, c.context)
+            )
+
+    def ok(case: SpecCase, got: Any) -> bool:
+        return (got.to_dict() if case.is_variant else got) == case.expected
+
+    return calls, ok
+
+
+def sdk_calls(files: dict[str, list[SpecCase]]) -> tuple[list[Call], Check]:
+    """The same evaluator behind ``FlagClient``: adds context merging and exposure counting."""
+    from shipyard.sdk import FlagClient
+
+    calls: list[Call] = []
+    for cases in files.values():
+        client = FlagClient(None, bootstrap=full_state(cases[0].state))
+        for c in cases:
+            calls.append(
+                (client.get_variant if c.is_variant else client.is_enabled, c.toggle, c.context)
             )
 
     def ok(case: SpecCase, got: Any) -> bool:
@@ -180,6 +199,8 @@ def main() -> None:
     engines: list[tuple[str, list[Call], Check]] = []
     calls, ok = shipyard_calls(files)
     engines.append(("shipyard (compiled, pure Python)", calls, ok))
+    calls, ok = sdk_calls(files)
+    engines.append(("shipyard FlagClient (+exposures)", calls, ok))
     cleanup: list[Any] = []
     try:
         calls, ok = yggdrasil_calls(files)
