@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from shipyard.ports.git import Commit
+from shipyard.domain.commits import Commit
 
 _CONVENTIONAL = re.compile(r"^(?P<type>[a-zA-Z]+)(?:\((?P<scope>[^)]*)\))?(?P<bang>!)?:\s+\S")
 _PR_SUFFIX = re.compile(r"\(#(?P<n>\d+)\)\s*$")

@@ -5,22 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
+from shipyard.domain.commits import Commit
 
-@dataclass(frozen=True, slots=True)
-class Commit:
-    """One commit as the changelog needs it."""
-
-    sha: str
-    parents: tuple[str, ...]
-    author_name: str
-    author_email: str
-    authored_at: datetime
-    subject: str
-    body: str
+__all__ = ["Commit", "GitRepository", "Identity", "PickPlan", "PickedCommit"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,7 @@ from datetime import UTC, datetime
 import pytest
 
 from shipyard.domain.changelog import entry_for, parse_pr_number
-from shipyard.ports.git import Commit
+from shipyard.domain.commits import Commit
 
 
 def commit(subject: str, body: str = "") -> Commit:
