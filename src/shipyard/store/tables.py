@@ -138,3 +138,50 @@ class JobRow(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class DeploymentRow(Base):
+    __tablename__ = "deployments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    environment: Mapped[str] = mapped_column(String(100), index=True)
+    candidate_id: Mapped[int] = mapped_column(ForeignKey("candidates.id"), index=True)
+    candidate: Mapped[str] = mapped_column(String(80))
+    mode: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(32), index=True)
+    requested_by: Mapped[str] = mapped_column(String(255))
+    requested_at: Mapped[datetime]
+    started_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    from_candidate: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    outcome: Mapped[str] = mapped_column(Text, default="")
+    waiting_for: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    override_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    override_requested_by: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    override_confirmed_by: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    override_confirmed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    log: Mapped[str] = mapped_column(Text, default="")
+
+
+class ApprovalRow(Base):
+    __tablename__ = "approvals"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id"), index=True)
+    user: Mapped[str] = mapped_column(String(255))
+    roles: Mapped[dict[str, Any]]
+    candidate: Mapped[str] = mapped_column(String(80))
+    decision: Mapped[str] = mapped_column(String(16))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    decided_at: Mapped[datetime]
+
+
+class VetoRow(Base):
+    __tablename__ = "vetoes"
+    __table_args__ = (UniqueConstraint("project_id", "candidate"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    candidate: Mapped[str] = mapped_column(String(80))
+    vetoed_by: Mapped[str] = mapped_column(String(255))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    vetoed_at: Mapped[datetime]
