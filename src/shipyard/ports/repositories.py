@@ -7,7 +7,9 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol, Self
 
+from shipyard.domain.approvals import Approval
 from shipyard.domain.auth import Role
+from shipyard.domain.deployments import Deployment
 from shipyard.domain.events import Event
 from shipyard.domain.releases import Artifact, Candidate, CandidateStatus, Pick, Project, Release
 
@@ -114,12 +116,39 @@ class JobQueue(Protocol):
     def complete(self, job_id: int, *, owner: str, now: datetime) -> bool: ...
 
 
+class DeploymentRepo(Protocol):
+    def add(self, project: Project, candidate_id: int, d: Deployment) -> Deployment:
+        """Store a new deployment; returns it with its id."""
+
+    def get(self, deployment_id: int) -> Deployment: ...
+    def lock(self, deployment_id: int) -> Deployment:
+        """Read for update, so concurrent workers serialize on one deployment."""
+
+    def save(self, d: Deployment) -> None: ...
+    def append_log(self, deployment_id: int, text: str) -> None: ...
+    def log(self, deployment_id: int) -> str: ...
+    def candidate_id(self, deployment_id: int) -> int: ...
+    def history(self, project: Project, environment: str | None = None) -> Sequence[Deployment]:
+        """Newest first."""
+
+    def active(self) -> Sequence[Deployment]:
+        """Every pending, awaiting or running deployment, oldest first."""
+
+    def add_approval(self, deployment_id: int, a: Approval) -> None: ...
+    def approvals(self, deployment_id: int) -> Sequence[Approval]: ...
+    def veto(
+        self, project: Project, candidate: str, *, by: str, reason: str, now: datetime
+    ) -> bool: ...
+    def vetoed(self, project: Project) -> frozenset[str]: ...
+
+
 class UnitOfWork(Protocol):
     projects: ProjectRepo
     releases: ReleaseRepo
     tokens: TokenRepo
     events: EventLog
     jobs: JobQueue
+    deployments: DeploymentRepo
 
     def __enter__(self) -> Self: ...
     def __exit__(

@@ -9,7 +9,15 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from shipyard.errors import AdapterError
-from shipyard.ports.repositories import EventLog, JobQueue, ProjectRepo, ReleaseRepo, TokenRepo
+from shipyard.ports.repositories import (
+    DeploymentRepo,
+    EventLog,
+    JobQueue,
+    ProjectRepo,
+    ReleaseRepo,
+    TokenRepo,
+)
+from shipyard.store.deployments import SqlDeployments
 from shipyard.store.repositories import SqlEvents, SqlJobs, SqlProjects, SqlReleases, SqlTokens
 
 
@@ -20,6 +28,7 @@ class SqlUnitOfWork:
     tokens: TokenRepo
     events: EventLog
     jobs: JobQueue
+    deployments: DeploymentRepo
 
     def __init__(self, factory: sessionmaker[Session]) -> None:
         self._factory = factory
@@ -31,6 +40,7 @@ class SqlUnitOfWork:
         self.tokens = SqlTokens(self.session)
         self.events = SqlEvents(self.session)
         self.jobs = SqlJobs(self.session)
+        self.deployments = SqlDeployments(self.session)
         return self
 
     def __exit__(
