@@ -24,5 +24,8 @@ class ArtifactStore(Protocol):
 
     def exists(self, digest: str) -> bool: ...
 
+    def path(self, digest: str) -> Path:
+        """Where the bytes lie on this machine, for targets that deploy files; NotFoundError if absent."""
+
     def verify(self, digest: str) -> None:
         """Re-hash the stored bytes; IntegrityError(code=DIGEST_MISMATCH) if they changed."""
