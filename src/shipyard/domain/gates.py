@@ -46,6 +46,7 @@ __all__ = [
     "GateOutcome",
     "GateVerdict",
     "auto_promotions",
+    "auto_promotions_after",
     "evaluate_gates",
     "evaluate_requires",
 ]
@@ -269,17 +270,21 @@ def auto_promotions(
     are now met. With ``succeeded_env=None`` (the candidate was just built): environments with
     ``single_step``, and the first environment when it auto-promotes and requires nothing.
 
-    Idempotent, so a re-delivered success never promotes twice: an environment is left out when the
-    candidate is vetoed, or already has a live, succeeded or rolled-back deployment there
-    (``deployments``: the project's deployments of this candidate, any environment). A failed or
-    canceled one does not block: a new success upstream retries.
+    At most once per (candidate, environment), so a re-delivered or repeated success never promotes
+    twice: an environment is left out when the candidate is vetoed, already has a live, succeeded or
+    rolled-back deployment there, or was ever promoted there automatically, whatever became of that
+    promotion (``deployments``: the project's deployments, any environment). A person can always
+    deploy it by hand.
     """
     if candidate in vetoed:
         return []
     ordered = in_order(envs)
     done = set(succeeded_in)
     taken = {
-        d.environment for d in deployments if d.candidate == candidate and d.state in _LIVE_OR_DONE
+        d.environment
+        for d in deployments
+        if d.candidate == candidate
+        and (d.state in _LIVE_OR_DONE or d.mode is DeploymentMode.PROMOTE)
     }
     chosen: list[EnvironmentRules] = []
     if succeeded_env is None:
@@ -303,3 +308,25 @@ def auto_promotions(
             if unlocked and evaluate_requires(env.requires, done).open:
                 chosen.append(env)
     return [e.name for e in chosen if e.name not in taken]
+
+
+def auto_promotions_after(
+    envs: Sequence[EnvironmentRules],
+    done: Deployment,
+    *,
+    succeeded_in: Collection[str] = (),
+    deployments: Iterable[Deployment] = (),
+    vetoed: Collection[str] = (),
+) -> list[str]:
+    """``auto_promotions`` for the success of ``done``; a rollback's success promotes nothing (it
+    brings an older candidate back, it is not a step forward)."""
+    if done.state is not DeploymentState.SUCCEEDED or done.mode is DeploymentMode.ROLLBACK:
+        return []
+    return auto_promotions(
+        envs,
+        done.environment,
+        done.candidate,
+        succeeded_in=succeeded_in,
+        deployments=deployments,
+        vetoed=vetoed,
+    )

@@ -22,6 +22,7 @@ from shipyard.domain.gates import (
     GateContext,
     GateOutcome,
     auto_promotions,
+    auto_promotions_after,
     evaluate_gates,
     evaluate_requires,
 )
@@ -288,21 +289,36 @@ def test_at_least_n_promotes_once_enough_regions_succeeded() -> None:
 
 
 def test_auto_promotion_is_idempotent_and_never_promotes_a_vetoed_candidate() -> None:
-    kwargs: dict[str, object] = {"succeeded_in": {"sandbox"}}
-    for state in (
+    def after(*deployments: Deployment, vetoed: frozenset[str] = frozenset()) -> list[str]:
+        return auto_promotions(
+            ENVS, "sandbox", RC, succeeded_in={"sandbox"}, deployments=deployments, vetoed=vetoed
+        )
+
+    live_or_done = (
         DeploymentState.PENDING,
         DeploymentState.RUNNING,
         DeploymentState.SUCCEEDED,
         DeploymentState.ROLLED_BACK,
-    ):
-        assert (
-            auto_promotions(ENVS, "sandbox", RC, deployments=[dep("staging", state)], **kwargs)
-            == []
-        )  # type: ignore[arg-type]
+    )
+    for state in live_or_done:
+        assert after(dep("staging", state)) == []
+    # a failed or canceled manual deployment does not block; an earlier automatic promotion does
     for state in (DeploymentState.FAILED, DeploymentState.CANCELED):
-        assert auto_promotions(
-            ENVS, "sandbox", RC, deployments=[dep("staging", state)], **kwargs
-        ) == ["staging"]  # type: ignore[arg-type]
-    other = dep("staging", DeploymentState.RUNNING, "1.4.0-rc.1")
-    assert auto_promotions(ENVS, "sandbox", RC, deployments=[other], **kwargs) == ["staging"]  # type: ignore[arg-type]
-    assert auto_promotions(ENVS, "sandbox", RC, vetoed={RC}, **kwargs) == []  # type: ignore[arg-type]
+        assert after(dep("staging", state)) == ["staging"]
+        promoted = Deployment(**{**_fields(dep("staging", state)), "mode": DeploymentMode.PROMOTE})
+        assert after(promoted) == []
+    assert after(dep("staging", DeploymentState.RUNNING, "1.4.0-rc.1")) == ["staging"]
+    assert after(vetoed=frozenset({RC})) == []
+
+
+def test_a_rollback_success_promotes_nothing() -> None:
+    done = Deployment(
+        **{**_fields(dep("sandbox", DeploymentState.SUCCEEDED)), "mode": DeploymentMode.ROLLBACK}
+    )
+    assert auto_promotions_after(ENVS, done, succeeded_in={"sandbox"}) == []
+    forward = Deployment(**{**_fields(done), "mode": DeploymentMode.DEPLOY})
+    assert auto_promotions_after(ENVS, forward, succeeded_in={"sandbox"}) == ["staging"]
+    running = Deployment(
+        **{**_fields(done), "state": DeploymentState.RUNNING, "mode": DeploymentMode.DEPLOY}
+    )
+    assert auto_promotions_after(ENVS, running) == []
