@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol, Self
@@ -149,6 +150,7 @@ class UnitOfWork(Protocol):
     events: EventLog
     jobs: JobQueue
     deployments: DeploymentRepo
+    flags: FlagRepo
 
     def __enter__(self) -> Self: ...
     def __exit__(
@@ -161,3 +163,78 @@ class UnitOfWork(Protocol):
 
     def commit(self) -> None: ...
     def rollback(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FlagRecord:
+    """One feature flag of one project environment; ``definition`` is the Unleash feature JSON."""
+
+    id: int
+    project: str
+    environment: str
+    key: str
+    description: str
+    definition: dict[str, Any]
+    version: int
+    created_by: str
+    created_at: datetime
+    updated_by: str
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FlagChangeRecord:
+    """One change of one flag: who, when, the definition before and after."""
+
+    id: int
+    revision: int
+    kind: str
+    actor: str
+    at: datetime
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+
+class FlagRepo(Protocol):
+    """Flags per (project, environment), with a per-environment revision that is the ETag."""
+
+    def revision(self, project: Project, environment: str) -> int:
+        """0 while the environment has never had a flag."""
+
+    def next_revision(self, project: Project, environment: str, now: datetime) -> int:
+        """Increment (and lock, on PostgreSQL) the environment's revision; returns the new one."""
+
+    def get(self, project: Project, environment: str, key: str) -> FlagRecord | None: ...
+    def list(self, project: Project, environment: str) -> Sequence[FlagRecord]:
+        """By key."""
+
+    def segments(self, project: Project, environment: str) -> Sequence[dict[str, Any]]: ...
+    def set_segments(
+        self, project: Project, environment: str, segments: Sequence[dict[str, Any]]
+    ) -> None: ...
+    def save(
+        self,
+        *,
+        project: Project,
+        environment: str,
+        key: str,
+        description: str,
+        definition: dict[str, Any],
+        actor: str,
+        now: datetime,
+    ) -> FlagRecord:
+        """Insert the flag, or replace its description and definition (its version goes up)."""
+
+    def add_change(
+        self,
+        flag: FlagRecord,
+        *,
+        revision: int,
+        kind: str,
+        actor: str,
+        now: datetime,
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+    ) -> None: ...
+    def changes(self, flag: FlagRecord, limit: int = 100) -> Sequence[FlagChangeRecord]:
+        """Newest first."""

@@ -185,3 +185,45 @@ class VetoRow(Base):
     vetoed_by: Mapped[str] = mapped_column(String(255))
     reason: Mapped[str] = mapped_column(Text, default="")
     vetoed_at: Mapped[datetime]
+
+
+class FlagEnvironmentRow(Base):
+    """The flags of one project environment: its revision (the ETag of its state) and segments."""
+
+    __tablename__ = "flag_environments"
+    __table_args__ = (UniqueConstraint("project_id", "environment"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    environment: Mapped[str] = mapped_column(String(100))
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    segments: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    updated_at: Mapped[datetime]
+
+
+class FlagRow(Base):
+    __tablename__ = "flags"
+    __table_args__ = (UniqueConstraint("environment_id", "key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    environment_id: Mapped[int] = mapped_column(ForeignKey("flag_environments.id"), index=True)
+    key: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str] = mapped_column(Text, default="")
+    definition: Mapped[dict[str, Any]]
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_by: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime]
+    updated_by: Mapped[str] = mapped_column(String(255))
+    updated_at: Mapped[datetime]
+
+
+class FlagChangeRow(Base):
+    """A flag's own history (before/after); the same change is also in the events log."""
+
+    __tablename__ = "flag_changes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    flag_id: Mapped[int] = mapped_column(ForeignKey("flags.id"), index=True)
+    revision: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(255))
+    at: Mapped[datetime]
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)

@@ -12,12 +12,14 @@ from shipyard.errors import AdapterError
 from shipyard.ports.repositories import (
     DeploymentRepo,
     EventLog,
+    FlagRepo,
     JobQueue,
     ProjectRepo,
     ReleaseRepo,
     TokenRepo,
 )
 from shipyard.store.deployments import SqlDeployments
+from shipyard.store.flags import SqlFlags
 from shipyard.store.repositories import SqlEvents, SqlJobs, SqlProjects, SqlReleases, SqlTokens
 
 
@@ -29,6 +31,7 @@ class SqlUnitOfWork:
     events: EventLog
     jobs: JobQueue
     deployments: DeploymentRepo
+    flags: FlagRepo
 
     def __init__(self, factory: sessionmaker[Session]) -> None:
         self._factory = factory
@@ -41,6 +44,7 @@ class SqlUnitOfWork:
         self.events = SqlEvents(self.session)
         self.jobs = SqlJobs(self.session)
         self.deployments = SqlDeployments(self.session)
+        self.flags = SqlFlags(self.session)
         return self
 
     def __exit__(
