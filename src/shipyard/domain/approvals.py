@@ -138,7 +138,17 @@ class ApprovalVerdict:
             return f"approved by {', '.join(self.approved_by)}"
         noun = "approval" if self.missing == 1 else "approvals"
         text = f"needs {self.missing} more {noun} ({self.count} of {self.needed}"
-        return text + (f") from {self.approvers}" if self.approvers else ")")
+        text += f") from {self.approvers}" if self.approvers else ")"
+        aside = [
+            f"{label}: {', '.join(users)}"
+            for label, users in (
+                ("expired", self.expired),
+                ("for another candidate", self.void),
+                ("not allowed to approve", self.barred),
+            )
+            if users
+        ]
+        return text + (f" ({'; '.join(aside)})" if aside else "")
 
 
 def evaluate_approvals(

@@ -73,6 +73,7 @@ def test_a_rule_without_approvers_admits_the_approver_and_admin_roles() -> None:
 def test_approvals_for_another_candidate_are_void() -> None:
     verdict = evaluate_approvals(TWO, [ok("bob", candidate="1.4.0-rc.1"), ok("dan")], RC, T0)
     assert verdict.count == 1 and verdict.void == ("bob",)
+    assert verdict.describe().endswith("(for another candidate: bob)")
     again = evaluate_approvals(
         TWO, [ok("bob", candidate="1.4.0-rc.1"), ok("bob"), ok("dan")], RC, T0
     )
@@ -86,6 +87,10 @@ def test_approvals_expire_on_a_fake_clock() -> None:
     assert fresh.satisfied and fresh.valid_until == T0 + timedelta(hours=24)
     stale = evaluate_approvals(rule, approvals, RC, T0 + timedelta(hours=24))
     assert not stale.satisfied and stale.expired == ("bob",) and stale.valid_until is None
+    assert (
+        stale.describe()
+        == "needs 1 more approval (0 of 1) from role:approver, role:admin (expired: bob)"
+    )
 
 
 def test_expiry_counts_real_hours_across_a_dst_change() -> None:
@@ -134,6 +139,9 @@ def test_barred_users_do_not_count_but_may_reject() -> None:
     barred = barred_users(RC, cut_by="ada", authors=["bob"])
     verdict = evaluate_approvals(TWO, [ok("ada"), ok("bob"), ok("dan")], RC, T0, barred)
     assert verdict.count == 1 and verdict.barred == ("ada", "bob")
+    assert verdict.describe().endswith(
+        "(1 of 2) from role:approver, carol (not allowed to approve: ada, bob)"
+    )
     assert evaluate_approvals(TWO, [no("ada")], RC, T0, barred).rejected_by == ("ada",)
 
 
