@@ -208,3 +208,37 @@ def test_frozen_exactly_inside_some_daily_occurrence(
     if after is not None:
         assert active_freeze([window], after) is None
         assert after >= now
+
+
+one_offs = st.lists(
+    st.tuples(st.integers(0, 60 * 24 * 14), st.integers(1, 60 * 24 * 3)).map(
+        lambda p: OneOffFreeze(
+            utc(2026, 3, 20) + timedelta(minutes=p[0]),
+            utc(2026, 3, 20) + timedelta(minutes=p[0] + p[1]),
+        )
+    ),
+    max_size=4,
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    windows=one_offs,
+    weekend=st.booleans(),
+    offset=st.integers(0, 60 * 24 * 14),
+    probes=st.lists(st.floats(0, 1), max_size=8),
+)
+def test_next_unfrozen_is_the_first_free_moment(
+    windows: list[OneOffFreeze], weekend: bool, offset: int, probes: list[float]
+) -> None:
+    """Chained windows (the Berlin weekend across the spring change plus one-off ranges): the moment
+    next_unfrozen returns is free, and every moment before it from `now` is frozen."""
+    pool = [*windows, WEEKEND] if weekend else windows
+    now = utc(2026, 3, 20) + timedelta(minutes=offset)
+    free = next_unfrozen(pool, now)
+    assert free is not None and free >= now
+    assert active_freeze(pool, free) is None
+    for p in probes:
+        probe = now + (free - now) * p
+        if probe < free:
+            assert active_freeze(pool, probe) is not None
