@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from shipyard import __version__
 from shipyard.api import errors
-from shipyard.api.routes import admin, projects
+from shipyard.api.routes import admin, deployments, projects
 from shipyard.services.context import Services
 
 
@@ -20,6 +20,7 @@ def create_app(services: Services) -> FastAPI:
     errors.install(app)
     app.include_router(projects.router)
     app.include_router(admin.router)
+    app.include_router(deployments.router)
 
     @app.get("/healthz", tags=["admin"])
     def healthz() -> dict[str, str]:

@@ -37,6 +37,7 @@ _BY_CODE: dict[str, int] = {
     "integrity": EXIT_INTEGRITY,
     "digest_mismatch": EXIT_INTEGRITY,
     "build_failed": EXIT_FAILED,
+    "deployment_failed": EXIT_FAILED,
     "adapter_failed": EXIT_UNAVAILABLE,
     "unavailable": EXIT_UNAVAILABLE,
 }

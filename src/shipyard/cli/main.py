@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from shipyard.cli.commands import admin, artifacts, projects, releases, serve
+from shipyard.cli.commands import admin, artifacts, deployments, projects, releases, serve
 from shipyard.cli.errors import CliError, show
 
 app = typer.Typer(
@@ -22,6 +22,9 @@ app.add_typer(artifacts.app, name="artifact")
 app.add_typer(admin.tokens, name="token")
 app.command("whoami")(admin.whoami)
 app.command("events")(admin.events)
+for _name in ("deploy", "approve", "reject", "rollback", "veto", "status", "history", "diff"):
+    app.command(_name)(getattr(deployments, _name))
+app.command("deployment")(deployments.show)
 
 
 def run() -> None:

@@ -6,12 +6,17 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
+from collections.abc import Callable
 
-from shipyard.services import builds
+from shipyard.services import builds, deployments
 from shipyard.services.context import Services
 
 log = logging.getLogger("shipyard.engine")
+
+LEASE_S = 60.0
+REEVALUATE_EVERY_S = 2.0
 
 
 def worker_id() -> str:
@@ -19,7 +24,7 @@ def worker_id() -> str:
 
 
 class Worker:
-    """Polls for jobs; a build keeps its lease alive from a side thread while it runs."""
+    """Claims one job at a time; its lease is kept alive from a side thread while the job runs."""
 
     def __init__(self, svc: Services, *, poll_s: float = 0.2, owner: str | None = None) -> None:
         self._svc = svc
@@ -27,6 +32,7 @@ class Worker:
         self.owner = owner or worker_id()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._last_reevaluation = 0.0
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self.run, name="shipyard-engine", daemon=True)
@@ -49,24 +55,46 @@ class Worker:
 
     def run_once(self) -> bool:
         """Do one unit of work if any is due; True when something was done."""
+        if time.monotonic() - self._last_reevaluation > REEVALUATE_EVERY_S:
+            self._last_reevaluation = time.monotonic()
+            deployments.reevaluate_waiting(self._svc)
+        claimed = deployments.claim(self._svc, self.owner, LEASE_S)
+        if claimed is not None:
+            job_id, deployment_id = claimed
+            self._leased(
+                job_id,
+                lambda: deployments.run_deployment(self._svc, job_id, deployment_id, self.owner),
+            )
+            return True
         claimed = builds.claim_build(self._svc, self.owner)
-        if claimed is None:
-            return False
-        job_id, candidate_id = claimed
+        if claimed is not None:
+            job_id, candidate_id = claimed
+            self._leased(
+                job_id, lambda: builds.run_build(self._svc, job_id, candidate_id, self.owner)
+            )
+            return True
+        return False
+
+    def drain(self, timeout: float = 60.0) -> None:
+        """Run until no job is due (tests and the demo use this instead of sleeping)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.run_once():
+            pass
+
+    def _leased(self, job_id: int, work: Callable[[], object]) -> None:
         done = threading.Event()
         keeper = threading.Thread(
             target=self._keep_lease, args=(job_id, done), name="shipyard-lease", daemon=True
         )
         keeper.start()
         try:
-            builds.run_build(self._svc, job_id, candidate_id, self.owner)
+            work()
         finally:
             done.set()
             keeper.join()
-        return True
 
     def _keep_lease(self, job_id: int, done: threading.Event) -> None:
-        while not done.wait(builds.LEASE_S / 3):
+        while not done.wait(LEASE_S / 3):
             if not builds.renew_build(self._svc, job_id, self.owner):
                 log.warning("lost the lease on job %s", job_id)
                 return

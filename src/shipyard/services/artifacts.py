@@ -7,6 +7,7 @@ import re
 from shipyard.domain.auth import Action, Actor
 from shipyard.domain.releases import Artifact, Candidate, CandidateStatus
 from shipyard.errors import ConflictError, ErrorCode, InvalidError, NotFoundError, RefusedError
+from shipyard.services import deployments
 from shipyard.services.context import Services
 from shipyard.services.releases import get_project
 
@@ -70,5 +71,7 @@ def register_artifact(
             now=now,
             payload={"candidate": candidate.name, "name": name, "digest": digest, "uri": uri},
         )
+        if candidate.status is not CandidateStatus.BUILT:
+            deployments.promote_new_candidate(svc, uow, project, updated, now)
         uow.commit()
     return updated

@@ -14,11 +14,12 @@ from shipyard.domain.auth import SYSTEM
 from shipyard.domain.releases import Artifact, Candidate, CandidateStatus
 from shipyard.errors import InvalidError, ShipyardError
 from shipyard.ports.builds import BuildRequest, BuildResult
+from shipyard.services import deployments
 from shipyard.services.context import Services
 from shipyard.services.project_config import release_settings
 from shipyard.services.releases import BUILD_JOB
 
-LEASE_S = 60.0
+LEASE_S = 60.0  # renewed every third of it while the job runs
 
 
 def _log_path(svc: Services, project: str, candidate: str) -> Path:
@@ -104,6 +105,8 @@ def run_build(svc: Services, job_id: int, candidate_id: int, owner: str) -> Cand
                 "artifacts": [{"name": a.name, "digest": a.digest} for a in artifacts],
             },
         )
+        if ok:
+            deployments.promote_new_candidate(svc, uow, project, done, now)
         uow.commit()
     return done
 

@@ -11,6 +11,7 @@ from shipyard.ports.builds import Builder
 from shipyard.ports.clock import Clock
 from shipyard.ports.git import GitRepository
 from shipyard.ports.repositories import UnitOfWork
+from shipyard.ports.targets import DeployTarget
 
 
 @dataclass(frozen=True)
@@ -21,3 +22,5 @@ class Services:
     builder: Builder
     clock: Clock
     logs_dir: Path
+    targets: Callable[[str], DeployTarget]  # target kind ("local", "command") -> target
+    state_dir: Path  # where targets keep per-environment state

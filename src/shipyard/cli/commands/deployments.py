@@ -1,0 +1,226 @@
+"""shipyard deploy | approve | reject | rollback | veto | status | history | diff | deployment"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+import typer
+
+from shipyard.cli.client import Client
+from shipyard.cli.errors import CliError
+from shipyard.cli.render import JsonOpt, emit_json, line, short, table, when
+
+STATE_STYLE = {
+    "succeeded": "green",
+    "failed": "red",
+    "running": "yellow",
+    "awaiting_approval": "cyan",
+    "pending": "cyan",
+    "canceled": "dim",
+    "rolled_back": "magenta",
+}
+
+
+def _state(text: str) -> str:
+    return f"[{STATE_STYLE.get(text, 'white')}]{text}[/]"
+
+
+def _summary(d: dict[str, Any]) -> str:
+    frm = f" (replacing {d['from_candidate']})" if d["from_candidate"] else ""
+    text = (
+        f"deployment [bold]{d['id']}[/]: {d['candidate']} → {d['environment']}{frm}, "
+        f"{d['mode']}, {_state(d['state'])}"
+    )
+    if d["waiting_for"]:
+        text += "\n  waiting for: " + "; ".join(d["waiting_for"])
+    if d["outcome"]:
+        text += f"\n  {d['outcome']}"
+    return text
+
+
+def _wait(client: Client, d: dict[str, Any]) -> dict[str, Any]:
+    while d["state"] == "running":
+        time.sleep(0.3)
+        d = client.get(f"/api/v1/deployments/{d['id']}")
+    if d["state"] == "failed":
+        raise CliError(
+            f"deployment {d['id']} of {d['candidate']} to {d['environment']} failed: {d['outcome']}",
+            "build_failed",
+        )
+    return d
+
+
+def deploy(
+    project: str,
+    candidate: str,
+    environment: str,
+    override_freeze: Annotated[
+        bool, typer.Option(help="deploy during a freeze (needs --reason and a second approver)")
+    ] = False,
+    reason: Annotated[str, typer.Option(help="why (recorded in the audit log)")] = "",
+    wait: Annotated[
+        bool, typer.Option("--wait/--no-wait", help="wait until it succeeds or fails")
+    ] = True,
+    json_: JsonOpt = False,
+) -> None:
+    """Deploy a built candidate into an environment (gates are checked now)."""
+    client = Client()
+    d = client.post(
+        f"/api/v1/projects/{project}/deployments",
+        {
+            "candidate": candidate,
+            "environment": environment,
+            "override_freeze": override_freeze,
+            "reason": reason,
+        },
+    )
+    if wait:
+        d = _wait(client, d)
+    if json_:
+        return emit_json(d)
+    line(_summary(d))
+
+
+def _decide(deployment: int, verb: str, comment: str, json_: bool) -> None:
+    d = Client().post(f"/api/v1/deployments/{deployment}/{verb}", {"comment": comment})
+    if json_:
+        return emit_json(d)
+    line(_summary(d))
+
+
+def approve(
+    deployment: int,
+    comment: Annotated[str, typer.Option(help="recorded with the approval")] = "",
+    json_: JsonOpt = False,
+) -> None:
+    """Approve a waiting deployment (it starts by itself once enough approvals are in)."""
+    _decide(deployment, "approve", comment, json_)
+
+
+def reject(
+    deployment: int,
+    comment: Annotated[str, typer.Option(help="why")] = "",
+    json_: JsonOpt = False,
+) -> None:
+    """Reject a waiting deployment."""
+    _decide(deployment, "reject", comment, json_)
+
+
+def rollback(
+    project: str,
+    environment: str,
+    reason: Annotated[str, typer.Option(help="why (recorded)")] = "",
+    wait: Annotated[bool, typer.Option("--wait/--no-wait")] = True,
+    json_: JsonOpt = False,
+) -> None:
+    """Redeploy the previous good candidate in one step (cancels what is in flight; never rebuilds)."""
+    client = Client()
+    d = client.post(
+        f"/api/v1/projects/{project}/rollbacks", {"environment": environment, "reason": reason}
+    )
+    if wait:
+        d = _wait(client, d)
+    if json_:
+        return emit_json(d)
+    line(_summary(d) + (f"\n  {d['reason']}" if d["reason"] else ""))
+
+
+def veto(
+    project: str,
+    candidate: str,
+    reason: Annotated[str, typer.Option(help="why it is bad")] = "",
+    json_: JsonOpt = False,
+) -> None:
+    """Mark a candidate bad: never deployed, promoted or rolled back to again."""
+    Client().post(f"/api/v1/projects/{project}/candidates/{candidate}/veto", {"reason": reason})
+    if json_:
+        return emit_json({"vetoed": candidate})
+    line(f"[red]✗[/] {candidate} vetoed")
+
+
+def status(project: str, json_: JsonOpt = False) -> None:
+    """Which candidate runs in which environment, since when, by whom, and what is pending."""
+    rows = Client().get(f"/api/v1/projects/{project}/status")
+    if json_:
+        return emit_json(rows)
+    table(
+        f"{project}: environments",
+        ["environment", "running", "since", "by", "pending", "frozen"],
+        [
+            [
+                r["environment"],
+                r["candidate"] or "-",
+                when(r["since"]),
+                r["by"] or "",
+                "\n".join(
+                    f"#{d['id']} {d['candidate']} {d['state']}"
+                    + (f" ({'; '.join(d['waiting_for'])})" if d["waiting_for"] else "")
+                    for d in r["pending"]
+                ),
+                f"until {when(r['frozen_until'])}" if r["frozen_until"] else "",
+            ]
+            for r in rows
+        ],
+    )
+
+
+def history(
+    project: str,
+    environment: Annotated[str | None, typer.Argument()] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Deployments with mode, from → to, actor, duration and result (newest first)."""
+    path = f"/api/v1/projects/{project}/deployments"
+    ds = Client().get(path, params={"environment": environment} if environment else None)
+    if json_:
+        return emit_json(ds)
+    table(
+        f"{project} deployments" + (f" in {environment}" if environment else ""),
+        ["#", "env", "mode", "from → to", "by", "requested", "duration", "result"],
+        [
+            [
+                d["id"],
+                d["environment"],
+                d["mode"],
+                f"{d['from_candidate'] or '-'} → {d['candidate']}",
+                d["requested_by"],
+                when(d["requested_at"]),
+                f"{d['duration_s']:.1f}s" if d["duration_s"] is not None else "",
+                _state(d["state"]) + (f" {d['outcome']}" if d["outcome"] else ""),
+            ]
+            for d in ds
+        ],
+    )
+
+
+def diff(project: str, environment: str, candidate: str, json_: JsonOpt = False) -> None:
+    """The changelog promoting CANDIDATE would bring into ENVIRONMENT, from what runs there now."""
+    r = Client().get(f"/api/v1/projects/{project}/environments/{environment}/diff/{candidate}")
+    if json_:
+        return emit_json(r)
+    title = f"{environment}: {r['running'] or 'nothing'} → {candidate}"
+    table(
+        title,
+        ["sha", "type", "PR", "subject", "author"],
+        [
+            [
+                short(e["sha"]),
+                e["type"] or "",
+                f"#{e['pr']}" if e["pr"] else "",
+                e["subject"],
+                e["author"],
+            ]
+            for e in r["changelog"]
+        ],
+    )
+
+
+def show(deployment: int, json_: JsonOpt = False) -> None:
+    """One deployment with its log."""
+    d = Client().get(f"/api/v1/deployments/{deployment}")
+    if json_:
+        return emit_json(d)
+    line(_summary(d))
+    if d.get("log"):
+        typer.echo(d["log"])

@@ -1,0 +1,638 @@
+"""Deployment use cases: deploy, approve, reject, rollback, veto; and running a deployment.
+
+Requests, decisions and outcomes are each one transaction that also writes the event and, when a
+deployment may start, the job that runs it; so a restart never misses or repeats a promotion.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from shipyard.domain import deployments as dm
+from shipyard.domain.approvals import Approval, Decision, barred_users, check_can_approve
+from shipyard.domain.auth import Action, Actor
+from shipyard.domain.commits import Commit
+from shipyard.domain.deployments import (
+    Deployment,
+    DeploymentMode,
+    DeploymentState,
+    FreezeOverride,
+)
+from shipyard.domain.environments import environment_named
+from shipyard.domain.freezes import active_freeze, next_unfrozen
+from shipyard.domain.gates import (
+    GateContext,
+    GateVerdict,
+    auto_promotions,
+    auto_promotions_after,
+    evaluate_gates,
+)
+from shipyard.domain.releases import Candidate, Project
+from shipyard.errors import NotFoundError, RefusedError, ShipyardError
+from shipyard.ports.repositories import UnitOfWork
+from shipyard.ports.targets import ArtifactFile, DeploySpec
+from shipyard.services.context import Services
+from shipyard.services.project_config import EnvironmentSpec, environment_specs
+from shipyard.services.releases import get_project
+
+DEPLOY_JOB = "deploy"
+AUTO = "shipyard"  # the actor of automatic promotions
+
+
+@dataclass(frozen=True)
+class Placement:
+    """What one environment runs now and what waits to go there."""
+
+    environment: str
+    candidate: str | None
+    since: datetime | None
+    by: str | None
+    pending: Sequence[Deployment]
+    frozen_until: str | None
+
+
+def _candidate(uow: UnitOfWork, project: Project, name: str) -> Candidate:
+    found = uow.releases.get_candidate(project, name)
+    if found is None:
+        raise NotFoundError(f"candidate {name} of {project.name} not found")
+    return found
+
+
+def _spec(candidate: Candidate, environment: str) -> EnvironmentSpec:
+    """Environments come from the candidate's own shipyard.yaml: config is part of the release."""
+    specs = environment_specs(candidate.config_text)
+    rules = environment_named([s.rules for s in specs], environment)
+    return next(s for s in specs if s.rules.name == rules.name)
+
+
+def _succeeded_in(history: Sequence[Deployment], candidate: str) -> frozenset[str]:
+    return frozenset(
+        d.environment
+        for d in history
+        if d.candidate == candidate and d.state is DeploymentState.SUCCEEDED
+    )
+
+
+def _current(history: Sequence[Deployment], environment: str) -> Deployment | None:
+    """The deployment whose candidate serves the environment now (history newest first)."""
+    for d in history:
+        if d.environment == environment and d.state is DeploymentState.SUCCEEDED:
+            return d
+    return None
+
+
+def _barred(
+    svc: Services, uow: UnitOfWork, project: Project, candidate: Candidate, env: EnvironmentSpec
+) -> dict[str, str]:
+    """Who may not approve: who cut or picked the candidate and the authors it brings in."""
+    release = uow.releases.get_release_by_id(candidate.release_id)
+    pickers = [
+        c.created_by
+        for c in uow.releases.candidates(release)
+        if c.picks and c.number <= candidate.number
+    ]
+    authors: set[str] = set()
+    rule = env.rules.approval
+    if rule is not None and not rule.allow_authors:
+        current = _current(uow.deployments.history(project, env.rules.name), env.rules.name)
+        since = _candidate(uow, project, current.candidate).sha if current else None
+        for c in svc.git(project.source).log(candidate.sha, since)[:5000]:
+            authors.update((c.author_name, c.author_email))
+    return barred_users(
+        candidate.name, cut_by=release.created_by, picked_by=pickers, authors=sorted(authors)
+    )
+
+
+def _gates(
+    svc: Services,
+    uow: UnitOfWork,
+    project: Project,
+    d: Deployment,
+    candidate: Candidate,
+    now: datetime,
+) -> GateVerdict:
+    spec = _spec(candidate, d.environment)
+    history = uow.deployments.history(project)
+    ctx = GateContext(
+        candidate=d.candidate,
+        requested_by=d.requested_by,
+        mode=d.mode,
+        succeeded_in=_succeeded_in(history, d.candidate),
+        approvals=tuple(uow.deployments.approvals(d.id)) if d.id else (),
+        barred=_barred(svc, uow, project, candidate, spec) if spec.rules.approval else {},
+        override=d.override_freeze,
+    )
+    return evaluate_gates(spec.rules, ctx, now)
+
+
+def _advance(
+    svc: Services,
+    uow: UnitOfWork,
+    project: Project,
+    d: Deployment,
+    verdict: GateVerdict,
+    actor: str,
+    now: datetime,
+) -> Deployment:
+    """Apply the gate verdict to a waiting deployment; queue it when it may start."""
+    event = verdict.event()
+    if event is None:
+        return d
+    if isinstance(event, dm.GatesOpened):
+        dm.check_can_start(
+            d, uow.deployments.history(project, d.environment), uow.deployments.vetoed(project)
+        )
+    nxt = dm.transition(d, event, now)
+    if nxt == d:
+        return d
+    uow.deployments.save(nxt)
+    if nxt.state is DeploymentState.RUNNING:
+        uow.jobs.enqueue(kind=DEPLOY_JOB, subject_id=nxt.id, now=now)
+    if nxt.state is not d.state:
+        uow.events.append(
+            actor=actor,
+            kind=f"deployment.{nxt.state.value}",
+            subject=f"deployment {nxt.id}",
+            project=project.name,
+            now=now,
+            payload=_payload(nxt) | {"gates": list(verdict.reasons), "notes": list(verdict.notes)},
+        )
+    return nxt
+
+
+def _payload(d: Deployment) -> dict[str, object]:
+    return {
+        "deployment": d.id,
+        "environment": d.environment,
+        "candidate": d.candidate,
+        "mode": d.mode.value,
+        "from": d.from_candidate,
+        "state": d.state.value,
+        "waiting_for": list(d.waiting_for),
+        "outcome": d.outcome,
+    }
+
+
+def _request(
+    svc: Services,
+    uow: UnitOfWork,
+    project: Project,
+    candidate: Candidate,
+    environment: str,
+    *,
+    requested_by: str,
+    mode: DeploymentMode,
+    reason: str = "",
+    override: FreezeOverride | None = None,
+    now: datetime,
+) -> Deployment:
+    """Create a deployment and evaluate its gates at once; CLOSED gates refuse it (nothing stored)."""
+    vetoed = uow.deployments.vetoed(project)
+    dm.check_deployable(candidate.status, candidate.name in vetoed, candidate=candidate.name)
+    _spec(candidate, environment)  # an unknown environment is refused with the known ones
+    history = uow.deployments.history(project)
+    dm.check_can_request(project.name, environment, candidate.name, history)
+    current = _current(history, environment)
+    if mode is DeploymentMode.DEPLOY and _succeeded_in(history, candidate.name):
+        mode = DeploymentMode.PROMOTE
+    draft = dm.request_deployment(
+        id=0,
+        project=project.name,
+        environment=environment,
+        candidate=candidate.name,
+        requested_by=requested_by,
+        now=now,
+        mode=mode,
+        from_candidate=current.candidate if current else None,
+        reason=reason,
+        override_freeze=override,
+    )
+    verdict = _gates(svc, uow, project, draft, candidate, now)
+    verdict.raise_if_closed(environment)
+    d = uow.deployments.add(project, candidate.id, draft)
+    uow.events.append(
+        actor=requested_by,
+        kind="deployment.requested",
+        subject=f"deployment {d.id}",
+        project=project.name,
+        now=now,
+        payload=_payload(d) | {"reason": reason, "override_freeze": bool(override)},
+    )
+    return _advance(svc, uow, project, d, verdict, requested_by, now)
+
+
+def deploy(
+    svc: Services,
+    actor: Actor,
+    project_name: str,
+    candidate_name: str,
+    environment: str,
+    *,
+    override_freeze: bool = False,
+    reason: str = "",
+) -> Deployment:
+    """Ask for a deployment; it starts at once, waits for approval, or is refused with why."""
+    actor.require(Action.DEPLOY)
+    override = FreezeOverride(reason=reason, requested_by=actor.user) if override_freeze else None
+    with svc.uow() as uow:
+        project = get_project(uow, project_name)
+        candidate = _candidate(uow, project, candidate_name)
+        d = _request(
+            svc,
+            uow,
+            project,
+            candidate,
+            environment,
+            requested_by=actor.user,
+            mode=DeploymentMode.DEPLOY,
+            reason=reason,
+            override=override,
+            now=svc.clock.now(),
+        )
+        uow.commit()
+    return d
+
+
+def decide(
+    svc: Services, actor: Actor, deployment_id: int, *, approve: bool, comment: str = ""
+) -> Deployment:
+    """Record an approval or a rejection; the deployment starts by itself once the rule is met.
+
+    An approver's approval also confirms a pending freeze override (the second person)."""
+    actor.require(Action.APPROVE)
+    with svc.uow() as uow:
+        d = uow.deployments.lock(deployment_id)
+        project = get_project(uow, d.project)
+        candidate = _candidate(uow, project, d.candidate)
+        if d.state not in (DeploymentState.PENDING, DeploymentState.AWAITING_APPROVAL):
+            raise RefusedError(
+                f"deployment {d.id} is {d.state.value}; only a waiting deployment takes decisions",
+                code=dm.ErrorCode.INVALID_TRANSITION,
+            )
+        now = svc.clock.now()
+        spec = _spec(candidate, d.environment)
+        roles = frozenset({actor.role.value})
+        if approve and d.override_freeze is not None and not d.override_freeze.confirmed:
+            d = dm.transition(d, dm.OverrideConfirmed(by=actor.user, roles=roles), now)
+            uow.deployments.save(d)
+        if spec.rules.approval is not None:
+            check_can_approve(
+                spec.rules.approval,
+                user=actor.user,
+                roles=roles,
+                barred_users=_barred(svc, uow, project, candidate, spec),
+                candidate=d.candidate,
+                environment=d.environment,
+                decision=Decision.APPROVE if approve else Decision.REJECT,
+            )
+            uow.deployments.add_approval(
+                d.id,
+                Approval(
+                    user=actor.user,
+                    roles=roles,
+                    decided_at=now,
+                    candidate=d.candidate,
+                    decision=Decision.APPROVE if approve else Decision.REJECT,
+                    comment=comment,
+                ),
+            )
+        elif not approve:
+            d = dm.transition(d, dm.Rejected(by=actor.user, comment=comment), now)
+            uow.deployments.save(d)
+        uow.events.append(
+            actor=actor.user,
+            kind="deployment.approved" if approve else "deployment.rejected",
+            subject=f"deployment {d.id}",
+            project=project.name,
+            now=now,
+            payload=_payload(d) | {"comment": comment},
+        )
+        if d.active:
+            d = _advance(
+                svc, uow, project, d, _gates(svc, uow, project, d, candidate, now), actor.user, now
+            )
+        uow.commit()
+    return d
+
+
+def rollback(
+    svc: Services, actor: Actor, project_name: str, environment: str, *, reason: str = ""
+) -> Deployment:
+    """Redeploy the previous good candidate; cancels what is in flight first. Never rebuilds."""
+    actor.require(Action.DEPLOY)
+    with svc.uow() as uow:
+        project = get_project(uow, project_name)
+        history = uow.deployments.history(project, environment)
+        plan = dm.plan_rollback(history, uow.deployments.vetoed(project))
+        if plan is None:
+            raise RefusedError(
+                f"nothing to roll back to in {environment}: no earlier candidate succeeded there",
+                code=dm.ErrorCode.GATE_CLOSED,
+            )
+        now = svc.clock.now()
+        for live in dm.to_cancel_before_rollback(history):
+            canceled = dm.transition(live, dm.Canceled(by=actor.user, reason="rollback"), now)
+            uow.deployments.save(canceled)
+            uow.events.append(
+                actor=actor.user,
+                kind="deployment.canceled",
+                subject=f"deployment {live.id}",
+                project=project.name,
+                now=now,
+                payload=_payload(canceled),
+            )
+        candidate = _candidate(uow, project, plan.candidate)
+        d = _request(
+            svc,
+            uow,
+            project,
+            candidate,
+            environment,
+            requested_by=actor.user,
+            mode=DeploymentMode.ROLLBACK,
+            reason=reason or plan.because,
+            now=now,
+        )
+        uow.commit()
+    return d
+
+
+def veto(
+    svc: Services, actor: Actor, project_name: str, candidate_name: str, *, reason: str = ""
+) -> None:
+    """Mark a candidate bad: never deployed, promoted or rolled back to again."""
+    actor.require(Action.DEPLOY)
+    with svc.uow() as uow:
+        project = get_project(uow, project_name)
+        candidate = _candidate(uow, project, candidate_name)
+        now = svc.clock.now()
+        if not uow.deployments.veto(project, candidate.name, by=actor.user, reason=reason, now=now):
+            raise RefusedError(f"{candidate.name} is already vetoed", code=dm.ErrorCode.VETOED)
+        for live in uow.deployments.history(project):
+            if (
+                live.active
+                and live.candidate == candidate.name
+                and live.state is not DeploymentState.RUNNING
+            ):
+                canceled = dm.transition(live, dm.Canceled(by=actor.user, reason="vetoed"), now)
+                uow.deployments.save(canceled)
+        uow.events.append(
+            actor=actor.user,
+            kind="candidate.vetoed",
+            subject=candidate.name,
+            project=project.name,
+            now=now,
+            payload={"candidate": candidate.name, "reason": reason},
+        )
+        uow.commit()
+
+
+def promote_new_candidate(
+    svc: Services, uow: UnitOfWork, project: Project, candidate: Candidate, now: datetime
+) -> list[Deployment]:
+    """Single-step delivery: a freshly built candidate goes to the first environment(s) at once.
+
+    Called inside the transaction that marks the candidate built, so it happens exactly once."""
+    specs = environment_specs(candidate.config_text)
+    history = uow.deployments.history(project)
+    targets = auto_promotions(
+        [s.rules for s in specs],
+        None,
+        candidate.name,
+        deployments=history,
+        vetoed=uow.deployments.vetoed(project),
+    )
+    return _auto_requests(svc, uow, project, candidate, targets, "built", now)
+
+
+def _auto_requests(
+    svc: Services,
+    uow: UnitOfWork,
+    project: Project,
+    candidate: Candidate,
+    environments: Sequence[str],
+    trigger: str,
+    now: datetime,
+) -> list[Deployment]:
+    made = []
+    for env in environments:
+        try:
+            made.append(
+                _request(
+                    svc,
+                    uow,
+                    project,
+                    candidate,
+                    env,
+                    requested_by=AUTO,
+                    mode=DeploymentMode.PROMOTE,
+                    reason=f"auto-promote: {candidate.name} {trigger}",
+                    now=now,
+                )
+            )
+        except ShipyardError as exc:  # a closed gate is an outcome to record, not a crash
+            uow.events.append(
+                actor=AUTO,
+                kind="promotion.blocked",
+                subject=candidate.name,
+                project=project.name,
+                now=now,
+                payload={"candidate": candidate.name, "environment": env, "reason": exc.message},
+            )
+    return made
+
+
+def _deploy_spec(
+    svc: Services, uow: UnitOfWork, d: Deployment
+) -> tuple[str, DeploySpec, Candidate]:
+    project = get_project(uow, d.project)
+    candidate = _candidate(uow, project, d.candidate)
+    spec = _spec(candidate, d.environment)
+    release = uow.releases.get_release_by_id(candidate.release_id)
+    files = tuple(
+        ArtifactFile(a.name, a.digest, svc.artifacts.path(a.digest)) for a in candidate.artifacts
+    )
+    return (
+        spec.target_kind,
+        DeploySpec(
+            project=project.name,
+            environment=d.environment,
+            candidate=candidate.name,
+            version=release.version,
+            sha=candidate.sha,
+            mode=d.mode,
+            from_candidate=d.from_candidate,
+            artifacts=files,
+            settings=spec.target_settings,
+            state_dir=svc.state_dir / project.name / d.environment,
+        ),
+        candidate,
+    )
+
+
+def run_deployment(svc: Services, job_id: int, deployment_id: int, owner: str) -> Deployment:
+    """Execute one running deployment through its target, then record the outcome with the job."""
+    with svc.uow() as uow:
+        d = uow.deployments.get(deployment_id)
+        prepared: tuple[str, DeploySpec, Candidate] | None = None
+        failure = ""
+        if d.state is DeploymentState.RUNNING:
+            try:
+                prepared = _deploy_spec(svc, uow, d)
+            except ShipyardError as exc:
+                failure = exc.message
+    log = ""
+    if prepared is not None:
+        kind, spec, _ = prepared
+        try:
+            target = svc.targets(kind)
+            deployed = target.deploy(spec)
+            log = deployed.log
+            if d.from_candidate and d.from_candidate != d.candidate:
+                target.retire(spec, d.from_candidate)
+        except ShipyardError as exc:
+            failure = exc.message
+    with svc.uow() as uow:
+        now = svc.clock.now()
+        d = uow.deployments.lock(deployment_id)
+        uow.jobs.complete(job_id, owner=owner, now=now)
+        if d.state is not DeploymentState.RUNNING:  # canceled meanwhile: nothing to record
+            uow.commit()
+            return d
+        project = get_project(uow, d.project)
+        before = _current(uow.deployments.history(project, d.environment), d.environment)
+        done = dm.transition(d, dm.Failed(failure) if failure else dm.Succeeded(), now)
+        uow.deployments.save(done)
+        uow.deployments.append_log(done.id, log)
+        uow.events.append(
+            actor=AUTO,
+            kind=f"deployment.{done.state.value}",
+            subject=f"deployment {done.id}",
+            project=project.name,
+            now=now,
+            payload=_payload(done),
+        )
+        if done.state is DeploymentState.SUCCEEDED:
+            if done.mode is DeploymentMode.ROLLBACK and before is not None:
+                uow.deployments.save(
+                    dm.transition(before, dm.RolledBack(by_deployment=done.id), now)
+                )
+            candidate = _candidate(uow, project, done.candidate)
+            specs = environment_specs(candidate.config_text)
+            history = uow.deployments.history(project)
+            nxt = auto_promotions_after(
+                [s.rules for s in specs],
+                done,
+                succeeded_in=_succeeded_in(history, done.candidate),
+                deployments=history,
+                vetoed=uow.deployments.vetoed(project),
+            )
+            _auto_requests(
+                svc, uow, project, candidate, nxt, f"succeeded in {done.environment}", now
+            )
+        uow.commit()
+    return done
+
+
+def reevaluate_waiting(svc: Services) -> int:
+    """Let waiting deployments start when time opened their gates (a freeze ended); returns how many moved."""
+    moved = 0
+    with svc.uow() as uow:
+        waiting = [d for d in uow.deployments.active() if d.state is not DeploymentState.RUNNING]
+    for d in waiting:
+        with svc.uow() as uow:
+            d = uow.deployments.lock(d.id)
+            if d.state is DeploymentState.RUNNING or not d.active:
+                continue
+            project = get_project(uow, d.project)
+            candidate = _candidate(uow, project, d.candidate)
+            now = svc.clock.now()
+            nxt = _advance(
+                svc, uow, project, d, _gates(svc, uow, project, d, candidate, now), AUTO, now
+            )
+            if nxt.state is not d.state:
+                moved += 1
+            uow.commit()
+    return moved
+
+
+def claim(svc: Services, owner: str, lease_s: float) -> tuple[int, int] | None:
+    with svc.uow() as uow:
+        claimed = uow.jobs.claim(
+            kinds=[DEPLOY_JOB], owner=owner, now=svc.clock.now(), lease_s=lease_s
+        )
+        uow.commit()
+    return (claimed[0], claimed[2]) if claimed else None
+
+
+def get_deployment(svc: Services, actor: Actor, deployment_id: int) -> tuple[Deployment, str]:
+    actor.require(Action.READ)
+    with svc.uow() as uow:
+        return uow.deployments.get(deployment_id), uow.deployments.log(deployment_id)
+
+
+def history(
+    svc: Services, actor: Actor, project_name: str, environment: str | None
+) -> Sequence[Deployment]:
+    actor.require(Action.READ)
+    with svc.uow() as uow:
+        return uow.deployments.history(get_project(uow, project_name), environment)
+
+
+def status(svc: Services, actor: Actor, project_name: str) -> tuple[list[str], list[Placement]]:
+    """The environment matrix: what runs where since when, and what is pending there."""
+    actor.require(Action.READ)
+    with svc.uow() as uow:
+        project = get_project(uow, project_name)
+        history_all = uow.deployments.history(project)
+        latest = _latest_config(uow, project)
+    specs = environment_specs(latest)
+    now = svc.clock.now()
+    rows = []
+    for spec in specs:
+        name = spec.rules.name
+        current = _current(history_all, name)
+        pending = [d for d in history_all if d.environment == name and d.active]
+        freeze = spec.rules.freezes and active_freeze(spec.rules.freezes, now)
+        until = next_unfrozen(spec.rules.freezes, now) if freeze else None
+        rows.append(
+            Placement(
+                environment=name,
+                candidate=current.candidate if current else None,
+                since=current.finished_at if current else None,
+                by=current.requested_by if current else None,
+                pending=pending,
+                frozen_until=(until.isoformat() if until else "indefinitely") if freeze else None,
+            )
+        )
+    return [s.rules.name for s in specs], rows
+
+
+def _latest_config(uow: UnitOfWork, project: Project) -> str:
+    """The newest candidate's shipyard.yaml names the environments the project has now."""
+    for release in uow.releases.list_releases(project):
+        cands = uow.releases.candidates(release)
+        if cands:
+            return cands[-1].config_text
+    return ""
+
+
+def diff(
+    svc: Services, actor: Actor, project_name: str, environment: str, candidate_name: str
+) -> tuple[str | None, list[Commit]]:
+    """What promoting the candidate would bring into the environment, from what runs there now.
+
+    Patch-id aware: a fix already running there as a cherry-pick is not listed again."""
+    actor.require(Action.READ)
+    with svc.uow() as uow:
+        project = get_project(uow, project_name)
+        target = _candidate(uow, project, candidate_name)
+        current = _current(uow.deployments.history(project, environment), environment)
+        running = _candidate(uow, project, current.candidate) if current else None
+    git = svc.git(project.source)
+    if running is None:
+        return None, git.log(target.sha)[:2000]
+    fresh = set(git.missing_changes(upstream=running.sha, head=target.sha, base=running.sha))
+    return running.name, [c for c in git.log(target.sha, running.sha) if c.sha in fresh]
