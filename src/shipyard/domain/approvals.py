@@ -4,7 +4,8 @@ An approval is bound to (candidate, environment), never to a job or a run: one d
 approval however many times the deployment is retried. The services pass the decisions recorded for
 the environment; the rules here say which of them count.
 
-- A user counts once, whatever number of times they decided; their latest decision is their vote.
+- A user counts once, whatever number of times they decided; their latest decision is their vote
+  (a reject wins a tie).
 - A decision for another candidate is void (the candidate changed under it).
 - A decision older than ``expires_after`` is expired.
 - Only eligible users count: listed by name, or holding a listed ``role:<role>``; an empty list means
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from shipyard.domain.auth import Role
+from shipyard.domain.auth import Role, parse_role
 from shipyard.domain.freezes import require_aware
 from shipyard.errors import ErrorCode, InvalidError, PermissionDenied, RefusedError
 
@@ -68,6 +69,8 @@ class ApprovalRule:
                 raise InvalidError(
                     f"approver {entry!r} is empty or padded", details={"approver": entry}
                 )
+            if entry.startswith(ROLE_PREFIX):
+                parse_role(name)  # a misspelt role would leave nobody able to approve
         if self.expires_after is not None and self.expires_after <= timedelta(0):
             raise InvalidError(
                 f"approval.expires_after must be positive, got {self.expires_after}",
@@ -171,8 +174,11 @@ def evaluate_approvals(
             void.add(approval.user)
             continue
         mine = latest.get(approval.user)
-        if mine is None or at >= require_aware(mine.decided_at):
-            latest[approval.user] = approval
+        if mine is None or (at, approval.decision is Decision.REJECT) > (
+            require_aware(mine.decided_at),
+            mine.decision is Decision.REJECT,
+        ):
+            latest[approval.user] = approval  # latest wins; at the same instant a reject wins
     approved: list[str] = []
     rejected: list[str] = []
     expired: list[str] = []

@@ -135,6 +135,11 @@ def test_the_latest_decision_of_a_user_is_their_vote() -> None:
     assert evaluate_approvals(TWO, [ok("bob"), no("bob", later), ok("dan")], RC, later).rejected
 
 
+def test_at_the_same_instant_a_reject_wins() -> None:
+    for order in ([ok("bob"), no("bob")], [no("bob"), ok("bob")]):
+        assert evaluate_approvals(ApprovalRule(), order, RC, T0).rejected_by == ("bob",)
+
+
 def test_barred_users_do_not_count_but_may_reject() -> None:
     barred = barred_users(RC, cut_by="ada", authors=["bob"])
     verdict = evaluate_approvals(TWO, [ok("ada"), ok("bob"), ok("dan")], RC, T0, barred)
@@ -211,6 +216,7 @@ def test_someone_not_named_by_the_rule_may_not_decide() -> None:
         ({"approvers": ("role:",)}, "empty"),
         ({"approvers": (" bob",)}, "padded"),
         ({"expires_after": timedelta(0)}, "positive"),
+        ({"approvers": ("role:aprover",)}, "unknown role 'aprover'; use one of: viewer, deployer"),
     ],
 )
 def test_bad_rules_are_refused(kwargs: dict[str, object], message: str) -> None:
@@ -268,9 +274,11 @@ def test_an_approval_is_never_counted_twice(
         mine = [
             a for a in approvals if a.user == user and a.candidate == RC and a.decided_at <= now
         ]
-        vote = max(mine, key=lambda a: a.decided_at)
-        assert vote.decision is Decision.APPROVE and rule.admits(user, vote.roles)
-        assert expires is None or now < vote.decided_at + expires
+        last = max(a.decided_at for a in mine)
+        votes = [a for a in mine if a.decided_at == last]
+        assert all(v.decision is Decision.APPROVE for v in votes)
+        assert any(rule.admits(user, v.roles) for v in votes)
+        assert expires is None or now < last + expires
     # adding a duplicate of every counted approval changes nothing
     dupes = [a for a in approvals if a.user in counted]
     assert evaluate_approvals(rule, approvals + dupes, RC, now, barred).count == verdict.count
