@@ -1,0 +1,263 @@
+"""Feature flags of one project environment, and the state document apps poll with ETags."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from shipyard.api.deps import Me, Svc
+from shipyard.ports.repositories import FlagChangeRecord, FlagRecord
+from shipyard.services import flags
+
+router = APIRouter(prefix="/api/v1/projects/{project}/environments/{environment}", tags=["flags"])
+
+
+class FlagCreateIn(BaseModel):
+    key: str
+    description: str = ""
+    enabled: bool = False
+    rollout: float | None = Field(
+        None, ge=0, le=100, description="percent of users (sub-percent allowed, e.g. 0.1)"
+    )
+    stickiness: str = "default"
+    group_id: str | None = None
+    definition: dict[str, Any] | None = Field(
+        None, description="a full Unleash feature definition; replaces the fields above"
+    )
+
+
+class FlagPatchIn(BaseModel):
+    enabled: bool | None = None
+    description: str | None = None
+
+
+class RolloutIn(BaseModel):
+    percent: float = Field(ge=0, le=100)
+    stickiness: str | None = None
+    group_id: str | None = None
+
+
+class SegmentsIn(BaseModel):
+    segments: list[dict[str, Any]]
+
+
+class FlagOut(BaseModel):
+    project: str
+    environment: str
+    key: str
+    description: str
+    enabled: bool
+    rollout: float | None = Field(description="percent of the flexibleRollout strategy, if any")
+    version: int
+    definition: dict[str, Any]
+    created_by: str
+    created_at: datetime
+    updated_by: str
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, f: FlagRecord) -> FlagOut:
+        return cls(
+            project=f.project,
+            environment=f.environment,
+            key=f.key,
+            description=f.description,
+            enabled=bool(f.definition.get("enabled")),
+            rollout=flags.rollout_of(f.definition),
+            version=f.version,
+            definition=f.definition,
+            created_by=f.created_by,
+            created_at=f.created_at,
+            updated_by=f.updated_by,
+            updated_at=f.updated_at,
+        )
+
+
+class FlagChangeOut(BaseModel):
+    id: int
+    revision: int
+    kind: str
+    actor: str
+    at: datetime
+    summary: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+    @classmethod
+    def of(cls, c: FlagChangeRecord) -> FlagChangeOut:
+        return cls(
+            id=c.id,
+            revision=c.revision,
+            kind=c.kind,
+            actor=c.actor,
+            at=c.at,
+            summary=flags.summarize(c.before, c.after),
+            before=c.before,
+            after=c.after,
+        )
+
+
+class FlagListOut(BaseModel):
+    project: str
+    environment: str
+    revision: int
+    flags: list[FlagOut]
+
+
+class FlagDetailOut(FlagOut):
+    revision: int = Field(description="the environment's state revision (its ETag)")
+    history: list[FlagChangeOut] = Field(description="newest first")
+
+
+def _etag(revision: int) -> str:
+    return f'"{revision}"'
+
+
+def _matches(if_none_match: str | None, etag: str) -> bool:
+    if not if_none_match:
+        return False
+    tags = [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
+    return "*" in tags or etag in tags
+
+
+@router.get("/flags")
+def list_flags(project: str, environment: str, svc: Svc, me: Me) -> FlagListOut:
+    revision, found = flags.list_flags(svc, me, project, environment)
+    return FlagListOut(
+        project=project,
+        environment=environment,
+        revision=revision,
+        flags=[FlagOut.of(f) for f in found],
+    )
+
+
+@router.post("/flags", status_code=201)
+def create_flag(project: str, environment: str, body: FlagCreateIn, svc: Svc, me: Me) -> FlagOut:
+    return FlagOut.of(
+        flags.create_flag(
+            svc,
+            me,
+            project,
+            environment,
+            body.key,
+            description=body.description,
+            enabled=body.enabled,
+            rollout=body.rollout,
+            stickiness=body.stickiness,
+            group_id=body.group_id,
+            definition=body.definition,
+        )
+    )
+
+
+@router.get(
+    "/flags/state",
+    responses={
+        200: {"description": 'client-features document; `ETag: "<revision>"`'},
+        304: {"description": "If-None-Match matches: nothing changed"},
+    },
+)
+def flag_state(
+    project: str,
+    environment: str,
+    svc: Svc,
+    me: Me,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    """The Unleash client-features document apps evaluate in-process; poll it with If-None-Match."""
+    headers = {"Cache-Control": "no-cache"}
+    if if_none_match:
+        # the cheap path: one small query, no document built
+        etag = _etag(flags.state_revision(svc, me, project, environment))
+        if _matches(if_none_match, etag):
+            return Response(status_code=304, headers=headers | {"ETag": etag})
+    revision, doc = flags.state(svc, me, project, environment)
+    return JSONResponse(doc, headers=headers | {"ETag": _etag(revision)})
+
+
+@router.put("/segments")
+def set_segments(
+    project: str, environment: str, body: SegmentsIn, svc: Svc, me: Me
+) -> dict[str, int]:
+    return {"revision": flags.set_segments(svc, me, project, environment, body.segments)}
+
+
+@router.get("/flags/{key}")
+def show_flag(
+    project: str,
+    environment: str,
+    key: str,
+    svc: Svc,
+    me: Me,
+    history: int = Query(20, ge=0, le=1000),
+) -> FlagDetailOut:
+    view = flags.show_flag(svc, me, project, environment, key, history=history)
+    return FlagDetailOut(
+        **FlagOut.of(view.flag).model_dump(),
+        revision=view.revision,
+        history=[FlagChangeOut.of(c) for c in view.changes],
+    )
+
+
+@router.get("/flags/{key}/history")
+def flag_history(
+    project: str,
+    environment: str,
+    key: str,
+    svc: Svc,
+    me: Me,
+    limit: int = Query(100, ge=1, le=1000),
+) -> list[FlagChangeOut]:
+    view = flags.show_flag(svc, me, project, environment, key, history=limit)
+    return [FlagChangeOut.of(c) for c in view.changes]
+
+
+@router.put("/flags/{key}")
+def replace_flag(
+    project: str, environment: str, key: str, body: dict[str, Any], svc: Svc, me: Me
+) -> FlagOut:
+    """Replace the definition with a full Unleash feature JSON (checked before it is stored)."""
+    return FlagOut.of(flags.set_flag(svc, me, project, environment, key, definition=body))
+
+
+@router.patch("/flags/{key}")
+def patch_flag(
+    project: str, environment: str, key: str, body: FlagPatchIn, svc: Svc, me: Me
+) -> FlagOut:
+    return FlagOut.of(
+        flags.set_flag(
+            svc,
+            me,
+            project,
+            environment,
+            key,
+            enabled=body.enabled,
+            description=body.description,
+        )
+    )
+
+
+@router.post("/flags/{key}/rollout")
+def rollout(project: str, environment: str, key: str, body: RolloutIn, svc: Svc, me: Me) -> FlagOut:
+    return FlagOut.of(
+        flags.rollout(
+            svc,
+            me,
+            project,
+            environment,
+            key,
+            body.percent,
+            stickiness=body.stickiness,
+            group_id=body.group_id,
+        )
+    )
+
+
+@router.post("/flags/{key}/kill")
+def kill(project: str, environment: str, key: str, svc: Svc, me: Me) -> FlagOut:
+    """The kill switch: off for everyone at the apps' next poll."""
+    return FlagOut.of(flags.kill(svc, me, project, environment, key))
