@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from shipyard import __version__
 from shipyard.api import errors
-from shipyard.api.routes import admin, deployments, projects
+from shipyard.api.routes import admin, deployments, flags, projects
 from shipyard.services.context import Services
 
 
@@ -21,6 +21,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(projects.router)
     app.include_router(admin.router)
     app.include_router(deployments.router)
+    app.include_router(flags.router)
 
     @app.get("/healthz", tags=["admin"])
     def healthz() -> dict[str, str]:
