@@ -177,7 +177,7 @@ def test_labels_name_the_window() -> None:
     assert RecurringFreeze("0 1 * * *", timedelta(minutes=30), name="backup").label == "backup"
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(
     minute=st.integers(0, 59),
     hour=st.integers(0, 23),
