@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from shipyard.cli.commands import admin, artifacts, deployments, projects, releases, serve
+from shipyard.cli.commands import admin, artifacts, deployments, flags, projects, releases, serve
 from shipyard.cli.errors import CliError, show
 
 app = typer.Typer(
@@ -19,6 +19,7 @@ app.command("serve")(serve.serve)
 app.add_typer(projects.app, name="project")
 app.add_typer(releases.app, name="release")
 app.add_typer(artifacts.app, name="artifact")
+app.add_typer(flags.app, name="flag")
 app.add_typer(admin.tokens, name="token")
 app.command("whoami")(admin.whoami)
 app.command("events")(admin.events)
