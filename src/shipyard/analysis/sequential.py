@@ -59,13 +59,16 @@ class SequentialConfig:
     """Defaults are the configuration benchmarked in docs/canary-analysis.md.
 
     ``alpha`` bounds the probability of rolling back a canary that is no worse than its
-    baseline, over the whole analysis and however often it is judged; it is split evenly across
-    metrics (and sides, for ``Direction.EITHER``).
+    baseline, over the whole analysis and however often it is judged. When both metrics are
+    judged, latency gets ``latency_alpha_share`` of it: its sign test has far more trials than
+    there are errors, so it loses little by testing at a stricter level, and errors gain power.
+    Each metric's share is split evenly across sides for ``Direction.EITHER``.
     """
 
-    alpha: float = 0.05
-    min_error_ratio: float = 1.2
-    max_error_ratio: float = 20.0
+    alpha: float = 0.025
+    latency_alpha_share: float = 0.2
+    min_error_ratio: float = 1.25
+    max_error_ratio: float = 10.0
     min_slower_probability: float = 0.55
     max_slower_probability: float = 0.95
     grid_size: int = 16
@@ -80,6 +83,8 @@ class SequentialConfig:
             raise InvalidError("need 1 < min_error_ratio < max_error_ratio")
         if not 0.5 < self.min_slower_probability < self.max_slower_probability < 1.0:
             raise InvalidError("need 0.5 < min_slower_probability < max_slower_probability < 1")
+        if not 0.0 < self.latency_alpha_share < 1.0:
+            raise InvalidError("latency_alpha_share must be in (0, 1)")
         if self.grid_size < 1:
             raise InvalidError("grid_size must be at least 1")
         if not self.metrics:
@@ -92,7 +97,11 @@ class SequentialConfig:
         ]
 
     def alpha_per_test(self, metric: Metric) -> float:
-        return self.alpha / len(self.metrics) / len(self.sides(metric))
+        share = 1.0
+        if len(set(self.metrics)) > 1:
+            lat = self.latency_alpha_share
+            share = lat if metric is Metric.LATENCY else 1.0 - lat
+        return self.alpha * share / len(self.sides(metric))
 
     def effect_range(self, metric: Metric) -> tuple[float, float]:
         """Smallest and largest harm worth betting on, as log-odds shifts."""
