@@ -73,6 +73,8 @@ class ThresholdJudge:
             verdict = Verdict.FAIL
         elif all(v is Verdict.NO_DATA for v in verdicts):
             verdict = Verdict.NO_DATA
+        elif Verdict.CONTINUE in verdicts:
+            verdict = Verdict.CONTINUE
         else:
             verdict = Verdict.PASS if final else Verdict.CONTINUE
         return Judgement(verdict, tuple(evidence))
@@ -97,7 +99,9 @@ class ThresholdJudge:
                 if lat:
                     measured.append(float(np.mean(lat)))
         failures = sum(v > limit for v in measured)
-        if not measured:
+        if not measured and not final and any(s.canary.requests for s in slices):
+            verdict = Verdict.CONTINUE  # data is flowing; the first interval is not over yet
+        elif not measured:
             verdict = Verdict.NO_DATA
         elif failures > cfg.failure_limit:
             verdict = Verdict.FAIL
