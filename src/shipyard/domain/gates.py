@@ -21,13 +21,14 @@ complain that redeploys re-run manual interventions).
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
 from shipyard.domain.approvals import Approval, ApprovalVerdict, evaluate_approvals
 from shipyard.domain.deployments import (
     ACTIVE,
+    Canceled,
     Deployment,
     DeploymentEvent,
     DeploymentMode,
@@ -36,15 +37,18 @@ from shipyard.domain.deployments import (
     GatesOpened,
     NeedsApproval,
     Rejected,
+    check_can_start,
+    transition,
 )
 from shipyard.domain.environments import EnvironmentRules, Requires, in_order
 from shipyard.domain.freezes import ActiveFreeze, active_freeze, next_unfrozen, require_aware
-from shipyard.errors import ErrorCode, RefusedError
+from shipyard.errors import ConflictError, ErrorCode, RefusedError
 
 __all__ = [
     "GateContext",
     "GateOutcome",
     "GateVerdict",
+    "apply_gates",
     "auto_promotions",
     "auto_promotions_after",
     "evaluate_gates",
@@ -330,3 +334,37 @@ def auto_promotions_after(
         deployments=deployments,
         vetoed=vetoed,
     )
+
+
+def apply_gates(
+    deployment: Deployment,
+    verdict: GateVerdict,
+    deployments: Iterable[Deployment],
+    vetoed: Collection[str],
+    now: datetime,
+    *,
+    actor: str = "shipyard",
+) -> Deployment:
+    """What a verdict does to a pending / awaiting_approval deployment, never raising for an
+    expected outcome (compare the result with the input to know whether anything changed):
+
+    - OPEN: runs, unless its candidate was vetoed meanwhile (canceled) or another deployment runs in
+      the environment (stays waiting, ``waiting_for`` says which; re-evaluate when that one ends);
+    - WAIT: awaiting_approval, ``waiting_for`` what is missing;
+    - REJECTED: canceled;
+    - CLOSED (e.g. a freeze began while it waited for approvals): stays in its state, ``waiting_for``
+      the reasons. Requests are refused on CLOSED earlier, with ``verdict.raise_if_closed``.
+    """
+    if deployment.terminal or deployment.state is DeploymentState.RUNNING:
+        return deployment
+    event = verdict.event()
+    if event is None:
+        return replace(deployment, waiting_for=verdict.reasons)
+    if isinstance(event, GatesOpened):
+        try:
+            check_can_start(deployment, deployments, vetoed)
+        except RefusedError as err:  # vetoed while it waited
+            return transition(deployment, Canceled(actor, err.message), now)
+        except ConflictError as err:  # the environment is busy
+            return replace(deployment, waiting_for=(err.message,))
+    return transition(deployment, event, now)

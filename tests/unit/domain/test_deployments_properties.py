@@ -49,7 +49,6 @@ from shipyard.domain.deployments import (
     Started,
     Succeeded,
     check_can_request,
-    check_can_start,
     check_deployable,
     plan_rollback,
     request_deployment,
@@ -58,7 +57,13 @@ from shipyard.domain.deployments import (
 )
 from shipyard.domain.environments import EnvironmentRules, Requires, environment_named
 from shipyard.domain.freezes import OneOffFreeze
-from shipyard.domain.gates import GateContext, GateOutcome, auto_promotions_after, evaluate_gates
+from shipyard.domain.gates import (
+    GateContext,
+    GateVerdict,
+    apply_gates,
+    auto_promotions_after,
+    evaluate_gates,
+)
 from shipyard.domain.releases import CandidateStatus
 from shipyard.errors import ShipyardError
 
@@ -164,35 +169,23 @@ class World:
         verdict = evaluate_gates(self.env(env), self.context(d), self.now)
         verdict.raise_if_closed(env)  # refused: nothing stored
         self.save(d)
-        return self.advance(d, verdict.event())
+        return self.advance(d, verdict)
 
-    def advance(self, d: Deployment, event: DeploymentEvent | None) -> Deployment:
-        """Apply a gate event; starting also needs the environment free and the candidate not vetoed."""
-        if event is None:
-            return d
-        if isinstance(event, (GatesOpened, Approved, Started)):
-            try:
-                check_can_start(d, self.deployments.values(), self.vetoed)
-            except ShipyardError as err:
-                if err.code == "vetoed":
-                    return self.save(transition(d, Canceled("shipyard", err.message), self.now))
-                return d  # busy: stays waiting, re-evaluated later
-            started = self.save(transition(d, event, self.now))
-            verdict = evaluate_gates(self.env(d.environment), self.context(d), self.now)
+    def advance(self, d: Deployment, verdict: GateVerdict) -> Deployment:
+        """Apply a gate verdict the way the services do, through apply_gates."""
+        nxt = self.save(apply_gates(d, verdict, self.deployments.values(), self.vetoed, self.now))
+        if nxt.state is DeploymentState.RUNNING and d.state is not DeploymentState.RUNNING:
             counted = frozenset(verdict.approvals.approved_by) if verdict.approvals else frozenset()
-            self.starts.append((started, frozenset(self.vetoed), counted))
+            self.starts.append((nxt, frozenset(self.vetoed), counted))
             event_note(f"start {d.environment} {d.mode.value}")
-            return started
-        return self.save(transition(d, event, self.now))
+        elif nxt.state is d.state and nxt.waiting_for and "busy" in nxt.waiting_for[0]:
+            event_note("waits for a busy environment")
+        return nxt
 
     def reevaluate(self) -> None:
         for d in sorted(self.deployments.values(), key=lambda d: d.id):
             if d.state in (DeploymentState.PENDING, DeploymentState.AWAITING_APPROVAL):
-                verdict = evaluate_gates(self.env(d.environment), self.context(d), self.now)
-                event = verdict.event()
-                if isinstance(event, NeedsApproval) and d.waiting_for == event.waiting_for:
-                    continue
-                self.advance(d, event)
+                self.advance(d, evaluate_gates(self.env(d.environment), self.context(d), self.now))
 
     def decide(self, d: Deployment, user: str, decision: Decision) -> None:
         if d.state is not DeploymentState.AWAITING_APPROVAL:
@@ -209,11 +202,7 @@ class World:
         self.approvals.setdefault(d.environment, []).append(
             Approval(user, ROLES[user], self.now, d.candidate, decision)
         )
-        verdict = evaluate_gates(self.env(d.environment), self.context(d), self.now)
-        if verdict.outcome is GateOutcome.OPEN:
-            self.advance(d, Approved(user, satisfied=True))
-        else:
-            self.advance(d, verdict.event())
+        self.advance(d, evaluate_gates(self.env(d.environment), self.context(d), self.now))
 
     def confirm(self, d: Deployment, user: str) -> None:
         self.save(transition(d, OverrideConfirmed(user, ROLES[user]), self.now))
@@ -345,6 +334,13 @@ class Deployments(RuleBasedStateMachine):
         d = pick(self.world, index, DeploymentState.SUCCEEDED)
         if d is not None and d.state is DeploymentState.SUCCEEDED:
             self.world.promote_after(d)
+
+    @rule()
+    def replay_every_success(self) -> None:
+        """A restarted worker re-delivers every success event it ever saw."""
+        for d in list(self.world.deployments.values()):
+            if d.state is DeploymentState.SUCCEEDED:
+                self.world.promote_after(d)
 
     @rule(index=st.integers(0, 40), user=st.sampled_from(USERS))
     def cancel(self, index: int, user: str) -> None:

@@ -9,6 +9,7 @@ from shipyard.domain.deployments import (
     Deployment,
     DeploymentMode,
     DeploymentState,
+    Failed,
     FreezeOverride,
     GatesOpened,
     NeedsApproval,
@@ -21,6 +22,7 @@ from shipyard.domain.freezes import OneOffFreeze, RecurringFreeze
 from shipyard.domain.gates import (
     GateContext,
     GateOutcome,
+    apply_gates,
     auto_promotions,
     auto_promotions_after,
     evaluate_gates,
@@ -322,3 +324,63 @@ def test_a_rollback_success_promotes_nothing() -> None:
         **{**_fields(done), "state": DeploymentState.RUNNING, "mode": DeploymentMode.DEPLOY}
     )
     assert auto_promotions_after(ENVS, running) == []
+
+
+# ---- apply_gates ---------------------------------------------------------------------------------
+
+
+def waiting(candidate: str = RC, id: int = 1) -> Deployment:
+    return request_deployment(
+        id=id,
+        project="shop",
+        environment="production",
+        candidate=candidate,
+        requested_by="ada",
+        now=TUESDAY,
+    )
+
+
+def test_apply_gates_runs_an_open_deployment() -> None:
+    verdict = evaluate_gates(PRODUCTION, ctx(approvals=(ok("bob"), ok("dan"))), TUESDAY)
+    d = apply_gates(waiting(), verdict, [], vetoed=(), now=TUESDAY)
+    assert d.state is DeploymentState.RUNNING and d.started_at == TUESDAY
+
+
+def test_apply_gates_keeps_it_waiting_while_the_environment_is_busy() -> None:
+    busy = transition(waiting("1.4.0-rc.1", id=9), GatesOpened(), TUESDAY)
+    verdict = evaluate_gates(PRODUCTION, ctx(approvals=(ok("bob"), ok("dan"))), TUESDAY)
+    d = apply_gates(waiting(), verdict, [busy], vetoed=(), now=TUESDAY)
+    assert d.state is DeploymentState.PENDING
+    assert d.waiting_for == ("production is busy: deployment 9 (1.4.0-rc.1) is running",)
+
+
+def test_apply_gates_cancels_a_candidate_vetoed_while_it_waited() -> None:
+    verdict = evaluate_gates(PRODUCTION, ctx(approvals=(ok("bob"), ok("dan"))), TUESDAY)
+    d = apply_gates(waiting(), verdict, [], vetoed={RC}, now=TUESDAY, actor="bob")
+    assert d.state is DeploymentState.CANCELED
+    assert d.outcome == f"canceled by bob: {RC} is vetoed and will not be deployed to production"
+
+
+def test_apply_gates_waits_rejects_and_holds_on_closed() -> None:
+    assert apply_gates(
+        waiting(), evaluate_gates(PRODUCTION, ctx(), TUESDAY), [], (), TUESDAY
+    ).state is (DeploymentState.AWAITING_APPROVAL)
+    no = Approval("carol", APPROVER, TUESDAY, RC, Decision.REJECT)
+    rejected = evaluate_gates(PRODUCTION, ctx(approvals=(no,)), TUESDAY)
+    assert apply_gates(waiting(), rejected, [], (), TUESDAY).state is DeploymentState.CANCELED
+    # approvals complete, but a freeze began meanwhile: it keeps waiting and says why
+    approvals = (ok("bob", FRIDAY_EVENING), ok("dan", FRIDAY_EVENING))
+    frozen = evaluate_gates(PRODUCTION, ctx(approvals=approvals), FRIDAY_EVENING)
+    held = apply_gates(
+        transition(waiting(), NeedsApproval(()), TUESDAY), frozen, [], (), FRIDAY_EVENING
+    )
+    assert held.state is DeploymentState.AWAITING_APPROVAL
+    assert held.waiting_for == frozen.reasons and "frozen" in held.waiting_for[0]
+
+
+def test_apply_gates_leaves_running_and_finished_deployments_alone() -> None:
+    verdict = evaluate_gates(PRODUCTION, ctx(), TUESDAY)
+    running = transition(waiting(), GatesOpened(), TUESDAY)
+    assert apply_gates(running, verdict, [], (), TUESDAY) is running
+    done = transition(running, Failed("x"), TUESDAY)
+    assert apply_gates(done, verdict, [], (), TUESDAY) is done
