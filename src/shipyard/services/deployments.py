@@ -25,6 +25,7 @@ from shipyard.domain.freezes import active_freeze, next_unfrozen
 from shipyard.domain.gates import (
     GateContext,
     GateVerdict,
+    apply_gates,
     auto_promotions,
     auto_promotions_after,
     evaluate_gates,
@@ -137,14 +138,14 @@ def _advance(
     now: datetime,
 ) -> Deployment:
     """Apply the gate verdict to a waiting deployment; queue it when it may start."""
-    event = verdict.event()
-    if event is None:
-        return d
-    if isinstance(event, dm.GatesOpened):
-        dm.check_can_start(
-            d, uow.deployments.history(project, d.environment), uow.deployments.vetoed(project)
-        )
-    nxt = dm.transition(d, event, now)
+    nxt = apply_gates(
+        d,
+        verdict,
+        uow.deployments.history(project, d.environment),
+        uow.deployments.vetoed(project),
+        now,
+        actor=actor,
+    )
     if nxt == d:
         return d
     uow.deployments.save(nxt)
