@@ -204,6 +204,9 @@ class FlagRepo(Protocol):
     def next_revision(self, project: Project, environment: str, now: datetime) -> int:
         """Increment (and lock, on PostgreSQL) the environment's revision; returns the new one."""
 
+    def lock(self, project: Project, environment: str, now: datetime) -> None:
+        """Serialize the writers of one environment until commit (creating it if needed)."""
+
     def get(self, project: Project, environment: str, key: str) -> FlagRecord | None: ...
     def list(self, project: Project, environment: str) -> Sequence[FlagRecord]:
         """By key."""
