@@ -488,6 +488,7 @@ def create_flag(
     _check_key(key)
     with svc.uow() as uow:
         proj = _project(uow, project)
+        uow.flags.lock(proj, environment, svc.clock.now())
         if uow.flags.get(proj, environment, key) is not None:
             raise ConflictError(f"flag {key!r} already exists in {project}/{environment}")
         if definition is not None:
@@ -521,6 +522,7 @@ def set_flag(
     actor.require(Action.DEPLOY)
     with svc.uow() as uow:
         proj = _project(uow, project)
+        uow.flags.lock(proj, environment, svc.clock.now())
         before = _get(uow, proj, environment, key)
         raw = dict(before.definition if definition is None else definition)
         if description is not None:
@@ -555,6 +557,7 @@ def rollout(
     ppm = percent_to_ppm(percent)
     with svc.uow() as uow:
         proj = _project(uow, project)
+        uow.flags.lock(proj, environment, svc.clock.now())
         before = _get(uow, proj, environment, key)
         raw = with_rollout(before.definition, ppm, stickiness=stickiness, group_id=group_id)
         return _apply(svc, uow, actor, proj, environment, key, before, raw, "flag.rollout")
@@ -565,6 +568,7 @@ def kill(svc: Services, actor: Actor, project: str, environment: str, key: str) 
     actor.require(Action.DEPLOY)
     with svc.uow() as uow:
         proj = _project(uow, project)
+        uow.flags.lock(proj, environment, svc.clock.now())
         before = _get(uow, proj, environment, key)
         raw = {**before.definition, "enabled": False}
         return _apply(svc, uow, actor, proj, environment, key, before, raw, "flag.killed")
@@ -577,6 +581,7 @@ def set_segments(svc: Services, actor: Actor, project: str, environment: str, se
     checked = check_segments(segments)
     with svc.uow() as uow:
         proj = _project(uow, project)
+        uow.flags.lock(proj, environment, svc.clock.now())
         if list(uow.flags.segments(proj, environment)) == checked:
             return uow.flags.revision(proj, environment)
         flags = {f.key: f.definition for f in uow.flags.list(proj, environment)}

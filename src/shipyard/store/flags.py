@@ -77,6 +77,15 @@ class SqlFlags:
         self._s.refresh(env)
         return env.revision
 
+    def lock(self, project: Project, environment: str, now: datetime) -> None:
+        env = self._env_or_new(project, environment, now)
+        # a no-op UPDATE: a row lock on PostgreSQL, the write lock on SQLite, until commit
+        self._s.execute(
+            update(FlagEnvironmentRow)
+            .where(FlagEnvironmentRow.id == env.id)
+            .values(revision=FlagEnvironmentRow.revision)
+        )
+
     def get(self, project: Project, environment: str, key: str) -> FlagRecord | None:
         env = self._env(project, environment)
         if env is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -300,3 +301,30 @@ def test_rules_roles_and_unknown_names(svc: Services) -> None:
     with pytest.raises(NotFoundError, match="flag 'y'"):
         flags.kill(svc, ADA, P, ENV, "y")
     assert [f.key for f in flags.list_flags(svc, VIEWER, P, ENV)[1]] == ["x"]
+
+
+def test_concurrent_writers_lose_no_update(svc: Services) -> None:
+    """Writers of one environment serialize: each change's `before` is the previous `after`."""
+    import threading
+
+    flags.create_flag(svc, ADA, P, ENV, "hot", enabled=True, rollout=0)
+    percents = list(range(1, 41))
+    failures: list[BaseException] = []
+
+    def work(mine: list[int]) -> None:
+        try:
+            for p in mine:
+                flags.rollout(svc, ADA, P, ENV, "hot", p)
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=work, args=(percents[i::4],)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+    changes = list(reversed(flags.show_flag(svc, VIEWER, P, ENV, "hot", history=100).changes))
+    assert [c.revision for c in changes] == list(range(1, len(percents) + 2))
+    for prev, cur in itertools.pairwise(changes):
+        assert cur.before == prev.after
