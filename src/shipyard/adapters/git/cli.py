@@ -1,0 +1,288 @@
+"""Git through the `git` binary, without ever touching the user's working copy, index or HEAD.
+
+Cherry-picks are computed with `git merge-tree --write-tree` (git >= 2.38) and published with a
+compare-and-swap `update-ref`, so a conflict leaves the branch exactly as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+from shipyard.domain.commits import Commit
+from shipyard.errors import AdapterError, ConflictError, ErrorCode, InvalidError, NotFoundError
+from shipyard.ports.git import Identity, PickedCommit, PickPlan
+
+ZERO = "0" * 40
+_SEP = "\x1f"
+_END = "\x1e"
+_LOG_FORMAT = _SEP.join(["%H", "%P", "%an", "%ae", "%aI", "%s", "%b"]) + _END
+_SAFE_REV = re.compile(r"^[^-\s][^\s]*$")
+
+
+def _is_url(source: str) -> bool:
+    return "://" in source or source.startswith("git@")
+
+
+class CliGitRepository:
+    """A project's repository: a local path in place, or a URL mirrored into ``mirror_dir``."""
+
+    def __init__(self, source: str, mirror_dir: Path, *, timeout_s: float = 300.0) -> None:
+        self.source = source
+        self._remote = _is_url(source)
+        self.git_dir = mirror_dir if self._remote else Path(source)
+        self._timeout = timeout_s
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def _env(self) -> dict[str, str]:
+        keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "TMPDIR")}
+        return keep | {
+            "LC_ALL": "C",
+            "GIT_TERMINAL_PROMPT": "0",
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_AUTHOR_NAME": "Shipyard",
+            "GIT_AUTHOR_EMAIL": "shipyard@localhost",
+            "GIT_COMMITTER_NAME": "Shipyard",
+            "GIT_COMMITTER_EMAIL": "shipyard@localhost",
+        }
+
+    def _run(
+        self,
+        *args: str,
+        check: bool = True,
+        input_text: str | None = None,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        cmd = ["git", "-c", "core.quotepath=off", "-c", "advice.detachedHead=false"]
+        if cwd is None:
+            cmd += ["-C", str(self.git_dir)]
+        try:
+            done = subprocess.run(
+                [*cmd, *args],
+                capture_output=True,
+                text=True,
+                errors="replace",
+                input=input_text,
+                env=(env or self._env()),
+                cwd=cwd,
+                timeout=self._timeout,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise AdapterError(f"git {args[0]} could not run: {exc}") from exc
+        if check and done.returncode != 0:
+            detail = (done.stderr or done.stdout).strip().splitlines()
+            raise AdapterError(f"git {args[0]} failed: {detail[-1] if detail else done.returncode}")
+        return done
+
+    def _ensure(self) -> None:
+        if self._remote:
+            if not (self.git_dir / "HEAD").exists():
+                self.git_dir.parent.mkdir(parents=True, exist_ok=True)
+                self._run(
+                    "clone", "--mirror", "--quiet", self.source, str(self.git_dir), cwd=Path("/")
+                )
+            return
+        probe = self._run("rev-parse", "--git-dir", check=False)
+        if probe.returncode != 0:
+            raise NotFoundError(f"{self.source} is not a git repository")
+
+    # -- port -------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        self._ensure()
+        if self._remote:
+            self._run("fetch", "--prune", "--quiet", "origin")
+
+    def resolve(self, rev: str) -> str:
+        if not _SAFE_REV.match(rev):
+            raise InvalidError(f"{rev!r} is not a commit reference")
+        done = self._run(
+            "rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}", check=False
+        )
+        if done.returncode != 0:
+            raise NotFoundError(
+                f"unknown commit {rev!r}", code=ErrorCode.UNKNOWN_SHA, details={"rev": rev}
+            )
+        return done.stdout.strip()
+
+    def branch_tip(self, branch: str) -> str | None:
+        ref = branch if branch == "HEAD" or branch.startswith("refs/") else f"refs/heads/{branch}"
+        done = self._run("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", check=False)
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    def is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        done = self._run("merge-base", "--is-ancestor", ancestor, descendant, check=False)
+        if done.returncode not in (0, 1):
+            raise AdapterError(f"git merge-base failed: {done.stderr.strip()}")
+        return done.returncode == 0
+
+    def log(self, until: str, since: str | None = None) -> list[Commit]:
+        rng = [until, f"^{since}"] if since else [until]
+        out = self._run("log", f"--format={_LOG_FORMAT}", *rng, "--").stdout
+        commits = []
+        for record in out.split(_END):
+            record = record.lstrip("\n")
+            if not record:
+                continue
+            sha, parents, name, email, date, subject, body = record.split(_SEP, 6)
+            commits.append(
+                Commit(
+                    sha=sha,
+                    parents=tuple(parents.split()),
+                    author_name=name,
+                    author_email=email,
+                    authored_at=datetime.fromisoformat(date),
+                    subject=subject,
+                    body=body.strip(),
+                )
+            )
+        return commits
+
+    def missing_changes(self, upstream: str, head: str, base: str) -> list[str]:
+        out = self._run("cherry", upstream, head, base).stdout
+        return [line[2:].strip() for line in out.splitlines() if line.startswith("+ ")]
+
+    def create_branch(self, branch: str, sha: str) -> None:
+        done = self._run("update-ref", f"refs/heads/{branch}", sha, ZERO, check=False)
+        if done.returncode != 0:
+            raise ConflictError(f"branch {branch} already exists", details={"branch": branch})
+
+    def delete_branch(self, branch: str, expected_sha: str) -> None:
+        self._run("update-ref", "-d", f"refs/heads/{branch}", expected_sha, check=False)
+
+    def plan_pick(self, branch: str, shas: Sequence[str], committer: Identity) -> PickPlan:
+        old_tip = self.branch_tip(branch)
+        if old_tip is None:
+            raise NotFoundError(f"branch {branch} not found")
+        already = self._on_branch(old_tip, shas)
+        if already:
+            short = ", ".join(s[:12] for s in already)
+            raise ConflictError(
+                f"{short} {'is' if len(already) == 1 else 'are'} already on {branch}",
+                code=ErrorCode.ALREADY_PICKED,
+                details={"shas": already},
+            )
+        tip = old_tip
+        picked: list[PickedCommit] = []
+        for sha in shas:
+            tip = self._pick_one(branch, tip, sha, committer)
+            picked.append(PickedCommit(sha, tip))
+        return PickPlan(branch, old_tip, tip, tuple(picked))
+
+    def _on_branch(self, tip: str, shas: Sequence[str]) -> list[str]:
+        """Commits already on the branch by ancestry or by patch-id (an earlier pick of them)."""
+        found = [s for s in shas if self.is_ancestor(s, tip)]
+        rest = [s for s in shas if s not in found]
+        if rest:
+            branch_ids = self._patch_ids(
+                self._run("log", "--format=%H", "-n", "500", tip).stdout.split()
+            )
+            for sha in rest:
+                pid = self._patch_ids([sha]).get(sha)
+                if pid and pid in branch_ids.values():
+                    found.append(sha)
+        return found
+
+    def _patch_ids(self, shas: Sequence[str]) -> dict[str, str]:
+        if not shas:
+            return {}
+        show = self._run("show", "--format=commit %H", "--no-color", *shas).stdout
+        out = self._run("patch-id", "--stable", input_text=show).stdout
+        ids: dict[str, str] = {}
+        for line in out.splitlines():
+            pid, sha = line.split()
+            ids[sha] = pid
+        return ids
+
+    def _pick_one(self, branch: str, tip: str, sha: str, committer: Identity) -> str:
+        parents = self._run("rev-list", "--parents", "-n", "1", sha).stdout.split()[1:]
+        if len(parents) != 1:
+            raise InvalidError(
+                f"{sha[:12]} is a merge commit; pick the commits it merged instead",
+                details={"sha": sha},
+            )
+        merged = self._run(
+            "merge-tree",
+            "--write-tree",
+            "--name-only",
+            "--no-messages",
+            f"--merge-base={parents[0]}",
+            tip,
+            sha,
+            check=False,
+        )
+        lines = merged.stdout.splitlines()
+        if merged.returncode == 1:
+            files = sorted({f for f in lines[1:] if f})
+            raise ConflictError(
+                f"picking {sha[:12]} onto {branch} conflicts in: {', '.join(files)}",
+                code=ErrorCode.PICK_CONFLICT,
+                hint="resolve it on the mainline or pick the prerequisite commits first",
+                details={"files": files, "sha": sha},
+            )
+        if merged.returncode != 0 or not lines:
+            raise AdapterError(f"git merge-tree failed: {merged.stderr.strip()}")
+        tree = lines[0].strip()
+        if tree == self._run("rev-parse", f"{tip}^{{tree}}").stdout.strip():
+            raise ConflictError(
+                f"{sha[:12]} changes nothing on {branch}: its change is already there",
+                code=ErrorCode.ALREADY_PICKED,
+                details={"shas": [sha]},
+            )
+        meta = self._run("log", "-1", "--format=%an%x00%ae%x00%aI%x00%B", sha).stdout
+        name, email, date, message = meta.split("\x00", 3)
+        env = self._env() | {
+            "GIT_AUTHOR_NAME": name,
+            "GIT_AUTHOR_EMAIL": email,
+            "GIT_AUTHOR_DATE": date,
+            "GIT_COMMITTER_NAME": committer.name,
+            "GIT_COMMITTER_EMAIL": committer.email,
+        }
+        text = message.rstrip("\n") + f"\n\n(cherry picked from commit {sha})\n"
+        return self._run(
+            "commit-tree", tree, "-p", tip, "-F", "-", input_text=text, env=env
+        ).stdout.strip()
+
+    def apply_pick(self, plan: PickPlan) -> None:
+        done = self._run(
+            "update-ref", f"refs/heads/{plan.branch}", plan.new_tip, plan.old_tip, check=False
+        )
+        if done.returncode != 0:
+            raise ConflictError(
+                f"{plan.branch} moved while picking; try again", details={"branch": plan.branch}
+            )
+
+    def revert_pick(self, plan: PickPlan) -> None:
+        self._run(
+            "update-ref", f"refs/heads/{plan.branch}", plan.old_tip, plan.new_tip, check=False
+        )
+
+    def read_file(self, sha: str, path: str) -> bytes | None:
+        done = subprocess.run(
+            ["git", "-C", str(self.git_dir), "cat-file", "blob", f"{sha}:{path}"],
+            capture_output=True,
+            env=self._env(),
+            timeout=self._timeout,
+            check=False,
+        )
+        return done.stdout if done.returncode == 0 else None
+
+    @contextmanager
+    def checkout(self, sha: str) -> Iterator[Path]:
+        tmp = Path(tempfile.mkdtemp(prefix="shipyard-worktree-"))
+        where = tmp / "src"
+        try:
+            self._run("worktree", "add", "--detach", "--quiet", str(where), sha)
+            yield where
+        finally:
+            self._run("worktree", "remove", "--force", str(where), check=False)
+            shutil.rmtree(tmp, ignore_errors=True)
+            self._run("worktree", "prune", check=False)
