@@ -226,3 +226,48 @@ def test_flags_through_shipyard_serve(served: Target, tmp_path: Path) -> None:
 
 def test_flags_through_the_http_api(in_process: Target, tmp_path: Path) -> None:
     scenario(in_process, tmp_path)
+
+
+def _events(lines: Iterator[str]) -> Iterator[dict[str, str]]:
+    """Server-sent events as dicts of their fields; comment lines are skipped."""
+    event: dict[str, str] = {}
+    for text in lines:
+        if not text:
+            if event:
+                yield event
+            event = {}
+        elif not text.startswith(":"):
+            name, _, value = text.partition(": ")
+            event[name] = value
+
+
+def test_the_state_stream_pushes_each_change(in_process: Target) -> None:
+    t = in_process
+    assert t.cli("flag", "create", P, ENV, KEY, "--enabled", "--rollout", "0").code == 0
+    url = f"{t.url}/api/v1/projects/{P}/environments/{ENV}/flags/stream"
+    headers = {"Authorization": f"Bearer {t.viewer_token}"}
+    with httpx.stream("GET", url, params={"interval": 0.05}, headers=headers, timeout=10) as r:
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("text/event-stream")
+        events = _events(r.iter_lines())
+        first = next(events)
+        assert (first["event"], first["id"]) == ("state", "1")
+        assert json.loads(first["data"])["features"][0]["name"] == KEY
+        assert t.cli("flag", "rollout", P, ENV, KEY, "100").code == 0
+        second = next(events)
+        doc = json.loads(second["data"])
+        assert second["id"] == "2"
+        assert doc["features"][0]["strategies"][0]["parameters"]["rollout"] == "100"
+    # a client that reconnects with the revision it has gets nothing until the next change
+    resume = headers | {"Last-Event-ID": "2"}
+    with httpx.stream("GET", url, params={"interval": 0.05}, headers=resume, timeout=10) as r:
+        events = _events(r.iter_lines())
+        assert t.cli("flag", "kill", P, ENV, KEY).code == 0
+        third = next(events)
+        assert third["id"] == "3"
+        assert json.loads(third["data"])["features"][0]["enabled"] is False
+    # errors come before the stream starts, as problem+json
+    missing = httpx.get(
+        f"{t.url}/api/v1/projects/nope/environments/{ENV}/flags/stream", headers=headers
+    )
+    assert (missing.status_code, missing.json()["code"]) == (404, "not_found")

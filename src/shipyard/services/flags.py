@@ -24,7 +24,7 @@ from shipyard.ports.repositories import FlagChangeRecord, FlagRecord, UnitOfWork
 from shipyard.services.context import Services
 
 STATE_VERSION = 2
-RESERVED_KEYS = frozenset({"state"})  # GET .../flags/state is the state document
+RESERVED_KEYS = frozenset({"state", "stream"})  # GET .../flags/state and .../flags/stream
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~-]{0,99}$")
 _ENV = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _PER_PERCENT = PPM // 100

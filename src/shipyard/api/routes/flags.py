@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Response
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from shipyard.api.deps import Me, Svc
@@ -177,6 +181,52 @@ def flag_state(
             return Response(status_code=304, headers=headers | {"ETag": etag})
     revision, doc = flags.state(svc, me, project, environment)
     return JSONResponse(doc, headers=headers | {"ETag": _etag(revision)})
+
+
+KEEPALIVE_S = 15.0
+
+
+@router.get(
+    "/flags/stream",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def flag_stream(
+    project: str,
+    environment: str,
+    request: Request,
+    svc: Svc,
+    me: Me,
+    last_event_id: Annotated[str | None, Header()] = None,
+    interval: float = Query(1.0, ge=0.05, le=60, description="seconds between revision checks"),
+) -> StreamingResponse:
+    """Server-sent events: `event: state`, `id: <revision>`, `data: <document>` on each change.
+
+    The first event is the current state (skipped when `Last-Event-ID` is already current);
+    a comment line keeps idle connections open. Each check is the same one-row query as a 304.
+    """
+    await run_in_threadpool(flags.state_revision, svc, me, project, environment)  # 404/403 now
+
+    async def events() -> AsyncIterator[str]:
+        sent, idle = last_event_id, 0.0
+        while not await request.is_disconnected():
+            revision = await run_in_threadpool(flags.state_revision, svc, me, project, environment)
+            if str(revision) != sent:
+                revision, doc = await run_in_threadpool(flags.state, svc, me, project, environment)
+                sent, idle = str(revision), 0.0
+                data = json.dumps(doc, separators=(",", ":"))
+                yield f"event: state\nid: {revision}\ndata: {data}\n\n"
+            elif idle >= KEEPALIVE_S:
+                idle = 0.0
+                yield ": keep-alive\n\n"
+            await asyncio.sleep(interval)
+            idle += interval
+
+    return StreamingResponse(
+        events(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
 
 
 @router.put("/segments")
