@@ -335,6 +335,40 @@ def pick(
     return best
 
 
+def goal_lines(
+    results: dict[str, dict[str, dict[str, NDArray[np.int64] | Arr]]], names: list[str]
+) -> list[str]:
+    """The issue's goals, checked for the sequential default in both worlds."""
+    seq = names[0]
+
+    def stat(w: str, sc: str, name: str = seq) -> tuple[float, float, float, float]:
+        return summarize(results[w][sc][name], results[w][sc]["cum_nc"])  # type: ignore[arg-type]
+
+    lines = []
+    for w in WORLDS:
+        fr = max(stat(w, sc.name)[0] for sc in scenarios() if sc.null)
+        _, med2, p90_2, _ = stat(w, "err x2 @1.0%")
+        med5 = stat(w, "err x5 @1.0%")[1]
+        caught15 = min(stat(w, n)[0] for n in ("err x1.5 @1.0%", "err x1.5 @0.5%"))
+        thr = [n for n in names if n.startswith("threshold best")]
+        thr_med = stat(w, "err x2 @1.0%", thr[0])[1] if thr else math.inf
+        checks = [
+            (f"false rollback on nulls {fr:.2%} <= 1%", fr <= 0.01),
+            (f"x2 @1% median {med2:,.0f} <= 1,500", med2 <= 1500),
+            (f"x2 @1% p90 {p90_2:,.0f} <= 3,500", p90_2 <= 3500),
+            (f"x5 @1% median {med5:,.0f} <= 300", med5 <= 300),
+            (f"x1.5 caught {caught15:.1%} >= 95%", caught15 >= 0.95),
+            (f"best safe threshold median {fmt(thr_med)} > {med2:,.0f}", thr_med > med2),
+        ]
+        for name in names:
+            if name.startswith("Kayenta"):
+                ratio = stat(w, "err x2 @1.0%", name)[1] / med2
+                checks.append((f"{name} / sequential = {ratio:.2f}x >= 4x", ratio >= 4))
+        for text, ok in checks:
+            lines.append(f"{w:<10} goal {'MET ' if ok else 'MISS'} {text}")
+    return lines
+
+
 def fmt(v: float, pct: bool = False) -> str:
     if math.isinf(v):
         return "-"
@@ -404,6 +438,9 @@ def main() -> None:
             o_med = summarize(base[other], base["cum_nc"])[1]  # type: ignore[arg-type]
             ratio = "-" if math.isinf(o_med) else f"{o_med / s_med:.2f}x"
             print(f"{w:<10} err x2 @1%: median exposure {other} / sequential = {ratio}")
+    print()
+    for line in goal_lines(results, names):
+        print(line)
     print(
         "\nthreshold best: lowest x2 exposure with <= 5% false rollback on every null, "
         f"{len(THRESHOLD_GRID)} configurations; Kayenta conf: lowest with <= 1%, {len(KAYENTA_GRID)} levels"

@@ -65,10 +65,10 @@ class SequentialConfig:
     Each metric's share is split evenly across sides for ``Direction.EITHER``.
     """
 
-    alpha: float = 0.025
-    latency_alpha_share: float = 0.2
+    alpha: float = 0.02
+    latency_alpha_share: float = 0.25
     min_error_ratio: float = 1.25
-    max_error_ratio: float = 10.0
+    max_error_ratio: float = 5.0
     min_slower_probability: float = 0.55
     max_slower_probability: float = 0.95
     grid_size: int = 16

@@ -110,11 +110,11 @@ def test_judge_fails_regression_with_full_evidence() -> None:
     assert judgement.verdict is Verdict.FAIL
     errors = next(e for e in judgement.evidence if e.metric == "error_rate")
     assert errors.verdict is Verdict.FAIL
-    assert errors.statistic >= errors.bound == pytest.approx(1 / 0.02)
+    assert errors.statistic >= errors.bound == pytest.approx(1 / 0.015)
     assert errors.effect_low <= errors.effect <= errors.effect_high
     assert errors.effect_low > 1.0
     assert errors.n_canary == 1200 and errors.n_baseline == 12 * 1900
-    assert errors.alpha == pytest.approx(0.02) and errors.reason
+    assert errors.alpha == pytest.approx(0.015) and errors.reason
 
 
 def test_judge_agrees_with_vectorised_kernel() -> None:
