@@ -378,6 +378,19 @@ def with_rollout(
     return out
 
 
+def _sans_rollout(definition: Mapping[str, Any]) -> list[Any]:
+    """The strategies with their rollout percentages left out (those are summarized apart)."""
+    out = []
+    for s in definition.get("strategies") or ():
+        params = {
+            k: v
+            for k, v in (s.get("parameters") or {}).items()
+            if k not in ("rollout", "rolloutPpm")
+        }
+        out.append({**s, "parameters": params})
+    return out
+
+
 def summarize(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) -> str:
     """One line a person reads in `flag show`: what changed between two definitions."""
     if before is None and after is not None:
@@ -398,9 +411,9 @@ def summarize(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None)
         parts.append(
             f"rollout {'-' if old is None else f'{old:g}%'}→{'-' if new is None else f'{new:g}%'}"
         )
-    for name in ("strategies", "variants", "dependencies", "description"):
-        if name == "strategies" and old != new:
-            continue
+    if _sans_rollout(before) != _sans_rollout(after):
+        parts.append("strategies changed")
+    for name in ("variants", "dependencies", "description"):
         if before.get(name) != after.get(name):
             parts.append(f"{name} changed")
     return "; ".join(parts) or "no visible change"

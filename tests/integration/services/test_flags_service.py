@@ -328,3 +328,12 @@ def test_concurrent_writers_lose_no_update(svc: Services) -> None:
     assert [c.revision for c in changes] == list(range(1, len(percents) + 2))
     for prev, cur in itertools.pairwise(changes):
         assert cur.before == prev.after
+
+
+def test_the_summary_says_what_changed() -> None:
+    base = flags.with_rollout({"name": "f", "enabled": True, "strategies": []}, 10_000)
+    assert flags.summarize(None, base) == "created, enabled=true, rollout 1%"
+    moved = flags.with_rollout(base, 50_000, stickiness="userId")
+    assert flags.summarize(base, moved) == "rollout 1%→5%; strategies changed"
+    assert flags.summarize(base, base | {"description": "x"}) == "description changed"
+    assert flags.summarize(base, base) == "no visible change"
