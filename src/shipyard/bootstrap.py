@@ -12,6 +12,7 @@ from shipyard.adapters.artifacts.local import LocalArtifactStore
 from shipyard.adapters.builds.local import LocalBuilder
 from shipyard.adapters.clock import SystemClock
 from shipyard.adapters.git.cli import CliGitRepository
+from shipyard.adapters.targets.registry import TargetRegistry
 from shipyard.engine.worker import Worker
 from shipyard.ports.clock import Clock
 from shipyard.ports.git import GitRepository
@@ -25,11 +26,13 @@ class Runtime:
     services: Services
     engine: Engine
     data_dir: Path
+    targets: TargetRegistry
 
     def worker(self, poll_s: float = 0.2) -> Worker:
         return Worker(self.services, poll_s=poll_s)
 
     def close(self) -> None:
+        self.targets.close()
         self.engine.dispose()
 
 
@@ -51,6 +54,7 @@ def bootstrap(
         key = hashlib.sha256(source.encode()).hexdigest()[:16]
         return CliGitRepository(source, mirrors / key)
 
+    targets = TargetRegistry()
     services = Services(
         uow=lambda: SqlUnitOfWork(factory),
         git=git_for,
@@ -58,5 +62,7 @@ def bootstrap(
         builder=LocalBuilder(),
         clock=clock or SystemClock(),
         logs_dir=data_dir / "logs",
+        targets=targets,
+        state_dir=data_dir / "environments",
     )
-    return Runtime(services, engine, data_dir)
+    return Runtime(services, engine, data_dir, targets)

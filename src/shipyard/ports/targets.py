@@ -8,15 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
+from shipyard.domain.deployments import DeploymentMode
 
-class DeployMode(StrEnum):
-    DEPLOY = "deploy"
-    PROMOTE = "promote"
-    ROLLBACK = "rollback"
+DeployMode = DeploymentMode  # one vocabulary: the domain's deploy | promote | rollback
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,7 @@ from shipyard.domain.gates import (
     evaluate_gates,
 )
 from shipyard.domain.releases import Candidate, Project
-from shipyard.errors import NotFoundError, RefusedError, ShipyardError
+from shipyard.errors import ErrorCode, NotFoundError, RefusedError, ShipyardError
 from shipyard.ports.repositories import UnitOfWork
 from shipyard.ports.targets import ArtifactFile, DeploySpec
 from shipyard.services.context import Services
@@ -270,7 +270,7 @@ def decide(
         if d.state not in (DeploymentState.PENDING, DeploymentState.AWAITING_APPROVAL):
             raise RefusedError(
                 f"deployment {d.id} is {d.state.value}; only a waiting deployment takes decisions",
-                code=dm.ErrorCode.INVALID_TRANSITION,
+                code=ErrorCode.INVALID_TRANSITION,
             )
         now = svc.clock.now()
         spec = _spec(candidate, d.environment)
@@ -330,7 +330,7 @@ def rollback(
         if plan is None:
             raise RefusedError(
                 f"nothing to roll back to in {environment}: no earlier candidate succeeded there",
-                code=dm.ErrorCode.GATE_CLOSED,
+                code=ErrorCode.GATE_CLOSED,
             )
         now = svc.clock.now()
         for live in dm.to_cancel_before_rollback(history):
@@ -370,7 +370,7 @@ def veto(
         candidate = _candidate(uow, project, candidate_name)
         now = svc.clock.now()
         if not uow.deployments.veto(project, candidate.name, by=actor.user, reason=reason, now=now):
-            raise RefusedError(f"{candidate.name} is already vetoed", code=dm.ErrorCode.VETOED)
+            raise RefusedError(f"{candidate.name} is already vetoed", code=ErrorCode.VETOED)
         for live in uow.deployments.history(project):
             if (
                 live.active

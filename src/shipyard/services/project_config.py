@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import lru_cache
+from typing import Any
 
 from shipyard.config.loader import load_config
-from shipyard.config.schema import ProjectConfig
+from shipyard.config.schema import CronFreeze, ProjectConfig, RangeFreeze
+from shipyard.domain.approvals import ApprovalRule
+from shipyard.domain.environments import EnvironmentRules, Requires
+from shipyard.domain.freezes import FreezeWindow, OneOffFreeze, RecurringFreeze
 from shipyard.domain.versions import Bump, Scheme
+from shipyard.errors import ConfigError
 
 CONFIG_FILE = "shipyard.yaml"
 
@@ -41,3 +47,68 @@ def release_settings(text: str) -> ReleaseSettings:
         build_timeout_s=float(build.timeout),
         build_env=tuple(sorted(build.env.items())),
     )
+
+
+@dataclass(frozen=True)
+class EnvironmentSpec:
+    rules: EnvironmentRules
+    target_kind: str
+    target_settings: dict[str, Any]
+    policy: str | None
+
+
+def _freeze(f: CronFreeze | RangeFreeze, where: str) -> FreezeWindow:
+    if isinstance(f, CronFreeze):
+        return RecurringFreeze(
+            cron=f.cron,
+            duration=timedelta(seconds=f.duration),
+            timezone=f.timezone,
+            reason=f.reason,
+            name=f.name,
+        )
+    start, end = f.start, f.end
+    if start.tzinfo is None or end.tzinfo is None:
+        raise ConfigError(
+            CONFIG_FILE, None, where, "from/to need a UTC offset, e.g. 2026-12-24T00:00:00+01:00"
+        )
+    return OneOffFreeze(start=start, end=end, reason=f.reason, name=f.name)
+
+
+@lru_cache(maxsize=256)
+def _specs(text: str) -> tuple[EnvironmentSpec, ...]:
+    cfg = project_config(text)
+    out = []
+    for i, env in enumerate(cfg.environments):
+        if isinstance(env.requires, list):
+            requires = Requires(tuple(env.requires))
+        else:
+            requires = Requires(tuple(env.requires.any_of), env.requires.at_least)
+        approval = None
+        if env.approval is not None:
+            a = env.approval
+            approval = ApprovalRule(
+                required=a.required,
+                approvers=tuple(a.approvers),
+                expires_after=timedelta(seconds=a.expires_after) if a.expires_after else None,
+                allow_authors=a.allow_authors,
+            )
+        delivery = env.delivery or (cfg.delivery if i == 0 else "two-step")
+        rules = EnvironmentRules(
+            name=env.name,
+            order=i,
+            requires=requires,
+            approval=approval,
+            freezes=tuple(
+                _freeze(f, f"environments[{i}].freeze[{j}]") for j, f in enumerate(env.freeze)
+            ),
+            rollback_during_freeze=env.rollback_during_freeze,
+            auto_promote=env.auto_promote,
+            single_step=delivery == "single-step",
+        )
+        out.append(EnvironmentSpec(rules, env.target.kind, env.target.settings(), env.policy))
+    return tuple(out)
+
+
+def environment_specs(text: str) -> list[EnvironmentSpec]:
+    """The environments a candidate's shipyard.yaml declares, in promotion order, as domain rules."""
+    return list(_specs(text))

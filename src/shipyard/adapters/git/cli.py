@@ -1,7 +1,7 @@
 """Git through the `git` binary, without ever touching the user's working copy, index or HEAD.
 
-Cherry-picks are computed with `git merge-tree --write-tree` (git >= 2.38) and published with a
-compare-and-swap `update-ref`, so a conflict leaves the branch exactly as it was.
+Cherry-picks are merged in memory with libgit2 (pygit2) and published with a compare-and-swap
+`update-ref`, so a conflict leaves the branch exactly as it was.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+
+import pygit2
 
 from shipyard.domain.commits import Commit
 from shipyard.errors import AdapterError, ConflictError, ErrorCode, InvalidError, NotFoundError
@@ -209,28 +211,7 @@ class CliGitRepository:
                 f"{sha[:12]} is a merge commit; pick the commits it merged instead",
                 details={"sha": sha},
             )
-        merged = self._run(
-            "merge-tree",
-            "--write-tree",
-            "--name-only",
-            "--no-messages",
-            f"--merge-base={parents[0]}",
-            tip,
-            sha,
-            check=False,
-        )
-        lines = merged.stdout.splitlines()
-        if merged.returncode == 1:
-            files = sorted({f for f in lines[1:] if f})
-            raise ConflictError(
-                f"picking {sha[:12]} onto {branch} conflicts in: {', '.join(files)}",
-                code=ErrorCode.PICK_CONFLICT,
-                hint="resolve it on the mainline or pick the prerequisite commits first",
-                details={"files": files, "sha": sha},
-            )
-        if merged.returncode != 0 or not lines:
-            raise AdapterError(f"git merge-tree failed: {merged.stderr.strip()}")
-        tree = lines[0].strip()
+        tree = self._three_way(branch, parents[0], tip, sha)
         if tree == self._run("rev-parse", f"{tip}^{{tree}}").stdout.strip():
             raise ConflictError(
                 f"{sha[:12]} changes nothing on {branch}: its change is already there",
@@ -250,6 +231,29 @@ class CliGitRepository:
         return self._run(
             "commit-tree", tree, "-p", tip, "-F", "-", input_text=text, env=env
         ).stdout.strip()
+
+    def _three_way(self, branch: str, base: str, ours: str, theirs: str) -> str:
+        """Merge in memory (libgit2): no worktree, no index, so nothing of the user's is touched.
+
+        git 2.39's merge-tree cannot take an explicit merge base, which a cherry-pick needs."""
+        try:
+            repo = pygit2.Repository(str(self.git_dir))
+            index = repo.merge_trees(
+                repo[base].peel(pygit2.Tree),
+                repo[ours].peel(pygit2.Tree),
+                repo[theirs].peel(pygit2.Tree),
+            )
+            if index.conflicts is not None:
+                files = sorted({e.path for trio in index.conflicts for e in trio if e is not None})
+                raise ConflictError(
+                    f"picking {theirs[:12]} onto {branch} conflicts in: {', '.join(files)}",
+                    code=ErrorCode.PICK_CONFLICT,
+                    hint="resolve it on the mainline or pick the prerequisite commits first",
+                    details={"files": files, "sha": theirs},
+                )
+            return str(index.write_tree(repo))
+        except pygit2.GitError as exc:
+            raise AdapterError(f"merging {theirs[:12]} failed: {exc}") from exc
 
     def apply_pick(self, plan: PickPlan) -> None:
         done = self._run(

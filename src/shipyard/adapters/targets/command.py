@@ -1,0 +1,112 @@
+"""User-provided deploy/health/rollback commands: Ansible, Helm, kubectl, scp, anything."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import ClassVar
+
+from shipyard.adapters.targets.verify import verify_artifacts
+from shipyard.errors import AdapterError, InvalidError
+from shipyard.ports.targets import Deployed, DeployMode, DeploySpec, Instance
+
+MAX_LOG = 64_000
+
+
+def _env_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]", "_", name).upper()
+
+
+class CommandTarget:
+    kind: ClassVar[str] = "command"
+
+    def _env(self, spec: DeploySpec) -> dict[str, str]:
+        env = dict(os.environ) | {
+            "SHIPYARD_MODE": spec.mode.value,
+            "SHIPYARD_FROM_CANDIDATE": spec.from_candidate or "",
+            "SHIPYARD_TO_CANDIDATE": spec.candidate,
+            "SHIPYARD_VERSION": spec.version,
+            "SHIPYARD_SHA": spec.sha,
+            "SHIPYARD_ENVIRONMENT": spec.environment,
+            "SHIPYARD_PROJECT": spec.project,
+            "SHIPYARD_ARTIFACTS": "\n".join(str(a.path) for a in spec.artifacts),
+        }
+        for a in spec.artifacts:
+            env[f"SHIPYARD_ARTIFACT_{_env_name(a.name)}_PATH"] = str(a.path)
+            env[f"SHIPYARD_ARTIFACT_{_env_name(a.name)}_DIGEST"] = a.digest
+        return env
+
+    def _run(self, what: str, command: str, spec: DeploySpec, timeout: float) -> str:
+        try:
+            done = subprocess.run(
+                ["/bin/sh", "-c", command],
+                env=self._env(spec),
+                cwd=spec.state_dir,
+                capture_output=True,
+                text=True,
+                errors="replace",
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise AdapterError(f"{what} command timed out after {timeout:g}s") from None
+        out = (done.stdout + done.stderr)[-MAX_LOG:]
+        if done.returncode != 0:
+            tail = " | ".join(out.strip().splitlines()[-3:])
+            raise AdapterError(f"{what} command exited with status {done.returncode}: {tail}")
+        return out
+
+    def deploy(self, spec: DeploySpec) -> Deployed:
+        verify_artifacts(spec)
+        settings = spec.settings
+        deploy_cmd = settings.get("deploy")
+        if not isinstance(deploy_cmd, str) or not deploy_cmd:
+            raise InvalidError(
+                f"environment {spec.environment}: target kind command needs `deploy:`"
+            )
+        timeout = float(settings.get("timeout", 600))
+        spec.state_dir.mkdir(parents=True, exist_ok=True)
+        rollback_cmd = settings.get("rollback")
+        use = (
+            rollback_cmd
+            if spec.mode is DeployMode.ROLLBACK and isinstance(rollback_cmd, str)
+            else deploy_cmd
+        )
+        log = self._run(spec.mode.value, use, spec, timeout)
+        health = settings.get("health")
+        if isinstance(health, str) and health:
+            log += self._wait_healthy(health, spec, float(settings.get("health_timeout", 60)))
+        (spec.state_dir / "current.json").write_text(json.dumps({"candidate": spec.candidate}))
+        return Deployed(spec.candidate, (Instance(spec.candidate, spec.environment),), log)
+
+    def _wait_healthy(self, command: str, spec: DeploySpec, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        last = ""
+        while True:
+            try:
+                return self._run("health", command, spec, max(1.0, deadline - time.monotonic()))
+            except AdapterError as exc:
+                last = exc.message
+            if time.monotonic() >= deadline:
+                raise AdapterError(
+                    f"{spec.candidate} did not become healthy within {timeout:g}s: {last}"
+                )
+            time.sleep(0.5)
+
+    def retire(self, spec: DeploySpec, candidate: str) -> None:
+        """The deploy command replaces the old version itself; nothing is left to stop."""
+
+    def running(self, project: str, environment: str, state_dir: Path) -> Sequence[Instance]:
+        try:
+            data = json.loads((state_dir / "current.json").read_text())
+        except (FileNotFoundError, ValueError):
+            return []
+        return [Instance(str(data["candidate"]), environment)]
+
+    def close(self) -> None:
+        return None

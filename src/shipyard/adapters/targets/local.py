@@ -1,0 +1,296 @@
+"""The embedded default target: run the artifact as N local processes on 127.0.0.1.
+
+The new version starts beside the old one and the old one is stopped only after the new one is
+healthy. Instances are recorded in a state file so a restarted server finds (and can stop) them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tarfile
+import threading
+import time
+import urllib.request
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from shipyard.adapters.targets.verify import verify_artifacts
+from shipyard.errors import AdapterError, InvalidError
+from shipyard.ports.targets import Deployed, DeploySpec, Instance
+
+STATE = "instances.json"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _healthy(port: int, path: str, timeout: float = 1.0) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as resp:
+            return bool(resp.status == 200)
+    except (OSError, ValueError):
+        return False
+
+
+def _stop_group(pid: int, grace: float = 5.0) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and _alive(pid):
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
+
+
+def _unpack(archive: Path, dest: Path) -> None:
+    """tar/zip are extracted with their paths checked; any other file is copied as is."""
+    name = archive.name
+    if name.endswith((".tar.gz", ".tgz", ".tar")):
+        with tarfile.open(archive) as tar:
+            tar.extractall(dest, filter="data")
+    elif name.endswith(".zip"):
+        with zipfile.ZipFile(archive) as z:
+            for member in z.namelist():
+                target = (dest / member).resolve()
+                if not str(target).startswith(str(dest.resolve())):
+                    raise InvalidError(f"artifact {name} holds an unsafe path {member!r}")
+            z.extractall(dest)
+    else:
+        shutil.copy2(archive, dest / name)
+
+
+class LocalTarget:
+    kind: ClassVar[str] = "local"
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._procs: dict[int, subprocess.Popen[bytes]] = {}
+        self._supervised: dict[Path, dict[str, Any]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._supervise, name="shipyard-local-target", daemon=True
+        )
+        self._thread.start()
+
+    # -- state file ---------------------------------------------------------------------------
+    def _read(self, state_dir: Path) -> dict[str, Any]:
+        try:
+            data: dict[str, Any] = json.loads((state_dir / STATE).read_text())
+            return data
+        except (FileNotFoundError, ValueError):
+            return {"current": None, "instances": []}
+
+    def _write(self, state_dir: Path, data: dict[str, Any]) -> None:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        tmp = state_dir / f".{STATE}.tmp"
+        tmp.write_text(json.dumps(data, indent=2))
+        os.replace(tmp, state_dir / STATE)
+
+    # -- processes ----------------------------------------------------------------------------
+    def _start(
+        self, spec: DeploySpec, workdir: Path, port: int, index: int
+    ) -> subprocess.Popen[bytes]:
+        start = spec.settings.get("start")
+        if not isinstance(start, str) or not start:
+            raise InvalidError(f"environment {spec.environment}: target kind local needs `start:`")
+        env = dict(os.environ) | {
+            "PORT": str(port),
+            "HOST": "127.0.0.1",
+            "SHIPYARD_CANDIDATE": spec.candidate,
+            "SHIPYARD_VERSION": spec.version,
+            "SHIPYARD_SHA": spec.sha,
+            "SHIPYARD_ENVIRONMENT": spec.environment,
+        }
+        log = (spec.state_dir / f"{spec.candidate}.{index}.log").open("ab")
+        try:
+            proc = subprocess.Popen(
+                ["/bin/sh", "-c", f"exec {start}"],
+                cwd=workdir,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        finally:
+            log.close()
+        with self._lock:
+            self._procs[proc.pid] = proc
+        return proc
+
+    def _kill(self, pid: int) -> None:
+        with self._lock:
+            proc = self._procs.pop(pid, None)
+        if proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(5)
+        else:
+            _stop_group(pid)
+
+    # -- port ---------------------------------------------------------------------------------
+    def deploy(self, spec: DeploySpec) -> Deployed:
+        verify_artifacts(spec)
+        instances = int(spec.settings.get("instances", 1))
+        health = str(spec.settings.get("health", "/healthz"))
+        timeout = float(spec.settings.get("health_timeout", 30))
+        workdir = spec.state_dir / spec.candidate
+        if workdir.exists():
+            shutil.rmtree(workdir)
+        workdir.mkdir(parents=True)
+        for a in spec.artifacts:
+            _unpack(a.path, workdir)
+        started: list[tuple[subprocess.Popen[bytes], int]] = []
+        try:
+            for i in range(instances):
+                port = free_port()
+                started.append((self._start(spec, workdir, port, i), port))
+            self._wait_healthy(spec, started, health, timeout)
+        except BaseException:
+            for proc, _ in started:
+                self._kill(proc.pid)
+            raise
+        with self._lock:
+            state = self._read(spec.state_dir)
+            state["instances"] = [
+                i for i in state["instances"] if i["candidate"] != spec.candidate
+            ] + [
+                {"candidate": spec.candidate, "port": port, "pid": proc.pid, "index": n}
+                for n, (proc, port) in enumerate(started)
+            ]
+            state["current"] = spec.candidate
+            state["spec"] = {"health": health, "settings": dict(spec.settings)}
+            self._write(spec.state_dir, state)
+            self._supervised[spec.state_dir] = {"spec": spec, "workdir": workdir}
+        return Deployed(
+            spec.candidate,
+            tuple(
+                Instance(spec.candidate, f"127.0.0.1:{port}", proc.pid) for proc, port in started
+            ),
+            f"started {instances} instance(s) of {spec.candidate} on "
+            + ", ".join(f"127.0.0.1:{p}" for _, p in started)
+            + "\n",
+        )
+
+    def _wait_healthy(
+        self,
+        spec: DeploySpec,
+        started: list[tuple[subprocess.Popen[bytes], int]],
+        path: str,
+        timeout: float,
+    ) -> None:
+        deadline = time.monotonic() + timeout
+        pending = {port: proc for proc, port in started}
+        while pending:
+            for port, proc in list(pending.items()):
+                if proc.poll() is not None:
+                    raise AdapterError(
+                        f"{spec.candidate} exited with status {proc.returncode} before it was healthy; "
+                        f"{spec.from_candidate or 'the previous version'} keeps serving"
+                    )
+                if _healthy(port, path):
+                    del pending[port]
+            if pending and time.monotonic() > deadline:
+                raise AdapterError(
+                    f"{spec.candidate} did not become healthy on {path} within {timeout:g}s; "
+                    f"{spec.from_candidate or 'the previous version'} keeps serving"
+                )
+            if pending:
+                time.sleep(0.05)
+
+    def retire(self, spec: DeploySpec, candidate: str) -> None:
+        with self._lock:
+            state = self._read(spec.state_dir)
+            doomed = [i for i in state["instances"] if i["candidate"] == candidate]
+            state["instances"] = [i for i in state["instances"] if i["candidate"] != candidate]
+            self._write(spec.state_dir, state)
+        for inst in doomed:
+            self._kill(int(inst["pid"]))
+        shutil.rmtree(spec.state_dir / candidate, ignore_errors=True)
+
+    def running(self, project: str, environment: str, state_dir: Path) -> Sequence[Instance]:
+        state = self._read(state_dir)
+        health = str(state.get("spec", {}).get("health", "/healthz"))
+        return [
+            Instance(
+                i["candidate"],
+                f"127.0.0.1:{i['port']}",
+                int(i["pid"]),
+                _healthy(int(i["port"]), health),
+            )
+            for i in state["instances"]
+            if _alive(int(i["pid"]))
+        ]
+
+    def stop_all(self, state_dir: Path) -> None:
+        """Stop every instance this environment runs (demo and test clean-up)."""
+        with self._lock:
+            state = self._read(state_dir)
+            self._supervised.pop(state_dir, None)
+            self._write(state_dir, {"current": None, "instances": []})
+        for inst in state["instances"]:
+            self._kill(int(inst["pid"]))
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+
+    # -- supervision --------------------------------------------------------------------------
+    def _supervise(self) -> None:
+        """Restart a dead instance of the current candidate on its port."""
+        while not self._stop.wait(1.0):
+            with self._lock:
+                watched = list(self._supervised.items())
+            for state_dir, entry in watched:
+                spec: DeploySpec = entry["spec"]
+                with self._lock:
+                    state = self._read(state_dir)
+                if state.get("current") != spec.candidate:
+                    continue
+                for inst in state["instances"]:
+                    if inst["candidate"] != spec.candidate or _alive(int(inst["pid"])):
+                        continue
+                    with contextlib.suppress(Exception):
+                        with self._lock:
+                            old = self._procs.pop(int(inst["pid"]), None)
+                        if old is not None:
+                            old.wait(1)
+                        proc = self._start(
+                            spec, entry["workdir"], int(inst["port"]), int(inst["index"])
+                        )
+                        with self._lock:
+                            latest = self._read(state_dir)
+                            for cur in latest["instances"]:
+                                if cur["pid"] == inst["pid"]:
+                                    cur["pid"] = proc.pid
+                            self._write(state_dir, latest)

@@ -1,0 +1,33 @@
+"""Target kinds by name: the one place that knows which classes exist."""
+
+from __future__ import annotations
+
+from shipyard.adapters.targets.command import CommandTarget
+from shipyard.adapters.targets.local import LocalTarget
+from shipyard.adapters.targets.memory import MemoryTarget
+from shipyard.errors import InvalidError
+from shipyard.ports.targets import DeployTarget
+
+TARGETS: dict[str, type[DeployTarget]] = {
+    cls.kind: cls for cls in (CommandTarget, LocalTarget, MemoryTarget)
+}
+
+
+class TargetRegistry:
+    """One instance per kind per server, so a target can supervise what it started."""
+
+    def __init__(self) -> None:
+        self._made: dict[str, DeployTarget] = {}
+
+    def __call__(self, kind: str) -> DeployTarget:
+        if kind not in self._made:
+            cls = TARGETS.get(kind)
+            if cls is None:
+                known = ", ".join(sorted(TARGETS))
+                raise InvalidError(f"unknown target kind {kind!r}; known: {known}")
+            self._made[kind] = cls()
+        return self._made[kind]
+
+    def close(self) -> None:
+        for target in self._made.values():
+            target.close()

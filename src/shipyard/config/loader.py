@@ -1,0 +1,126 @@
+"""Reading shipyard.yaml: YAML with line numbers, validated, every error as file:line: field: reason."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from shipyard.config.schema import ProjectConfig
+from shipyard.errors import ConfigError
+
+_CROSS = re.compile(r"^(?:Value error, )?(?P<field>[\w\[\].]+): (?P<reason>.+)$", re.S)
+_REASONS = {
+    "extra_forbidden": "unknown field",
+    "missing": "required field is missing",
+}
+
+
+def load_config_file(path: Path) -> ProjectConfig:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        text = ""
+    return load_config(text, str(path))
+
+
+def load_config(text: str, file: str = "shipyard.yaml") -> ProjectConfig:
+    """Parse and validate; raise ConfigError naming the first problem. Empty text gives defaults."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text) if root is not None else {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(file, mark.line + 1 if mark else None, "(yaml)", problem) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(file, 1, "(root)", "the file must be a mapping of fields")
+    try:
+        return ProjectConfig.model_validate(data)
+    except ValidationError as exc:
+        raise _config_error(file, root, data, exc) from None
+
+
+def _config_error(
+    file: str, root: yaml.Node | None, data: Any, exc: ValidationError
+) -> ConfigError:
+    err = exc.errors(include_url=False)[0]
+    path = _real_path(data, err["loc"])
+    reason = _REASONS.get(err["type"], str(err["msg"]))
+    if not path:
+        cross = _CROSS.match(reason)
+        if cross:
+            path = _parse_path(cross.group("field"))
+            reason = cross.group("reason")
+    reason = reason.removeprefix("Value error, ")
+    return ConfigError(file, _line_of(root, path), _dotted(path) or "(root)", reason)
+
+
+def _real_path(data: Any, loc: tuple[int | str, ...]) -> list[int | str]:
+    """Pydantic adds union member names to locations; keep only the steps that exist in the data."""
+    path: list[int | str] = []
+    node = data
+    for step in loc:
+        found, child = _child(node, step)
+        if found:
+            path.append(step)
+            node = child
+        elif (
+            isinstance(node, dict)
+            and isinstance(step, str)
+            and step[:1].islower()
+            and "[" not in step
+        ):
+            path.append(step)  # a missing or unknown key: name it, the line is its parent's
+            node = None
+    return path
+
+
+def _child(node: Any, step: int | str) -> tuple[bool, Any]:
+    if isinstance(node, dict) and step in node:
+        return True, node[step]
+    if isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node):
+        return True, node[step]
+    return False, None
+
+
+def _parse_path(text: str) -> list[int | str]:
+    out: list[int | str] = []
+    for name, index in re.findall(r"([A-Za-z_]\w*)|\[(\d+)\]", text):
+        out.append(int(index) if index else name)
+    return out
+
+
+def _dotted(path: list[int | str]) -> str:
+    text = ""
+    for step in path:
+        text += f"[{step}]" if isinstance(step, int) else (f".{step}" if text else step)
+    return text
+
+
+def _line_of(root: yaml.Node | None, path: list[int | str]) -> int | None:
+    """1-based line of the deepest node on ``path`` that exists."""
+    if root is None:
+        return None
+    node: yaml.Node = root
+    line = node.start_mark.line + 1
+    for step in path:
+        if isinstance(node, yaml.MappingNode):
+            match = next(((k, v) for k, v in node.value if k.value == step), None)
+            if match is None:
+                return line
+            line = match[0].start_mark.line + 1
+            node = match[1]
+        elif (
+            isinstance(node, yaml.SequenceNode) and isinstance(step, int) and step < len(node.value)
+        ):
+            node = node.value[step]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line
