@@ -236,7 +236,7 @@ class SequentialJudge:
         alpha = cfg.alpha_per_test(metric)
         low, high = cfg.effect_range(metric)
         shifts = harm_grid(low, high, cfg.grid_size)
-        if trials.sum() == 0:
+        if n_c == 0 or n_b == 0:
             return self._evidence(
                 metric,
                 Verdict.NO_DATA,

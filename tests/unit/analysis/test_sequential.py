@@ -183,3 +183,11 @@ def test_confidence_sequence_covers_true_ratio() -> None:
 def test_bad_config_is_invalid(kwargs: dict[str, object]) -> None:
     with pytest.raises(InvalidError):
         SequentialConfig(**kwargs)  # type: ignore[arg-type]
+
+
+def test_no_errors_at_all_is_data_not_no_data() -> None:
+    judge = SequentialJudge(SequentialConfig(metrics=(Metric.ERROR_RATE,)))
+    slices = [Slice(0.0, 10.0, ArmSlice(100), ArmSlice(1900))]
+    assert judge.judge(slices).verdict is Verdict.CONTINUE
+    assert judge.judge(slices, final=True).verdict is Verdict.INCONCLUSIVE
+    assert judge.judge([Slice(0.0, 10.0, ArmSlice(0), ArmSlice(1900))]).verdict is Verdict.NO_DATA
