@@ -129,10 +129,7 @@ def test_user_mistakes_are_one_line_errors_with_exit_codes(
 
     unknown = server.cli("release", "cut", "shop", "--sha", "deadbeef")
     assert unknown.code == 3
-    assert (
-        unknown.err.strip().splitlines()[0] == "error: unknown commit 'deadbeef'"
-        or "deadbeef" in unknown.err
-    )
+    assert unknown.err.strip().splitlines()[0] == "error: unknown commit 'deadbeef'"
     assert "Traceback" not in unknown.err
 
     exists = server.cli("release", "cut", "shop", "--version", "1.0.0")
