@@ -1,7 +1,12 @@
 """Git through the `git` binary, without ever touching the user's working copy, index or HEAD.
 
-Cherry-picks are merged in memory with libgit2 (pygit2) and published with a compare-and-swap
-`update-ref`, so a conflict leaves the branch exactly as it was.
+Cherry-picks are merged with `git merge-tree --write-tree` (no worktree, no index) and published
+with a compare-and-swap `update-ref`, so a conflict leaves the branch exactly as it was.
+
+git 2.39's merge-tree has no ``--merge-base``, which a cherry-pick needs (the base is the picked
+commit's parent). We get the same merge by handing it a throwaway commit: the branch tip's tree
+with the picked commit's parent as its only parent. Then the merge base is exactly that parent,
+and git's own merge machinery (ort: renames, modes) does the three-way merge.
 """
 
 from __future__ import annotations
@@ -16,8 +21,6 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
-import pygit2
-
 from shipyard.domain.commits import Commit
 from shipyard.errors import AdapterError, ConflictError, ErrorCode, InvalidError, NotFoundError
 from shipyard.ports.git import Identity, PickedCommit, PickPlan
@@ -27,6 +30,21 @@ _SEP = "\x1f"
 _END = "\x1e"
 _LOG_FORMAT = _SEP.join(["%H", "%P", "%an", "%ae", "%aI", "%s", "%b"]) + _END
 _SAFE_REV = re.compile(r"^[^-\s][^\s]*$")
+_GIT_OPTS = (
+    "-c", "core.quotepath=off",
+    "-c", "advice.detachedHead=false",
+    "-c", "log.showSignature=false",
+    "-c", "color.ui=never",
+    "-c", "core.hooksPath=/dev/null",
+    "-c", "gc.auto=0",
+)  # fmt: skip
+
+
+def _check_rev(rev: str) -> str:
+    """Refuse what git would read as an option (``-x``) or what is no revision at all."""
+    if not _SAFE_REV.match(rev):
+        raise InvalidError(f"{rev!r} is not a commit reference", details={"rev": rev})
+    return rev
 
 
 def _is_url(source: str) -> bool:
@@ -63,7 +81,7 @@ class CliGitRepository:
         env: dict[str, str] | None = None,
         cwd: Path | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        cmd = ["git", "-c", "core.quotepath=off", "-c", "advice.detachedHead=false"]
+        cmd = ["git", *_GIT_OPTS]
         if cwd is None:
             cmd += ["-C", str(self.git_dir)]
         try:
@@ -104,8 +122,7 @@ class CliGitRepository:
             self._run("fetch", "--prune", "--quiet", "origin")
 
     def resolve(self, rev: str) -> str:
-        if not _SAFE_REV.match(rev):
-            raise InvalidError(f"{rev!r} is not a commit reference")
+        _check_rev(rev)
         done = self._run(
             "rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}", check=False
         )
@@ -121,13 +138,15 @@ class CliGitRepository:
         return done.stdout.strip() if done.returncode == 0 else None
 
     def is_ancestor(self, ancestor: str, descendant: str) -> bool:
-        done = self._run("merge-base", "--is-ancestor", ancestor, descendant, check=False)
+        done = self._run(
+            "merge-base", "--is-ancestor", _check_rev(ancestor), _check_rev(descendant), check=False
+        )
         if done.returncode not in (0, 1):
             raise AdapterError(f"git merge-base failed: {done.stderr.strip()}")
         return done.returncode == 0
 
     def log(self, until: str, since: str | None = None) -> list[Commit]:
-        rng = [until, f"^{since}"] if since else [until]
+        rng = [_check_rev(until), f"^{_check_rev(since)}"] if since else [_check_rev(until)]
         out = self._run("log", f"--format={_LOG_FORMAT}", *rng, "--").stdout
         commits = []
         for record in out.split(_END):
@@ -149,16 +168,31 @@ class CliGitRepository:
         return commits
 
     def missing_changes(self, upstream: str, head: str, base: str) -> list[str]:
-        out = self._run("cherry", upstream, head, base).stdout
+        out = self._run("cherry", *(_check_rev(r) for r in (upstream, head, base))).stdout
         return [line[2:].strip() for line in out.splitlines() if line.startswith("+ ")]
 
     def create_branch(self, branch: str, sha: str) -> None:
-        done = self._run("update-ref", f"refs/heads/{branch}", sha, ZERO, check=False)
+        target = self.resolve(sha)
+        done = self._run("update-ref", f"refs/heads/{branch}", target, ZERO, check=False)
         if done.returncode != 0:
-            raise ConflictError(f"branch {branch} already exists", details={"branch": branch})
+            tip = self.branch_tip(branch)
+            if tip is None:
+                raise AdapterError(f"could not create branch {branch}: {done.stderr.strip()}")
+            raise ConflictError(
+                f"branch {branch} already exists (at {tip[:12]})",
+                details={"branch": branch, "tip": tip},
+            )
 
     def delete_branch(self, branch: str, expected_sha: str) -> None:
-        self._run("update-ref", "-d", f"refs/heads/{branch}", expected_sha, check=False)
+        """A no-op when the branch is gone; ConflictError when someone moved it meanwhile."""
+        done = self._run("update-ref", "-d", f"refs/heads/{branch}", expected_sha, check=False)
+        if done.returncode != 0:
+            tip = self.branch_tip(branch)
+            if tip is not None:
+                raise ConflictError(
+                    f"branch {branch} moved to {tip[:12]}; not deleting it",
+                    details={"branch": branch, "tip": tip, "expected": expected_sha},
+                )
 
     def plan_pick(self, branch: str, shas: Sequence[str], committer: Identity) -> PickPlan:
         old_tip = self.branch_tip(branch)
@@ -180,23 +214,26 @@ class CliGitRepository:
         return PickPlan(branch, old_tip, tip, tuple(picked))
 
     def _on_branch(self, tip: str, shas: Sequence[str]) -> list[str]:
-        """Commits already on the branch by ancestry or by patch-id (an earlier pick of them)."""
+        """Commits already on the branch by ancestry or by patch-id (an earlier pick of them).
+
+        Patch-ids are compared only with the branch's own commits (those not reachable from the
+        picked commits: the release branch's earlier picks), so the cost stays tiny on big repos."""
         found = [s for s in shas if self.is_ancestor(s, tip)]
         rest = [s for s in shas if s not in found]
-        if rest:
-            branch_ids = self._patch_ids(
-                self._run("log", "--format=%H", "-n", "500", tip).stdout.split()
-            )
-            for sha in rest:
-                pid = self._patch_ids([sha]).get(sha)
-                if pid and pid in branch_ids.values():
-                    found.append(sha)
-        return found
+        if not rest:
+            return found
+        branch_ids = set(self._patch_ids(tip, "--not", *rest).values())
+        if not branch_ids:
+            return found
+        wanted = self._patch_ids("--no-walk=unsorted", *rest)
+        return found + [s for s in rest if wanted.get(s) in branch_ids]
 
-    def _patch_ids(self, shas: Sequence[str]) -> dict[str, str]:
-        if not shas:
+    def _patch_ids(self, *revs: str) -> dict[str, str]:
+        show = self._run(
+            "log", "--no-merges", "-p", "--no-color", "--no-ext-diff", "--format=commit %H", *revs
+        ).stdout
+        if not show.strip():
             return {}
-        show = self._run("show", "--format=commit %H", "--no-color", *shas).stdout
         out = self._run("patch-id", "--stable", input_text=show).stdout
         ids: dict[str, str] = {}
         for line in out.splitlines():
@@ -205,7 +242,7 @@ class CliGitRepository:
         return ids
 
     def _pick_one(self, branch: str, tip: str, sha: str, committer: Identity) -> str:
-        parents = self._run("rev-list", "--parents", "-n", "1", sha).stdout.split()[1:]
+        parents = self._run("rev-list", "--parents", "-n", "1", sha, "--").stdout.split()[1:]
         if len(parents) != 1:
             raise InvalidError(
                 f"{sha[:12]} is a merge commit; pick the commits it merged instead",
@@ -233,27 +270,31 @@ class CliGitRepository:
         ).stdout.strip()
 
     def _three_way(self, branch: str, base: str, ours: str, theirs: str) -> str:
-        """Merge in memory (libgit2): no worktree, no index, so nothing of the user's is touched.
-
-        git 2.39's merge-tree cannot take an explicit merge base, which a cherry-pick needs."""
-        try:
-            repo = pygit2.Repository(str(self.git_dir))
-            index = repo.merge_trees(
-                repo[base].peel(pygit2.Tree),
-                repo[ours].peel(pygit2.Tree),
-                repo[theirs].peel(pygit2.Tree),
+        """merge-tree with ``base`` as the merge base: see the module docstring for the trick."""
+        ours_tree = self._run("rev-parse", f"{ours}^{{tree}}").stdout.strip()
+        stand_in = self._run("commit-tree", ours_tree, "-p", base, "-m", "shipyard pick base")
+        merged = self._run(
+            "merge-tree",
+            "--write-tree",
+            "--name-only",
+            "--no-messages",
+            "-z",
+            stand_in.stdout.strip(),
+            theirs,
+            check=False,
+        )
+        fields = merged.stdout.split("\0")
+        if merged.returncode == 1:
+            files = sorted({f for f in fields[1:] if f})
+            raise ConflictError(
+                f"picking {theirs[:12]} onto {branch} conflicts in: {', '.join(files)}",
+                code=ErrorCode.PICK_CONFLICT,
+                hint="resolve it on the mainline or pick the prerequisite commits first",
+                details={"files": files, "sha": theirs},
             )
-            if index.conflicts is not None:
-                files = sorted({e.path for trio in index.conflicts for e in trio if e is not None})
-                raise ConflictError(
-                    f"picking {theirs[:12]} onto {branch} conflicts in: {', '.join(files)}",
-                    code=ErrorCode.PICK_CONFLICT,
-                    hint="resolve it on the mainline or pick the prerequisite commits first",
-                    details={"files": files, "sha": theirs},
-                )
-            return str(index.write_tree(repo))
-        except pygit2.GitError as exc:
-            raise AdapterError(f"merging {theirs[:12]} failed: {exc}") from exc
+        if merged.returncode != 0 or not fields[0].strip():
+            raise AdapterError(f"git merge-tree failed: {merged.stderr.strip()}")
+        return fields[0].strip()
 
     def apply_pick(self, plan: PickPlan) -> None:
         done = self._run(
@@ -270,6 +311,7 @@ class CliGitRepository:
         )
 
     def read_file(self, sha: str, path: str) -> bytes | None:
+        _check_rev(sha)
         done = subprocess.run(
             ["git", "-C", str(self.git_dir), "cat-file", "blob", f"{sha}:{path}"],
             capture_output=True,
@@ -284,7 +326,7 @@ class CliGitRepository:
         tmp = Path(tempfile.mkdtemp(prefix="shipyard-worktree-"))
         where = tmp / "src"
         try:
-            self._run("worktree", "add", "--detach", "--quiet", str(where), sha)
+            self._run("worktree", "add", "--detach", "--quiet", str(where), self.resolve(sha))
             yield where
         finally:
             self._run("worktree", "remove", "--force", str(where), check=False)

@@ -1,0 +1,298 @@
+"""CliGitRepository against real repositories: results, refusals, and the user's copy untouched."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from shipyard.adapters.git.cli import CliGitRepository
+from shipyard.errors import ConflictError, ErrorCode, InvalidError, NotFoundError
+from shipyard.ports.git import Identity
+from tests.support.gitrepo import GitRepoBuilder
+
+BOT = Identity("Release Bot", "bot@example.com")
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> GitRepoBuilder:
+    r = GitRepoBuilder(tmp_path / "shop")
+    r.commit("chore: init", {"app.py": "PRICE = 10\n", "README": "shop\n"})
+    return r
+
+
+@pytest.fixture
+def git(repo: GitRepoBuilder, tmp_path: Path) -> CliGitRepository:
+    return CliGitRepository(str(repo.path), tmp_path / "mirrors" / "shop")
+
+
+# -- resolve -----------------------------------------------------------------------------------
+def test_resolve_full_short_and_branch(repo: GitRepoBuilder, git: CliGitRepository) -> None:
+    sha = repo.head()
+    assert git.resolve(sha) == sha
+    assert git.resolve(sha[:7]) == sha
+    assert git.resolve("main") == sha
+    repo.tag("v1.0.0", message="annotated")
+    assert git.resolve("v1.0.0") == sha  # peeled to the commit
+
+
+def test_resolve_unknown_is_typed(git: CliGitRepository) -> None:
+    with pytest.raises(NotFoundError) as err:
+        git.resolve("deadbeef")
+    assert err.value.code is ErrorCode.UNKNOWN_SHA
+    assert "deadbeef" in err.value.message
+
+
+@pytest.mark.parametrize("rev", ["-x", "--output=/tmp/pwned", "", "a b"])
+def test_resolve_refuses_options(git: CliGitRepository, rev: str) -> None:
+    with pytest.raises(InvalidError):
+        git.resolve(rev)
+
+
+def test_branch_tip_and_ancestry(repo: GitRepoBuilder, git: CliGitRepository) -> None:
+    first = repo.head()
+    second = repo.commit("feat: more", {"more.py": "1\n"})
+    assert git.branch_tip("main") == second
+    assert git.branch_tip("nope") is None
+    assert git.is_ancestor(first, second)
+    assert not git.is_ancestor(second, first)
+
+
+# -- log -----------------------------------------------------------------------------------------
+def test_log_parses_merges_unicode_and_bodies(repo: GitRepoBuilder, git: CliGitRepository) -> None:
+    base = repo.head()
+    with repo.on("topic", create_from="main"):
+        feat = repo.commit(
+            "feat: wishlist (#12)",
+            {"wish.py": "W = 1\n"},
+            author="Zoë Ångström <zoe@example.org>",
+            body="Line one.\n\nBREAKING CHANGE: wish\u00e9s are gone\nCo-authored-by: X <x@y>",
+        )
+    merge = repo.merge_pr("topic", 45, body="Wishlist")
+    fix = repo.commit("fix: rounding (#13)", {"app.py": "PRICE = 11\n"})
+
+    commits = git.log(fix, since=base)
+    assert [c.sha for c in commits] == [fix, merge, feat]
+    by_sha = {c.sha: c for c in commits}
+    assert by_sha[merge].parents == (base, feat)
+    assert by_sha[merge].subject == "Merge pull request #45 from octo/topic"
+    assert by_sha[merge].body == "Wishlist"
+    f = by_sha[feat]
+    assert (f.author_name, f.author_email) == ("Zoë Ångström", "zoe@example.org")
+    assert f.subject == "feat: wishlist (#12)"
+    assert f.body.startswith("Line one.\n\nBREAKING CHANGE: wishés are gone")
+    assert f.authored_at.tzinfo is not None
+    assert f.authored_at > datetime(2026, 1, 1, tzinfo=UTC)
+    assert len(git.log(fix)) == 4  # without since: the whole history
+
+
+# -- missing changes ---------------------------------------------------------------------------------
+def test_missing_changes_by_ancestry_and_patch_id(
+    repo: GitRepoBuilder, git: CliGitRepository
+) -> None:
+    base = repo.head()
+    a = repo.commit("fix: a", {"a.py": "a\n"})
+    b = repo.commit("fix: b", {"b.py": "b\n"})
+    with repo.on("release/1.0.0", create_from=base):
+        repo.git("cherry-pick", "-x", a)  # same patch, different sha
+    assert git.missing_changes("release/1.0.0", "main", base) == [b]
+
+
+# -- branches ----------------------------------------------------------------------------------------
+def test_create_branch_then_exists_conflicts(repo: GitRepoBuilder, git: CliGitRepository) -> None:
+    before = repo.snapshot()
+    git.create_branch("release/1.0.0", repo.head())
+    assert repo.branches()["release/1.0.0"] == repo.head()
+    with pytest.raises(ConflictError) as err:
+        git.create_branch("release/1.0.0", repo.head())
+    assert "already exists" in err.value.message
+    assert repo.snapshot()[1:] == before[1:]  # HEAD and the working copy as they were
+
+
+def test_create_branch_unknown_sha(git: CliGitRepository) -> None:
+    with pytest.raises(NotFoundError):
+        git.create_branch("release/1.0.0", "0123456789abcdef0123456789abcdef01234567")
+
+
+def test_delete_branch_is_compare_and_swap(repo: GitRepoBuilder, git: CliGitRepository) -> None:
+    first = repo.head()
+    second = repo.commit("feat: x", {"x": "1"})
+    git.create_branch("release/1.0.0", first)
+    with pytest.raises(ConflictError):
+        git.delete_branch("release/1.0.0", second)
+    assert git.branch_tip("release/1.0.0") == first
+    git.delete_branch("release/1.0.0", first)
+    assert git.branch_tip("release/1.0.0") is None
+    git.delete_branch("release/1.0.0", first)  # gone already: nothing to compensate
+
+
+# -- picks ---------------------------------------------------------------------------------------------
+def _release(repo: GitRepoBuilder, git: CliGitRepository) -> str:
+    base = repo.head()
+    git.create_branch("release/1.0.0", base)
+    repo.commit("feat: cart (#20)", {"cart.py": "CART = []\n"})
+    return base
+
+
+def test_pick_keeps_author_adds_trailer_and_waits_for_apply(
+    repo: GitRepoBuilder, git: CliGitRepository
+) -> None:
+    base = _release(repo, git)
+    fix = repo.commit("fix: price (#21)", {"app.py": "PRICE = 9\n"}, author="Grace Hopper")
+    before = repo.snapshot()
+
+    plan = git.plan_pick("release/1.0.0", [fix], BOT)
+    assert plan.old_tip == base
+    assert [p.source_sha for p in plan.picked] == [fix]
+    assert git.branch_tip("release/1.0.0") == base  # planned, not published
+    assert repo.snapshot() == before
+
+    git.apply_pick(plan)
+    assert git.branch_tip("release/1.0.0") == plan.new_tip
+    meta = repo.git("log", "-1", "--format=%an|%ae|%aI|%cn|%ce|%P", plan.new_tip).split("|")
+    orig = repo.git("log", "-1", "--format=%an|%ae|%aI", fix).split("|")
+    assert meta[:3] == orig
+    assert meta[3:5] == ["Release Bot", "bot@example.com"]
+    assert meta[5] == base
+    assert repo.message(plan.new_tip) == f"fix: price (#21)\n\n(cherry picked from commit {fix})"
+    assert git.read_file(plan.new_tip, "app.py") == b"PRICE = 9\n"
+    assert git.read_file(plan.new_tip, "cart.py") is None  # the feature stayed on main
+    assert repo.snapshot()[1:] == before[1:]
+
+
+def test_pick_chains_several_commits(repo: GitRepoBuilder, git: CliGitRepository) -> None:
+    _release(repo, git)
+    one = repo.commit("fix: one", {"one.py": "1\n"})
+    two = repo.commit("fix: two", {"one.py": "2\n"})  # needs one
+    plan = git.plan_pick("release/1.0.0", [one, two], BOT)
+    assert repo.head(f"{plan.picked[1].new_sha}^") == plan.picked[0].new_sha
+    assert plan.new_tip == plan.picked[1].new_sha
+    git.apply_pick(plan)
+    assert git.read_file("release/1.0.0", "one.py") == b"2\n"
+
+
+def test_conflict_lists_paths_and_changes_nothing(
+    repo: GitRepoBuilder, git: CliGitRepository
+) -> None:
+    base = _release(repo, git)
+    repo.commit("refactor: price", {"app.py": "COST = 10\n"})
+    clash = repo.commit("fix: price", {"app.py": "COST = 9\n"}, author="Grace Hopper")
+    repo.write({"scratch.txt": "user's uncommitted work\n"})
+    before = repo.snapshot()
+
+    with pytest.raises(ConflictError) as err:
+        git.plan_pick("release/1.0.0", [clash], BOT)
+    assert err.value.code is ErrorCode.PICK_CONFLICT
+    assert err.value.details == {"files": ["app.py"], "sha": clash}
+    assert "app.py" in err.value.message
+    assert git.branch_tip("release/1.0.0") == base
+    assert repo.snapshot() == before
+    assert "scratch.txt" in before[2]
+
+
+def test_already_picked_by_ancestry(repo: GitRepoBuilder, git: CliGitRepository) -> None:
+    base = _release(repo, git)
+    with pytest.raises(ConflictError) as err:
+        git.plan_pick("release/1.0.0", [base], BOT)
+    assert err.value.code is ErrorCode.ALREADY_PICKED
+
+
+def test_already_picked_by_patch_id(repo: GitRepoBuilder, git: CliGitRepository) -> None:
+    _release(repo, git)
+    fix = repo.commit("fix: price", {"app.py": "PRICE = 9\n"})
+    git.apply_pick(git.plan_pick("release/1.0.0", [fix], BOT))
+    with pytest.raises(ConflictError) as err:
+        git.plan_pick("release/1.0.0", [fix], BOT)
+    assert err.value.code is ErrorCode.ALREADY_PICKED
+    assert err.value.details["shas"] == [fix]
+
+
+def test_empty_pick_is_already_picked(repo: GitRepoBuilder, git: CliGitRepository) -> None:
+    base = _release(repo, git)
+    with repo.on("hotfix", create_from=base):
+        repo.commit("fix: limit (on hotfix)", {"limits.py": "MAX = 10\n"})
+    git.apply_pick(git.plan_pick("release/1.0.0", ["hotfix"], BOT))
+    same = repo.commit("fix: limit, again on main\n\nreworded", {"limits.py": "MAX = 10\n"})
+    repo.commit("docs: note", {"README": "shop!\n"})
+    # different patch context? no: identical change -> same patch-id or empty tree, both refused
+    with pytest.raises(ConflictError) as err:
+        git.plan_pick("release/1.0.0", [same], BOT)
+    assert err.value.code is ErrorCode.ALREADY_PICKED
+
+
+def test_merge_commit_pick_is_refused(repo: GitRepoBuilder, git: CliGitRepository) -> None:
+    _release(repo, git)
+    with repo.on("topic", create_from="main"):
+        repo.commit("fix: t", {"t.py": "t\n"})
+    merge = repo.merge_pr("topic", 7)
+    with pytest.raises(InvalidError) as err:
+        git.plan_pick("release/1.0.0", [merge], BOT)
+    assert "merge commit" in err.value.message
+
+
+def test_apply_and_revert_are_compare_and_swap(repo: GitRepoBuilder, git: CliGitRepository) -> None:
+    base = _release(repo, git)
+    fix = repo.commit("fix: price", {"app.py": "PRICE = 9\n"})
+    other = repo.commit("fix: other", {"other.py": "1\n"})
+    plan = git.plan_pick("release/1.0.0", [fix], BOT)
+    rival = git.plan_pick("release/1.0.0", [other], BOT)
+    git.apply_pick(rival)
+    with pytest.raises(ConflictError):
+        git.apply_pick(plan)  # the branch moved since planning
+    assert git.branch_tip("release/1.0.0") == rival.new_tip
+    git.revert_pick(rival)
+    assert git.branch_tip("release/1.0.0") == base
+
+
+def test_pick_onto_unknown_branch(repo: GitRepoBuilder, git: CliGitRepository) -> None:
+    with pytest.raises(NotFoundError):
+        git.plan_pick("release/9.9.9", [repo.head()], BOT)
+
+
+# -- files and worktrees -----------------------------------------------------------------------
+def test_read_file(repo: GitRepoBuilder, git: CliGitRepository) -> None:
+    assert git.read_file(repo.head(), "app.py") == b"PRICE = 10\n"
+    assert git.read_file(repo.head(), "missing.txt") is None
+    with pytest.raises(InvalidError):
+        git.read_file("-p", "app.py")
+
+
+def _worktrees(repo: GitRepoBuilder) -> int:
+    return repo.git("worktree", "list", "--porcelain").count("worktree ")
+
+
+def test_checkout_is_clean_and_removed(repo: GitRepoBuilder, git: CliGitRepository) -> None:
+    old = repo.head()
+    repo.commit("feat: new", {"new.py": "1\n"})
+    repo.write({"app.py": "PRICE = 'dirty'\n"})
+    before = repo.snapshot()
+    with git.checkout(old) as where:
+        assert (where / "app.py").read_text() == "PRICE = 10\n"
+        assert not (where / "new.py").exists()
+        assert _worktrees(repo) == 2
+    assert not where.exists()
+    assert _worktrees(repo) == 1
+    assert repo.snapshot() == before
+
+
+def test_checkout_cleans_up_after_an_exception(repo: GitRepoBuilder, git: CliGitRepository) -> None:
+    with pytest.raises(RuntimeError), git.checkout(repo.head()) as where:
+        (where / "build-output").write_text("x")
+        raise RuntimeError("build blew up")
+    assert not where.exists()
+    assert _worktrees(repo) == 1
+
+
+# -- remote mirrors --------------------------------------------------------------------------------
+def test_url_is_mirrored_and_refreshed(repo: GitRepoBuilder, tmp_path: Path) -> None:
+    mirror = tmp_path / "mirrors" / "shop.git"
+    remote = CliGitRepository(f"file://{repo.path}", mirror)
+    remote.refresh()
+    assert remote.resolve("main") == repo.head()
+    new = repo.commit("feat: later", {"later.py": "1\n"})
+    with pytest.raises(NotFoundError):
+        remote.resolve(new)
+    remote.refresh()
+    assert remote.resolve("main") == new
+    assert (mirror / "HEAD").exists()
