@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
-from shipyard.errors import ErrorCode, IntegrityError, InvalidError, NotFoundError
+from shipyard.errors import AdapterError, ErrorCode, IntegrityError, InvalidError, NotFoundError
 from shipyard.ports.artifacts import StoredArtifact
 
 CHUNK = 1 << 20
@@ -49,18 +49,32 @@ class LocalArtifactStore:
         h = hashlib.sha256()
         size = 0
         fd, name = tempfile.mkstemp(dir=self.root, prefix=".incoming-")
-        with os.fdopen(fd, "wb") as out, path.open("rb") as src:
-            while chunk := src.read(CHUNK):
-                h.update(chunk)
-                size += len(chunk)
-                out.write(chunk)
+        try:
+            with os.fdopen(fd, "wb") as out, path.open("rb") as src:
+                while chunk := src.read(CHUNK):
+                    h.update(chunk)
+                    size += len(chunk)
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+        except OSError as exc:
+            Path(name).unlink(missing_ok=True)
+            if isinstance(exc, FileNotFoundError) and not path.exists():
+                raise NotFoundError(f"cannot store {path}: no such file") from exc
+            raise AdapterError(f"cannot store {path}: {exc}") from exc
         return self._store(Path(name), "sha256:" + h.hexdigest(), size)
 
     def put_bytes(self, data: bytes) -> StoredArtifact:
         self.root.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(dir=self.root, prefix=".incoming-")
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+        except OSError as exc:
+            Path(name).unlink(missing_ok=True)
+            raise AdapterError(f"cannot store {len(data)} bytes: {exc}") from exc
         return self._store(Path(name), "sha256:" + hashlib.sha256(data).hexdigest(), len(data))
 
     def path(self, digest: str) -> Path:

@@ -13,9 +13,17 @@ from shipyard.ports.artifacts import StoredArtifact
 
 
 class MemoryArtifactStore:
+    """Bytes in a dict; ``path`` spills to a temp dir only when a test needs a real file."""
+
     def __init__(self) -> None:
         self.blobs: dict[str, bytes] = {}
-        self._spill = Path(tempfile.mkdtemp(prefix="shipyard-memstore-"))
+        self._spill_dir: Path | None = None
+
+    @property
+    def _spill(self) -> Path:
+        if self._spill_dir is None:
+            self._spill_dir = Path(tempfile.mkdtemp(prefix="shipyard-memstore-"))
+        return self._spill_dir
 
     def put_bytes(self, data: bytes) -> StoredArtifact:
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
