@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -12,7 +13,21 @@ from shipyard.ports.builds import BuildRequest, BuildResult, BuiltFile
 _KEEP = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER")
 
 
+def _kill_group(proc: subprocess.Popen[bytes], grace_s: float = 2.0) -> None:
+    """TERM the whole process group (the shell and what it started), KILL what lingers."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout=grace_s)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
 class LocalBuilder:
+    """Runs ``/bin/sh -c command`` in its own session so a timeout can kill all it spawned."""
+
     def run(self, request: BuildRequest) -> BuildResult:
         request.artifacts_dir.mkdir(parents=True, exist_ok=True)
         env = {k: v for k, v in os.environ.items() if k in _KEEP}
@@ -36,19 +51,22 @@ class LocalBuilder:
             try:
                 code = proc.wait(timeout=request.timeout_s)
             except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+                _kill_group(proc)
                 log.write(f"\nshipyard: timed out after {request.timeout_s:g}s\n".encode())
                 return BuildResult(False, None, f"timed out after {request.timeout_s:g}s", ())
+        if code < 0:
+            return BuildResult(False, code, f"build command was killed by signal {-code}", ())
         if code != 0:
             return BuildResult(False, code, f"build command exited with status {code}", ())
         return BuildResult(True, 0, "", tuple(self._collect(request)))
 
     def _collect(self, request: BuildRequest) -> list[BuiltFile]:
         root = request.artifacts_dir
+        real_root = root.resolve()
         found: dict[str, Path] = {}
         for pattern in request.artifact_globs:
             for path in root.glob(pattern):
-                if path.is_file() and not path.is_symlink():
+                inside = path.resolve().is_relative_to(real_root)
+                if inside and path.is_file() and not path.is_symlink():
                     found[path.relative_to(root).as_posix()] = path
         return [BuiltFile(name, found[name]) for name in sorted(found)]
