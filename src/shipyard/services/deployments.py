@@ -33,7 +33,7 @@ from shipyard.domain.gates import (
 from shipyard.domain.releases import Candidate, Project
 from shipyard.errors import ErrorCode, NotFoundError, RefusedError, ShipyardError
 from shipyard.ports.repositories import UnitOfWork
-from shipyard.ports.targets import ArtifactFile, DeploySpec
+from shipyard.ports.targets import ArtifactFile, DeploySpec, Instance
 from shipyard.services.context import Services
 from shipyard.services.project_config import EnvironmentSpec, environment_specs
 from shipyard.services.releases import get_project
@@ -52,6 +52,7 @@ class Placement:
     by: str | None
     pending: Sequence[Deployment]
     frozen_until: str | None
+    instances: Sequence[Instance] = ()
 
 
 def _candidate(uow: UnitOfWork, project: Project, name: str) -> Candidate:
@@ -606,9 +607,19 @@ def status(svc: Services, actor: Actor, project_name: str) -> tuple[list[str], l
                 by=current.requested_by if current else None,
                 pending=pending,
                 frozen_until=(until.isoformat() if until else "indefinitely") if freeze else None,
+                instances=_instances(svc, spec, project.name),
             )
         )
     return [s.rules.name for s in specs], rows
+
+
+def _instances(svc: Services, spec: EnvironmentSpec, project: str) -> Sequence[Instance]:
+    """What the target reports running there now; a target that cannot tell reports nothing."""
+    name = spec.rules.name
+    try:
+        return svc.targets(spec.target_kind).running(project, name, svc.state_dir / project / name)
+    except ShipyardError:
+        return ()
 
 
 def _latest_config(uow: UnitOfWork, project: Project) -> str:

@@ -86,6 +86,13 @@ class DeploymentOut(BaseModel):
         )
 
 
+class InstanceOut(BaseModel):
+    candidate: str
+    address: str
+    pid: int | None
+    healthy: bool
+
+
 class PlacementOut(BaseModel):
     environment: str
     candidate: str | None
@@ -93,6 +100,7 @@ class PlacementOut(BaseModel):
     by: str | None
     pending: list[DeploymentOut]
     frozen_until: str | None
+    instances: list[InstanceOut]
 
 
 class DiffOut(BaseModel):
@@ -165,6 +173,10 @@ def status(project: str, svc: Svc, me: Me) -> list[PlacementOut]:
             by=r.by,
             pending=[DeploymentOut.of(d) for d in r.pending],
             frozen_until=r.frozen_until,
+            instances=[
+                InstanceOut(candidate=i.candidate, address=i.address, pid=i.pid, healthy=i.healthy)
+                for i in r.instances
+            ],
         )
         for r in rows
     ]

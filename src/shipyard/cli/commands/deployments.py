@@ -46,7 +46,7 @@ def _wait(client: Client, d: dict[str, Any]) -> dict[str, Any]:
     if d["state"] == "failed":
         raise CliError(
             f"deployment {d['id']} of {d['candidate']} to {d['environment']} failed: {d['outcome']}",
-            "build_failed",
+            "deployment_failed",
         )
     return d
 
@@ -146,13 +146,16 @@ def status(project: str, json_: JsonOpt = False) -> None:
         return emit_json(rows)
     table(
         f"{project}: environments",
-        ["environment", "running", "since", "by", "pending", "frozen"],
+        ["environment", "running", "since", "by", "instances", "pending", "frozen"],
         [
             [
                 r["environment"],
                 r["candidate"] or "-",
                 when(r["since"]),
                 r["by"] or "",
+                "\n".join(
+                    f"{i['address']} {'ok' if i['healthy'] else 'down'}" for i in r["instances"]
+                ),
                 "\n".join(
                     f"#{d['id']} {d['candidate']} {d['state']}"
                     + (f" ({'; '.join(d['waiting_for'])})" if d["waiting_for"] else "")
