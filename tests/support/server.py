@@ -21,8 +21,11 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    def __init__(self, data_dir: Path, database_url: str | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, database_url: str | None = None, env: dict[str, str] | None = None
+    ) -> None:
         self.data_dir = data_dir
+        self.extra_env = env or {}
         self.database_url = database_url
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -31,7 +34,7 @@ class ServerProcess:
         self.output: list[str] = []
 
     def start(self, timeout: float = 30.0) -> ServerProcess:
-        env = os.environ | {"PYTHONUNBUFFERED": "1", "NO_COLOR": "1"}
+        env = os.environ | {"PYTHONUNBUFFERED": "1", "NO_COLOR": "1"} | self.extra_env
         env.pop("SHIPYARD_TOKEN", None)
         if self.database_url:
             env["SHIPYARD_DATABASE_URL"] = self.database_url

@@ -10,12 +10,14 @@ import time
 import uuid
 from collections.abc import Callable
 
-from shipyard.services import builds, deployments
+from shipyard.services import builds, deployments, jobs
 from shipyard.services.context import Services
+from shipyard.services.deployments import DEPLOY_JOB
+from shipyard.services.releases import BUILD_JOB
 
 log = logging.getLogger("shipyard.engine")
 
-LEASE_S = 60.0
+DEFAULT_LEASE_S = 30.0
 REEVALUATE_EVERY_S = 2.0
 
 
@@ -26,8 +28,16 @@ def worker_id() -> str:
 class Worker:
     """Claims one job at a time; its lease is kept alive from a side thread while the job runs."""
 
-    def __init__(self, svc: Services, *, poll_s: float = 0.2, owner: str | None = None) -> None:
+    def __init__(
+        self,
+        svc: Services,
+        *,
+        poll_s: float = 0.2,
+        owner: str | None = None,
+        lease_s: float | None = None,
+    ) -> None:
         self._svc = svc
+        self.lease_s = lease_s or float(os.environ.get("SHIPYARD_LEASE_SECONDS", DEFAULT_LEASE_S))
         self._poll_s = poll_s
         self.owner = owner or worker_id()
         self._stop = threading.Event()
@@ -58,22 +68,17 @@ class Worker:
         if time.monotonic() - self._last_reevaluation > REEVALUATE_EVERY_S:
             self._last_reevaluation = time.monotonic()
             deployments.reevaluate_waiting(self._svc)
-        claimed = deployments.claim(self._svc, self.owner, LEASE_S)
-        if claimed is not None:
-            job_id, deployment_id = claimed
+        claimed = jobs.claim(self._svc, [DEPLOY_JOB, BUILD_JOB], self.owner, self.lease_s)
+        if claimed is None:
+            return False
+        job_id, kind, subject = claimed
+        if kind == DEPLOY_JOB:
             self._leased(
-                job_id,
-                lambda: deployments.run_deployment(self._svc, job_id, deployment_id, self.owner),
+                job_id, lambda: deployments.run_deployment(self._svc, job_id, subject, self.owner)
             )
-            return True
-        claimed = builds.claim_build(self._svc, self.owner)
-        if claimed is not None:
-            job_id, candidate_id = claimed
-            self._leased(
-                job_id, lambda: builds.run_build(self._svc, job_id, candidate_id, self.owner)
-            )
-            return True
-        return False
+        else:
+            self._leased(job_id, lambda: builds.run_build(self._svc, job_id, subject, self.owner))
+        return True
 
     def drain(self, timeout: float = 60.0) -> None:
         """Run until no job is due (tests and the demo use this instead of sleeping)."""
@@ -94,7 +99,7 @@ class Worker:
             keeper.join()
 
     def _keep_lease(self, job_id: int, done: threading.Event) -> None:
-        while not done.wait(LEASE_S / 3):
-            if not builds.renew_build(self._svc, job_id, self.owner):
+        while not done.wait(self.lease_s / 3):
+            if not jobs.renew(self._svc, job_id, self.owner, self.lease_s):
                 log.warning("lost the lease on job %s", job_id)
                 return

@@ -17,9 +17,6 @@ from shipyard.ports.builds import BuildRequest, BuildResult
 from shipyard.services import deployments
 from shipyard.services.context import Services
 from shipyard.services.project_config import release_settings
-from shipyard.services.releases import BUILD_JOB
-
-LEASE_S = 60.0  # renewed every third of it while the job runs
 
 
 def _log_path(svc: Services, project: str, candidate: str) -> Path:
@@ -109,19 +106,3 @@ def run_build(svc: Services, job_id: int, candidate_id: int, owner: str) -> Cand
             deployments.promote_new_candidate(svc, uow, project, done, now)
         uow.commit()
     return done
-
-
-def claim_build(svc: Services, owner: str) -> tuple[int, int] | None:
-    with svc.uow() as uow:
-        claimed = uow.jobs.claim(
-            kinds=[BUILD_JOB], owner=owner, now=svc.clock.now(), lease_s=LEASE_S
-        )
-        uow.commit()
-    return (claimed[0], claimed[2]) if claimed else None
-
-
-def renew_build(svc: Services, job_id: int, owner: str) -> bool:
-    with svc.uow() as uow:
-        ok = uow.jobs.renew(job_id, owner=owner, now=svc.clock.now(), lease_s=LEASE_S)
-        uow.commit()
-    return ok

@@ -560,15 +560,6 @@ def reevaluate_waiting(svc: Services) -> int:
     return moved
 
 
-def claim(svc: Services, owner: str, lease_s: float) -> tuple[int, int] | None:
-    with svc.uow() as uow:
-        claimed = uow.jobs.claim(
-            kinds=[DEPLOY_JOB], owner=owner, now=svc.clock.now(), lease_s=lease_s
-        )
-        uow.commit()
-    return (claimed[0], claimed[2]) if claimed else None
-
-
 def get_deployment(svc: Services, actor: Actor, deployment_id: int) -> tuple[Deployment, str]:
     actor.require(Action.READ)
     with svc.uow() as uow:
