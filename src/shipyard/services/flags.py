@@ -22,6 +22,7 @@ from shipyard.domain.releases import Project
 from shipyard.errors import ConflictError, InvalidError, NotFoundError, ShipyardError
 from shipyard.ports.repositories import FlagChangeRecord, FlagRecord, UnitOfWork
 from shipyard.services.context import Services
+from shipyard.services.releases import get_project
 
 STATE_VERSION = 2
 RESERVED_KEYS = frozenset({"state", "stream"})  # GET .../flags/state and .../flags/stream
@@ -75,15 +76,6 @@ class FlagView:
 
 
 # --- names and lookups ------------------------------------------------------------------------
-
-
-def _project(uow: UnitOfWork, name: str) -> Project:
-    project = uow.projects.get(name)
-    if project is None:
-        raise NotFoundError(
-            f"project {name!r} not found", hint="list them with `shipyard project list`"
-        )
-    return project
 
 
 def _check_environment(environment: str) -> None:
@@ -500,7 +492,7 @@ def create_flag(
     _check_environment(environment)
     _check_key(key)
     with svc.uow() as uow:
-        proj = _project(uow, project)
+        proj = get_project(uow, project)
         uow.flags.lock(proj, environment, svc.clock.now())
         if uow.flags.get(proj, environment, key) is not None:
             raise ConflictError(f"flag {key!r} already exists in {project}/{environment}")
@@ -534,7 +526,7 @@ def set_flag(
     """Replace the definition (Unleash feature JSON), and/or switch the flag on or off."""
     actor.require(Action.DEPLOY)
     with svc.uow() as uow:
-        proj = _project(uow, project)
+        proj = get_project(uow, project)
         uow.flags.lock(proj, environment, svc.clock.now())
         before = _get(uow, proj, environment, key)
         raw = dict(before.definition if definition is None else definition)
@@ -569,7 +561,7 @@ def rollout(
     actor.require(Action.DEPLOY)
     ppm = percent_to_ppm(percent)
     with svc.uow() as uow:
-        proj = _project(uow, project)
+        proj = get_project(uow, project)
         uow.flags.lock(proj, environment, svc.clock.now())
         before = _get(uow, proj, environment, key)
         raw = with_rollout(before.definition, ppm, stickiness=stickiness, group_id=group_id)
@@ -580,7 +572,7 @@ def kill(svc: Services, actor: Actor, project: str, environment: str, key: str) 
     """The kill switch: the flag is off for everyone at the next poll, whatever its strategies."""
     actor.require(Action.DEPLOY)
     with svc.uow() as uow:
-        proj = _project(uow, project)
+        proj = get_project(uow, project)
         uow.flags.lock(proj, environment, svc.clock.now())
         before = _get(uow, proj, environment, key)
         raw = {**before.definition, "enabled": False}
@@ -593,7 +585,7 @@ def set_segments(svc: Services, actor: Actor, project: str, environment: str, se
     _check_environment(environment)
     checked = check_segments(segments)
     with svc.uow() as uow:
-        proj = _project(uow, project)
+        proj = get_project(uow, project)
         uow.flags.lock(proj, environment, svc.clock.now())
         if list(uow.flags.segments(proj, environment)) == checked:
             return uow.flags.revision(proj, environment)
@@ -641,7 +633,7 @@ def list_flags(
     """(revision, flags by key)."""
     actor.require(Action.READ)
     with svc.uow() as uow:
-        proj = _project(uow, project)
+        proj = get_project(uow, project)
         return uow.flags.revision(proj, environment), uow.flags.list(proj, environment)
 
 
@@ -651,7 +643,7 @@ def show_flag(
     """The flag with its newest ``history`` changes (newest first)."""
     actor.require(Action.READ)
     with svc.uow() as uow:
-        proj = _project(uow, project)
+        proj = get_project(uow, project)
         flag = _get(uow, proj, environment, key)
         return FlagView(
             flag, uow.flags.revision(proj, environment), uow.flags.changes(flag, history)
@@ -662,7 +654,7 @@ def state_revision(svc: Services, actor: Actor, project: str, environment: str) 
     """The ETag of the state, read with one small query: pollers that are current stop here."""
     actor.require(Action.READ)
     with svc.uow() as uow:
-        return uow.flags.revision(_project(uow, project), environment)
+        return uow.flags.revision(get_project(uow, project), environment)
 
 
 def state(
@@ -671,7 +663,7 @@ def state(
     """(revision, client-features document) read in one transaction, so they agree."""
     actor.require(Action.READ)
     with svc.uow() as uow:
-        proj = _project(uow, project)
+        proj = get_project(uow, project)
         revision = uow.flags.revision(proj, environment)
         features = [f.definition for f in uow.flags.list(proj, environment)]
         segments = list(uow.flags.segments(proj, environment))
