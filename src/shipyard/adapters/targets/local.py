@@ -27,6 +27,7 @@ from shipyard.errors import AdapterError, InvalidError
 from shipyard.ports.targets import Deployed, DeploySpec, Instance
 
 STATE = "instances.json"
+SUPERVISE_EVERY = 1.0  # seconds between checks for dead instances of the current candidate
 
 
 def free_port() -> int:
@@ -36,13 +37,30 @@ def free_port() -> int:
 
 
 def _alive(pid: int) -> bool:
+    """True while the process exists and has not exited: a zombie (exited, not yet reaped by its
+    parent or by PID 1) answers kill(0) but is dead, so /proc is asked where it exists."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc (or the pid vanished just now): trust kill(0)
+    return stat.rsplit(")", 1)[-1].split()[:1] not in (["Z"], ["X"])
+
+
+def _number(settings: Any, key: str, default: float, environment: str) -> float:
+    value = settings.get(key, default)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InvalidError(
+            f"environment {environment}: target `{key}:` must be a number, not {value!r}"
+        ) from None
+    return number
 
 
 def _healthy(port: int, path: str, timeout: float = 1.0) -> bool:
@@ -67,28 +85,41 @@ def _stop_group(pid: int, grace: float = 5.0) -> None:
         os.waitpid(pid, 0)
 
 
+def _check_member(archive: str, member: str, dest: Path) -> None:
+    """Refuse absolute names and names that climb out of dest (no silent rewriting)."""
+    parts = member.replace("\\", "/").split("/")
+    target = (dest / member).resolve()
+    if member.startswith(("/", "\\")) or ".." in parts or not target.is_relative_to(dest):
+        raise InvalidError(f"artifact {archive} holds an unsafe path {member!r}")
+
+
 def _unpack(archive: Path, dest: Path) -> None:
     """tar/zip are extracted with their paths checked; any other file is copied as is."""
     name = archive.name
-    if name.endswith((".tar.gz", ".tgz", ".tar")):
-        with tarfile.open(archive) as tar:
-            tar.extractall(dest, filter="data")
-    elif name.endswith(".zip"):
-        with zipfile.ZipFile(archive) as z:
-            for member in z.namelist():
-                target = (dest / member).resolve()
-                if not str(target).startswith(str(dest.resolve())):
-                    raise InvalidError(f"artifact {name} holds an unsafe path {member!r}")
-            z.extractall(dest)
-    else:
-        shutil.copy2(archive, dest / name)
+    root = dest.resolve()
+    try:
+        if name.endswith((".tar.gz", ".tgz", ".tar")):
+            with tarfile.open(archive) as tar:
+                for info in tar.getmembers():
+                    _check_member(name, info.name, root)
+                tar.extractall(root, filter="data")  # also refuses links pointing outside
+        elif name.endswith(".zip"):
+            with zipfile.ZipFile(archive) as z:
+                for member in z.namelist():
+                    _check_member(name, member, root)
+                z.extractall(root)
+        else:
+            shutil.copy2(archive, root / name)
+    except (tarfile.TarError, zipfile.BadZipFile) as exc:  # FilterError is a TarError
+        raise InvalidError(f"artifact {name} cannot be unpacked: {exc}") from exc
 
 
 class LocalTarget:
     kind: ClassVar[str] = "local"
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        # Re-entrant: the supervisor holds it across a restart, which registers the new Popen.
+        self._lock = threading.RLock()
         self._procs: dict[int, subprocess.Popen[bytes]] = {}
         self._supervised: dict[Path, dict[str, Any]] = {}
         self._stop = threading.Event()
@@ -108,7 +139,7 @@ class LocalTarget:
     def _write(self, state_dir: Path, data: dict[str, Any]) -> None:
         state_dir.mkdir(parents=True, exist_ok=True)
         tmp = state_dir / f".{STATE}.tmp"
-        tmp.write_text(json.dumps(data, indent=2))
+        tmp.write_text(json.dumps(data, indent=2, default=str))
         os.replace(tmp, state_dir / STATE)
 
     # -- processes ----------------------------------------------------------------------------
@@ -143,55 +174,96 @@ class LocalTarget:
             self._procs[proc.pid] = proc
         return proc
 
+    def _is_running(self, pid: int) -> bool:
+        """Our own children are polled (which reaps them): kill(0) says a zombie is alive."""
+        with self._lock:
+            proc = self._procs.get(pid)
+        if proc is not None:
+            return proc.poll() is None
+        return _alive(pid)
+
     def _kill(self, pid: int) -> None:
         with self._lock:
             proc = self._procs.pop(pid, None)
         if proc is not None:
-            with contextlib.suppress(ProcessLookupError):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(proc.pid, signal.SIGTERM)
             try:
                 proc.wait(5)
             except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(5)
         else:
             _stop_group(pid)
 
+    def _free_ports(self, state_dir: Path, count: int) -> list[int]:
+        """Distinct ports, none of them already recorded for this environment."""
+        with self._lock:
+            taken = {int(i["port"]) for i in self._read(state_dir)["instances"]}
+        ports: list[int] = []
+        while len(ports) < count:
+            port = free_port()
+            if port not in taken:
+                taken.add(port)
+                ports.append(port)
+        return ports
+
     # -- port ---------------------------------------------------------------------------------
     def deploy(self, spec: DeploySpec) -> Deployed:
         verify_artifacts(spec)
-        instances = int(spec.settings.get("instances", 1))
+        start = spec.settings.get("start")
+        if not isinstance(start, str) or not start:
+            raise InvalidError(f"environment {spec.environment}: target kind local needs `start:`")
+        instances = int(_number(spec.settings, "instances", 1, spec.environment))
+        if instances < 1:
+            raise InvalidError(
+                f"environment {spec.environment}: target `instances:` must be at least 1"
+            )
         health = str(spec.settings.get("health", "/healthz"))
-        timeout = float(spec.settings.get("health_timeout", 30))
-        workdir = spec.state_dir / spec.candidate
-        if workdir.exists():
-            shutil.rmtree(workdir)
+        timeout = _number(spec.settings, "health_timeout", 30, spec.environment)
+        # A fresh directory per attempt: redeploying the candidate that runs now must not pull
+        # the files out from under its instances.
+        workdir = spec.state_dir / spec.candidate / f"{time.time_ns():x}"
         workdir.mkdir(parents=True)
-        for a in spec.artifacts:
-            _unpack(a.path, workdir)
         started: list[tuple[subprocess.Popen[bytes], int]] = []
         try:
-            for i in range(instances):
-                port = free_port()
+            for a in spec.artifacts:
+                _unpack(a.path, workdir)
+            for i, port in enumerate(self._free_ports(spec.state_dir, instances)):
                 started.append((self._start(spec, workdir, port, i), port))
             self._wait_healthy(spec, started, health, timeout)
         except BaseException:
             for proc, _ in started:
                 self._kill(proc.pid)
+            shutil.rmtree(workdir, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                workdir.parent.rmdir()  # only if no other copy of this candidate is there
             raise
         with self._lock:
             state = self._read(spec.state_dir)
+            replaced = [i for i in state["instances"] if i["candidate"] == spec.candidate]
             state["instances"] = [
                 i for i in state["instances"] if i["candidate"] != spec.candidate
             ] + [
-                {"candidate": spec.candidate, "port": port, "pid": proc.pid, "index": n}
+                {
+                    "candidate": spec.candidate,
+                    "port": port,
+                    "pid": proc.pid,
+                    "index": n,
+                    "workdir": str(workdir),
+                }
                 for n, (proc, port) in enumerate(started)
             ]
             state["current"] = spec.candidate
             state["spec"] = {"health": health, "settings": dict(spec.settings)}
             self._write(spec.state_dir, state)
             self._supervised[spec.state_dir] = {"spec": spec, "workdir": workdir}
+        # A redeploy of the same candidate: its earlier instances are now replaced, so stop them.
+        for inst in replaced:
+            self._kill(int(inst["pid"]))
+        for old_dir in {str(i.get("workdir", "")) for i in replaced} - {"", str(workdir)}:
+            shutil.rmtree(old_dir, ignore_errors=True)
         return Deployed(
             spec.candidate,
             tuple(
@@ -233,6 +305,8 @@ class LocalTarget:
             state = self._read(spec.state_dir)
             doomed = [i for i in state["instances"] if i["candidate"] == candidate]
             state["instances"] = [i for i in state["instances"] if i["candidate"] != candidate]
+            if state.get("current") == candidate:
+                state["current"] = None
             self._write(spec.state_dir, state)
         for inst in doomed:
             self._kill(int(inst["pid"]))
@@ -249,7 +323,7 @@ class LocalTarget:
                 _healthy(int(i["port"]), health),
             )
             for i in state["instances"]
-            if _alive(int(i["pid"]))
+            if self._is_running(int(i["pid"]))
         ]
 
     def stop_all(self, state_dir: Path) -> None:
@@ -263,34 +337,39 @@ class LocalTarget:
 
     def close(self) -> None:
         self._stop.set()
-        self._thread.join(2)
+        self._thread.join(5)
 
     # -- supervision --------------------------------------------------------------------------
     def _supervise(self) -> None:
         """Restart a dead instance of the current candidate on its port."""
-        while not self._stop.wait(1.0):
+        while not self._stop.wait(SUPERVISE_EVERY):
             with self._lock:
                 watched = list(self._supervised.items())
             for state_dir, entry in watched:
-                spec: DeploySpec = entry["spec"]
-                with self._lock:
-                    state = self._read(state_dir)
-                if state.get("current") != spec.candidate:
+                with contextlib.suppress(Exception):
+                    self._restart_dead(state_dir, entry)
+
+    def _restart_dead(self, state_dir: Path, entry: dict[str, Any]) -> None:
+        # Decide and restart under the lock: retire/stop_all/deploy rewrite the state under it,
+        # so an instance they are stopping is never brought back untracked.
+        spec: DeploySpec = entry["spec"]
+        with self._lock:
+            if self._stop.is_set() or self._supervised.get(state_dir) is not entry:
+                return
+            state = self._read(state_dir)
+            if state.get("current") != spec.candidate:
+                return
+            changed = False
+            for inst in state["instances"]:
+                pid = int(inst["pid"])
+                if inst["candidate"] != spec.candidate or self._is_running(pid):
                     continue
-                for inst in state["instances"]:
-                    if inst["candidate"] != spec.candidate or _alive(int(inst["pid"])):
-                        continue
-                    with contextlib.suppress(Exception):
-                        with self._lock:
-                            old = self._procs.pop(int(inst["pid"]), None)
-                        if old is not None:
-                            old.wait(1)
-                        proc = self._start(
-                            spec, entry["workdir"], int(inst["port"]), int(inst["index"])
-                        )
-                        with self._lock:
-                            latest = self._read(state_dir)
-                            for cur in latest["instances"]:
-                                if cur["pid"] == inst["pid"]:
-                                    cur["pid"] = proc.pid
-                            self._write(state_dir, latest)
+                old = self._procs.pop(pid, None)
+                if old is not None:
+                    old.wait(1)
+                proc = self._start(spec, entry["workdir"], int(inst["port"]), int(inst["index"]))
+                inst["pid"] = proc.pid
+                inst["restarts"] = int(inst.get("restarts", 0)) + 1
+                changed = True
+            if changed:
+                self._write(state_dir, state)

@@ -1,0 +1,288 @@
+"""LocalTarget with real processes: the sample service run from its artifact on 127.0.0.1."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import tarfile
+import time
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shipyard.adapters.targets.local import LocalTarget
+from shipyard.errors import AdapterError, ErrorCode, IntegrityError, InvalidError
+from shipyard.ports.targets import Instance
+from tests.integration.targets.conftest import get, gone, pids_running_in, refused, spec_for
+
+Make = Callable[..., Path]
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 10.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {timeout}s")
+        time.sleep(0.05)
+
+
+def candidates(instances: Any) -> list[str]:
+    return sorted(i.candidate for i in instances)
+
+
+def test_deploy_starts_the_candidate_and_it_serves(
+    local: LocalTarget, state_dir: Path, artifacts: Make
+) -> None:
+    deployed = local.deploy(spec_for(state_dir, "c1", artifacts("1.0.0")))
+
+    assert deployed.candidate == "c1"
+    [inst] = deployed.instances
+    assert inst.address.startswith("127.0.0.1:") and inst.pid is not None
+    assert get(inst.address) == {"version": "1.0.0", "candidate": "c1", "artifact_version": "1.0.0"}
+    assert "started 1 instance(s) of c1" in deployed.log
+    assert local.running("shop", "staging", state_dir) == [
+        Instance("c1", inst.address, inst.pid, healthy=True)
+    ]
+
+
+def test_new_version_starts_beside_the_old_which_retire_stops(
+    local: LocalTarget, state_dir: Path, artifacts: Make
+) -> None:
+    [v1] = local.deploy(spec_for(state_dir, "c1", artifacts("1.0.0"))).instances
+    spec2 = spec_for(state_dir, "c2", artifacts("1.1.0"), version="1.1.0", from_candidate="c1")
+    [v2] = local.deploy(spec2).instances
+
+    assert get(v1.address)["version"] == "1.0.0"  # deploy never stops the old one
+    assert get(v2.address)["version"] == "1.1.0"
+    assert candidates(local.running("shop", "staging", state_dir)) == ["c1", "c2"]
+
+    local.retire(spec2, "c1")
+
+    assert v1.pid is not None and gone(v1.pid)
+    assert refused(v1.address)
+    assert get(v2.address) == {"version": "1.1.0", "candidate": "c2", "artifact_version": "1.1.0"}
+    assert candidates(local.running("shop", "staging", state_dir)) == ["c2"]
+    assert not (state_dir / "c1").exists()
+
+
+def test_altered_artifact_is_refused_before_anything_starts(
+    local: LocalTarget, state_dir: Path, artifacts: Make
+) -> None:
+    [v1] = local.deploy(spec_for(state_dir, "c1", artifacts("1.0.0"))).instances
+    before = local.running("shop", "staging", state_dir)
+    path = artifacts("1.1.0")
+    spec2 = spec_for(state_dir, "c2", path, from_candidate="c1")  # digest recorded here
+    with path.open("ab") as fh:
+        fh.write(b"tampered")
+
+    with pytest.raises(IntegrityError) as err:
+        local.deploy(spec2)
+
+    assert err.value.code is ErrorCode.DIGEST_MISMATCH
+    assert "c1 keeps serving" in err.value.message
+    assert local.running("shop", "staging", state_dir) == before
+    assert not (state_dir / "c2").exists()
+    assert not list(state_dir.glob("c2.*.log"))
+    assert get(v1.address)["candidate"] == "c1"
+
+
+def test_unhealthy_version_is_stopped_and_the_old_keeps_serving(
+    local: LocalTarget, state_dir: Path, artifacts: Make
+) -> None:
+    [v1] = local.deploy(spec_for(state_dir, "c1", artifacts("1.0.0"))).instances
+    spec2 = spec_for(
+        state_dir,
+        "c2",
+        artifacts("1.1.0", unhealthy=True),
+        from_candidate="c1",
+        settings={"health_timeout": 1, "instances": 2},
+    )
+
+    with pytest.raises(AdapterError, match=r"c2 did not become healthy on /healthz within 1s"):
+        local.deploy(spec2)
+
+    assert len(list(state_dir.glob("c2.*.log"))) == 2  # both instances did start
+    assert pids_running_in(state_dir / "c2") == []
+    assert not (state_dir / "c2").exists()
+    assert candidates(local.running("shop", "staging", state_dir)) == ["c1"]
+    assert get(v1.address)["candidate"] == "c1"
+
+
+def test_version_that_exits_at_once_is_reported(
+    local: LocalTarget, state_dir: Path, artifacts: Make
+) -> None:
+    spec = spec_for(state_dir, "c1", artifacts("1.0.0"), settings={"start": "sh -c 'exit 7'"})
+    with pytest.raises(AdapterError, match="c1 exited with status 7 before it was healthy"):
+        local.deploy(spec)
+    assert local.running("shop", "staging", state_dir) == []
+
+
+def test_two_instances_on_their_own_ports(
+    local: LocalTarget, state_dir: Path, artifacts: Make
+) -> None:
+    deployed = local.deploy(
+        spec_for(state_dir, "c1", artifacts("1.0.0"), settings={"instances": 2})
+    )
+
+    addresses = {i.address for i in deployed.instances}
+    assert len(addresses) == 2
+    assert all(get(a)["candidate"] == "c1" for a in addresses)
+    running = local.running("shop", "staging", state_dir)
+    assert {i.address for i in running} == addresses and all(i.healthy for i in running)
+
+
+def test_redeploying_the_running_candidate_replaces_its_instances(
+    local: LocalTarget, state_dir: Path, artifacts: Make
+) -> None:
+    """Retrying a deploy of what runs must neither orphan the old processes nor delete their files."""
+    path = artifacts("1.0.0")
+    [first] = local.deploy(spec_for(state_dir, "c1", path)).instances
+    [second] = local.deploy(spec_for(state_dir, "c1", path, from_candidate="c1")).instances
+
+    assert first.pid is not None and gone(first.pid)
+    assert get(second.address)["candidate"] == "c1"
+    assert local.running("shop", "staging", state_dir) == [
+        Instance("c1", second.address, second.pid, healthy=True)
+    ]
+    assert len(list((state_dir / "c1").iterdir())) == 1  # the first unpacked copy is gone
+
+
+def test_supervisor_restarts_a_killed_instance_of_the_current_candidate(
+    local: LocalTarget, state_dir: Path, artifacts: Make
+) -> None:
+    [v1] = local.deploy(spec_for(state_dir, "c1", artifacts("1.0.0"))).instances
+    assert v1.pid is not None
+    os.kill(v1.pid, signal.SIGKILL)
+
+    [again] = wait_for(
+        lambda: [i for i in local.running("shop", "staging", state_dir) if i.healthy], 10
+    )
+
+    assert again.address == v1.address and again.pid != v1.pid
+    assert get(v1.address)["candidate"] == "c1"
+
+
+def test_supervisor_leaves_a_retired_candidate_alone(
+    local: LocalTarget, state_dir: Path, artifacts: Make
+) -> None:
+    spec = spec_for(state_dir, "c1", artifacts("1.0.0"))
+    [v1] = local.deploy(spec).instances
+    local.retire(spec, "c1")
+    time.sleep(0.6)  # three supervision rounds
+
+    assert local.running("shop", "staging", state_dir) == []
+    assert refused(v1.address)
+
+
+def test_a_new_target_instance_finds_what_runs(
+    local: LocalTarget, state_dir: Path, artifacts: Make
+) -> None:
+    """A restarted server builds a new LocalTarget: the state file tells it what runs."""
+    deployed = local.deploy(
+        spec_for(state_dir, "c1", artifacts("1.0.0"), settings={"instances": 2})
+    )
+    local.close()
+
+    restarted = LocalTarget()
+    try:
+        found = restarted.running("shop", "staging", state_dir)
+        assert sorted(found, key=lambda i: i.address) == sorted(
+            deployed.instances, key=lambda i: i.address
+        )
+        dead, alive = deployed.instances
+        assert dead.pid is not None and alive.pid is not None
+        os.kill(dead.pid, signal.SIGKILL)  # not reaped by anyone yet: a zombie is not running
+        wait_for(lambda: restarted.running("shop", "staging", state_dir) == [alive], 5)
+
+        restarted.retire(spec_for(state_dir, "c2", artifacts("1.1.0")), "c1")
+        assert gone(alive.pid) or pids_running_in(state_dir) == []
+        assert restarted.running("shop", "staging", state_dir) == []
+    finally:
+        restarted.close()
+
+
+def test_close_stops_the_supervisor(local: LocalTarget, state_dir: Path, artifacts: Make) -> None:
+    [v1] = local.deploy(spec_for(state_dir, "c1", artifacts("1.0.0"))).instances
+    local.close()
+
+    assert not local._thread.is_alive()
+    assert get(v1.address)["candidate"] == "c1"  # instances keep running after close
+    assert v1.pid is not None
+    os.kill(v1.pid, signal.SIGKILL)
+    time.sleep(0.6)
+    assert local.running("shop", "staging", state_dir) == []  # nobody restarted it
+
+
+# -- unsafe archives ------------------------------------------------------------------------------
+def _tar(path: Path, member: tarfile.TarInfo, data: bytes = b"x") -> Path:
+    with tarfile.open(path, "w:gz") as tar:
+        member.size = len(data) if member.isfile() else 0
+        tar.addfile(member, io.BytesIO(data) if member.isfile() else None)
+    return path
+
+
+def _symlink(name: str, target: str) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type = tarfile.SYMTYPE
+    info.linkname = target
+    return info
+
+
+def _zip(path: Path, name: str) -> Path:
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr(zipfile.ZipInfo(name), b"x")
+    return path
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        pytest.param(
+            lambda d: _tar(d / "app.tar.gz", tarfile.TarInfo("../evil.txt")), id="tar-dotdot"
+        ),
+        pytest.param(
+            lambda d: _tar(d / "app.tar.gz", tarfile.TarInfo("/tmp/evil.txt")), id="tar-absolute"
+        ),
+        pytest.param(
+            lambda d: _tar(d / "app.tgz", tarfile.TarInfo("a/../../evil.txt")),
+            id="tgz-nested-dotdot",
+        ),
+        pytest.param(
+            lambda d: _tar(d / "app.tar", _symlink("link", "/etc/passwd")), id="tar-symlink-out"
+        ),
+        pytest.param(lambda d: _zip(d / "app.zip", "../evil.txt"), id="zip-dotdot"),
+        pytest.param(lambda d: _zip(d / "app.zip", "/tmp/evil.txt"), id="zip-absolute"),
+    ],
+)
+def test_unsafe_archive_paths_are_refused(
+    local: LocalTarget, state_dir: Path, tmp_path: Path, build: Callable[[Path], Path]
+) -> None:
+    (tmp_path / "bad").mkdir()
+    archive = build(tmp_path / "bad")
+
+    with pytest.raises(InvalidError, match=r"unsafe path|cannot be unpacked"):
+        local.deploy(spec_for(state_dir, "c1", archive))
+
+    assert not (state_dir / "evil.txt").exists() and not (state_dir / "c1" / "evil.txt").exists()
+    assert not (state_dir / "c1").exists() or not any((state_dir / "c1").iterdir())
+    assert local.running("shop", "staging", state_dir) == []
+
+
+def test_bad_settings_are_refused_before_anything_happens(
+    local: LocalTarget, state_dir: Path, artifacts: Make
+) -> None:
+    path = artifacts("1.0.0")
+    with pytest.raises(InvalidError, match="needs `start:`"):
+        local.deploy(spec_for(state_dir, "c1", path, settings={"start": ""}))
+    with pytest.raises(InvalidError, match="at least 1"):
+        local.deploy(spec_for(state_dir, "c1", path, settings={"instances": 0}))
+    with pytest.raises(InvalidError, match="must be a number"):
+        local.deploy(spec_for(state_dir, "c1", path, settings={"health_timeout": "soon"}))
+    assert not state_dir.exists()
