@@ -1,0 +1,82 @@
+"""The traffic-router port: move live traffic between the stable and the canary version.
+
+A router never decides how much traffic to move (the rollout engine does); it applies a plan,
+reports what is live and counts what it served, per version.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import ClassVar, Protocol
+
+
+class Capability(StrEnum):
+    WEIGHTS = "weights"
+    SEGMENTS = "segments"
+    MIRROR = "mirror"
+
+
+@dataclass(frozen=True, slots=True)
+class RouteRef:
+    project: str
+    environment: str
+    state_dir: Path  # the router's own directory for this environment (config, sockets, pid)
+    listen_port: int  # where users reach the environment on 127.0.0.1
+
+
+@dataclass(frozen=True, slots=True)
+class Backend:
+    """One version behind the router: its candidate name and where its instances listen."""
+
+    candidate: str
+    addresses: tuple[str, ...]  # "127.0.0.1:PORT"
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentMatch:
+    """Requests that match go to the canary: a header, a cookie or a path prefix, or its negation."""
+
+    kind: str  # "header" | "cookie" | "path"
+    name: str = ""  # header or cookie name
+    value: str | None = None  # exact value; None with kind cookie/header means "present"
+    negate: bool = False  # e.g. requests WITHOUT a session cookie = logged-out users
+
+
+@dataclass(frozen=True, slots=True)
+class RoutePlan:
+    stable: Backend | None
+    canary: Backend | None = None
+    canary_weight: float = 0.0  # percent of the non-segment traffic, 0..100
+    segment: SegmentMatch | None = None  # matching requests go to the canary (all of them)
+    mirror_percent: float = 0.0  # copies of stable traffic sent to the canary, answers dropped
+
+
+@dataclass(frozen=True, slots=True)
+class Counters:
+    """Cumulative counters for one version since the router started (deltas are the caller's)."""
+
+    requests: int
+    errors_5xx: int
+    response_time_ms_avg: float = 0.0
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+class TrafficRouter(Protocol):
+    kind: ClassVar[str]
+    capabilities: ClassVar[frozenset[Capability]]
+
+    def ensure(self, route: RouteRef) -> None:
+        """Start (or adopt after a restart) the proxy for this environment; idempotent."""
+
+    def apply(self, route: RouteRef, plan: RoutePlan) -> None:
+        """Make the plan live without dropping requests; idempotent."""
+
+    def observe(self, route: RouteRef) -> RoutePlan:
+        """What is live now, read back from the proxy itself."""
+
+    def counters(self, route: RouteRef) -> dict[str, Counters]:
+        """Per candidate name."""
+
+    def stop(self, route: RouteRef) -> None: ...
