@@ -16,6 +16,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -73,6 +74,42 @@ class CliGitRepository:
             "GIT_COMMITTER_EMAIL": "shipyard@localhost",
         }
 
+    def _exec(
+        self, args: Sequence[str], stdin: bytes | None, env: dict[str, str] | None, cwd: Path | None
+    ) -> tuple[int, bytes, bytes]:
+        """Run git; the timeout is a watchdog thread, not ``run(timeout=)``, whose polling wait
+        costs ~1 ms on every call (a pick makes a dozen calls)."""
+        cmd = ["git", *_GIT_OPTS]
+        if cwd is None:
+            cmd += ["-C", str(self.git_dir)]
+        try:
+            proc = subprocess.Popen(
+                [*cmd, *args],
+                stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=(env or self._env()),
+                cwd=cwd,
+            )
+        except OSError as exc:
+            raise AdapterError(f"git {args[0]} could not run: {exc}") from exc
+        fired = threading.Event()
+
+        def kill() -> None:
+            fired.set()
+            proc.kill()
+
+        watchdog = threading.Timer(self._timeout, kill)
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            out, err = proc.communicate(stdin)
+        finally:
+            watchdog.cancel()
+        if fired.is_set():
+            raise AdapterError(f"git {args[0]} timed out after {self._timeout:g}s")
+        return proc.returncode, out, err
+
     def _run(
         self,
         *args: str,
@@ -81,23 +118,11 @@ class CliGitRepository:
         env: dict[str, str] | None = None,
         cwd: Path | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        cmd = ["git", *_GIT_OPTS]
-        if cwd is None:
-            cmd += ["-C", str(self.git_dir)]
-        try:
-            done = subprocess.run(
-                [*cmd, *args],
-                capture_output=True,
-                text=True,
-                errors="replace",
-                input=input_text,
-                env=(env or self._env()),
-                cwd=cwd,
-                timeout=self._timeout,
-                check=False,
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise AdapterError(f"git {args[0]} could not run: {exc}") from exc
+        stdin = input_text.encode() if input_text is not None else None
+        code, out, err = self._exec(args, stdin, env, cwd)
+        done = subprocess.CompletedProcess(
+            list(args), code, out.decode(errors="replace"), err.decode(errors="replace")
+        )
         if check and done.returncode != 0:
             detail = (done.stderr or done.stdout).strip().splitlines()
             raise AdapterError(f"git {args[0]} failed: {detail[-1] if detail else done.returncode}")
@@ -172,11 +197,14 @@ class CliGitRepository:
         return [line[2:].strip() for line in out.splitlines() if line.startswith("+ ")]
 
     def create_branch(self, branch: str, sha: str) -> None:
-        target = self.resolve(sha)
-        done = self._run("update-ref", f"refs/heads/{branch}", target, ZERO, check=False)
+        _check_rev(sha)
+        done = self._run(
+            "update-ref", f"refs/heads/{branch}", f"{sha}^{{commit}}", ZERO, check=False
+        )
         if done.returncode != 0:
             tip = self.branch_tip(branch)
             if tip is None:
+                self.resolve(sha)  # NotFoundError(UNKNOWN_SHA) when that is why
                 raise AdapterError(f"could not create branch {branch}: {done.stderr.strip()}")
             raise ConflictError(
                 f"branch {branch} already exists (at {tip[:12]})",
@@ -197,7 +225,8 @@ class CliGitRepository:
     def plan_pick(self, branch: str, shas: Sequence[str], committer: Identity) -> PickPlan:
         old_tip = self.branch_tip(branch)
         if old_tip is None:
-            raise NotFoundError(f"branch {branch} not found")
+            raise NotFoundError(f"branch {branch} not found", details={"branch": branch})
+        shas = self._resolve_all(shas)
         already = self._on_branch(old_tip, shas)
         if already:
             short = ", ".join(s[:12] for s in already)
@@ -207,11 +236,21 @@ class CliGitRepository:
                 details={"shas": already},
             )
         tip = old_tip
+        tree = self._run("rev-parse", f"{tip}^{{tree}}").stdout.strip()
         picked: list[PickedCommit] = []
         for sha in shas:
-            tip = self._pick_one(branch, tip, sha, committer)
+            tip, tree = self._pick_one(branch, tip, tree, sha, committer)
             picked.append(PickedCommit(sha, tip))
         return PickPlan(branch, old_tip, tip, tuple(picked))
+
+    def _resolve_all(self, revs: Sequence[str]) -> list[str]:
+        """Full SHAs in one call; on failure, ``resolve`` names the culprit."""
+        specs = [f"{_check_rev(r)}^{{commit}}" for r in revs]
+        done = self._run("rev-parse", *specs, check=False)  # revs checked: no options
+        out = done.stdout.split()
+        if done.returncode != 0 or len(out) != len(revs):
+            return [self.resolve(r) for r in revs]
+        return out
 
     def _on_branch(self, tip: str, shas: Sequence[str]) -> list[str]:
         """Commits already on the branch by ancestry or by patch-id (an earlier pick of them).
@@ -241,22 +280,24 @@ class CliGitRepository:
             ids[sha] = pid
         return ids
 
-    def _pick_one(self, branch: str, tip: str, sha: str, committer: Identity) -> str:
-        parents = self._run("rev-list", "--parents", "-n", "1", sha, "--").stdout.split()[1:]
-        if len(parents) != 1:
+    def _pick_one(
+        self, branch: str, tip: str, tip_tree: str, sha: str, committer: Identity
+    ) -> tuple[str, str]:
+        """One pick on top of ``tip``: (new commit, its tree). Four git calls, no worktree."""
+        meta = self._run("log", "-1", "--format=%P%x00%an%x00%ae%x00%aI%x00%B", sha, "--").stdout
+        parents, name, email, date, message = meta.split("\x00", 4)
+        if len(parents.split()) != 1:
             raise InvalidError(
                 f"{sha[:12]} is a merge commit; pick the commits it merged instead",
                 details={"sha": sha},
             )
-        tree = self._three_way(branch, parents[0], tip, sha)
-        if tree == self._run("rev-parse", f"{tip}^{{tree}}").stdout.strip():
+        tree = self._three_way(branch, parents.strip(), tip_tree, sha)
+        if tree == tip_tree:
             raise ConflictError(
                 f"{sha[:12]} changes nothing on {branch}: its change is already there",
                 code=ErrorCode.ALREADY_PICKED,
                 details={"shas": [sha]},
             )
-        meta = self._run("log", "-1", "--format=%an%x00%ae%x00%aI%x00%B", sha).stdout
-        name, email, date, message = meta.split("\x00", 3)
         env = self._env() | {
             "GIT_AUTHOR_NAME": name,
             "GIT_AUTHOR_EMAIL": email,
@@ -265,13 +306,11 @@ class CliGitRepository:
             "GIT_COMMITTER_EMAIL": committer.email,
         }
         text = message.rstrip("\n") + f"\n\n(cherry picked from commit {sha})\n"
-        return self._run(
-            "commit-tree", tree, "-p", tip, "-F", "-", input_text=text, env=env
-        ).stdout.strip()
+        new = self._run("commit-tree", tree, "-p", tip, "-F", "-", input_text=text, env=env)
+        return new.stdout.strip(), tree
 
-    def _three_way(self, branch: str, base: str, ours: str, theirs: str) -> str:
+    def _three_way(self, branch: str, base: str, ours_tree: str, theirs: str) -> str:
         """merge-tree with ``base`` as the merge base: see the module docstring for the trick."""
-        ours_tree = self._run("rev-parse", f"{ours}^{{tree}}").stdout.strip()
         stand_in = self._run("commit-tree", ours_tree, "-p", base, "-m", "shipyard pick base")
         merged = self._run(
             "merge-tree",
@@ -312,14 +351,8 @@ class CliGitRepository:
 
     def read_file(self, sha: str, path: str) -> bytes | None:
         _check_rev(sha)
-        done = subprocess.run(
-            ["git", "-C", str(self.git_dir), "cat-file", "blob", f"{sha}:{path}"],
-            capture_output=True,
-            env=self._env(),
-            timeout=self._timeout,
-            check=False,
-        )
-        return done.stdout if done.returncode == 0 else None
+        code, out, _ = self._exec(("cat-file", "blob", f"{sha}:{path}"), None, None, None)
+        return out if code == 0 else None
 
     @contextmanager
     def checkout(self, sha: str) -> Iterator[Path]:
