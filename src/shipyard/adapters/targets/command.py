@@ -2,20 +2,36 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import signal
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from shipyard.adapters.targets.verify import verify_artifacts
 from shipyard.errors import AdapterError, InvalidError
 from shipyard.ports.targets import Deployed, DeployMode, DeploySpec, Instance
 
 MAX_LOG = 64_000
+
+
+def _tail(out: str, lines: int = 3) -> str:
+    return " | ".join(out.strip().splitlines()[-lines:])
+
+
+def _number(settings: Mapping[str, Any], key: str, default: float, environment: str) -> float:
+    value = settings.get(key, default)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise InvalidError(
+            f"environment {environment}: target `{key}:` must be a number, not {value!r}"
+        ) from None
 
 
 def _env_name(name: str) -> str:
@@ -42,23 +58,30 @@ class CommandTarget:
         return env
 
     def _run(self, what: str, command: str, spec: DeploySpec, timeout: float) -> str:
+        # Its own session, so a timeout stops the whole group: killing only /bin/sh (what
+        # subprocess.run does) leaves the command's children, say a hung ansible, running on.
+        proc = subprocess.Popen(
+            ["/bin/sh", "-c", command],
+            env=self._env(spec),
+            cwd=spec.state_dir,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
-            done = subprocess.run(
-                ["/bin/sh", "-c", command],
-                env=self._env(spec),
-                cwd=spec.state_dir,
-                capture_output=True,
-                text=True,
-                errors="replace",
-                timeout=timeout,
-                check=False,
-            )
+            raw, _ = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
-            raise AdapterError(f"{what} command timed out after {timeout:g}s") from None
-        out = (done.stdout + done.stderr)[-MAX_LOG:]
-        if done.returncode != 0:
-            tail = " | ".join(out.strip().splitlines()[-3:])
-            raise AdapterError(f"{what} command exited with status {done.returncode}: {tail}")
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            raw, _ = proc.communicate()
+            tail = _tail(raw.decode(errors="replace"))
+            raise AdapterError(
+                f"{what} command timed out after {timeout:g}s" + (f": {tail}" if tail else "")
+            ) from None
+        out = raw.decode(errors="replace")[-MAX_LOG:]
+        if proc.returncode != 0:
+            raise AdapterError(f"{what} command exited with status {proc.returncode}: {_tail(out)}")
         return out
 
     def deploy(self, spec: DeploySpec) -> Deployed:
@@ -69,18 +92,19 @@ class CommandTarget:
             raise InvalidError(
                 f"environment {spec.environment}: target kind command needs `deploy:`"
             )
-        timeout = float(settings.get("timeout", 600))
+        timeout = _number(settings, "timeout", 600, spec.environment)
+        health_timeout = _number(settings, "health_timeout", 60, spec.environment)
         spec.state_dir.mkdir(parents=True, exist_ok=True)
         rollback_cmd = settings.get("rollback")
         use = (
             rollback_cmd
-            if spec.mode is DeployMode.ROLLBACK and isinstance(rollback_cmd, str)
+            if spec.mode is DeployMode.ROLLBACK and isinstance(rollback_cmd, str) and rollback_cmd
             else deploy_cmd
         )
         log = self._run(spec.mode.value, use, spec, timeout)
         health = settings.get("health")
         if isinstance(health, str) and health:
-            log += self._wait_healthy(health, spec, float(settings.get("health_timeout", 60)))
+            log += self._wait_healthy(health, spec, health_timeout)
         (spec.state_dir / "current.json").write_text(json.dumps({"candidate": spec.candidate}))
         return Deployed(spec.candidate, (Instance(spec.candidate, spec.environment),), log)
 
@@ -99,14 +123,17 @@ class CommandTarget:
             time.sleep(0.5)
 
     def retire(self, spec: DeploySpec, candidate: str) -> None:
-        """The deploy command replaces the old version itself; nothing is left to stop."""
+        """The deploy command replaces the old version itself; nothing is left to stop.
+
+        running() reports only the candidate the last successful deploy put in place, so a retired
+        older candidate is already absent from it."""
 
     def running(self, project: str, environment: str, state_dir: Path) -> Sequence[Instance]:
         try:
-            data = json.loads((state_dir / "current.json").read_text())
-        except (FileNotFoundError, ValueError):
+            candidate = json.loads((state_dir / "current.json").read_text())["candidate"]
+        except (FileNotFoundError, ValueError, KeyError, TypeError):
             return []
-        return [Instance(str(data["candidate"]), environment)]
+        return [Instance(str(candidate), environment)]
 
     def close(self) -> None:
         return None
