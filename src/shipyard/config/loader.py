@@ -12,14 +12,16 @@ from pydantic import ValidationError
 from shipyard.config.schema import ProjectConfig
 from shipyard.errors import ConfigError
 
-_CROSS = re.compile(r"^(?:Value error, )?(?P<field>[\w\[\].]+): (?P<reason>.+)$", re.S)
+_CROSS = re.compile(r"^(?P<field>[a-z_][\w\[\].-]*): (?P<reason>.+)$", re.S)
 _REASONS = {
     "extra_forbidden": "unknown field",
     "missing": "required field is missing",
 }
 
 
-def load_config_file(path: Path) -> ProjectConfig:
+def load_config_file(path: str | Path) -> ProjectConfig:
+    """The file at ``path``; a missing file gives the defaults."""
+    path = Path(path)
     try:
         text = path.read_text()
     except FileNotFoundError:
@@ -36,6 +38,8 @@ def load_config(text: str, file: str = "shipyard.yaml") -> ProjectConfig:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise ConfigError(file, mark.line + 1 if mark else None, "(yaml)", problem) from None
+    if root is not None:
+        _no_duplicate_keys(file, root, [])
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -46,18 +50,33 @@ def load_config(text: str, file: str = "shipyard.yaml") -> ProjectConfig:
         raise _config_error(file, root, data, exc) from None
 
 
+def _no_duplicate_keys(file: str, node: yaml.Node, path: list[int | str]) -> None:
+    """PyYAML keeps the last of two equal keys; a config file with both is a mistake."""
+    if isinstance(node, yaml.MappingNode):
+        seen: set[object] = set()
+        for key, value in node.value:
+            if key.value in seen:
+                line = key.start_mark.line + 1
+                raise ConfigError(file, line, _dotted([*path, key.value]), "duplicate key")
+            seen.add(key.value)
+            _no_duplicate_keys(file, value, [*path, key.value])
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _no_duplicate_keys(file, item, [*path, i])
+
+
 def _config_error(
     file: str, root: yaml.Node | None, data: Any, exc: ValidationError
 ) -> ConfigError:
     err = exc.errors(include_url=False)[0]
     path = _real_path(data, err["loc"])
     reason = _REASONS.get(err["type"], str(err["msg"]))
-    if not path:
+    if err["type"] == "value_error":
+        reason = reason.removeprefix("Value error, ")
         cross = _CROSS.match(reason)
-        if cross:
-            path = _parse_path(cross.group("field"))
+        if cross:  # a model-level rule names the field below the model it checked
+            path = path + _parse_path(cross.group("field"))
             reason = cross.group("reason")
-    reason = reason.removeprefix("Value error, ")
     return ConfigError(file, _line_of(root, path), _dotted(path) or "(root)", reason)
 
 
@@ -91,7 +110,7 @@ def _child(node: Any, step: int | str) -> tuple[bool, Any]:
 
 def _parse_path(text: str) -> list[int | str]:
     out: list[int | str] = []
-    for name, index in re.findall(r"([A-Za-z_]\w*)|\[(\d+)\]", text):
+    for name, index in re.findall(r"([A-Za-z_][\w-]*)|\[(\d+)\]", text):
         out.append(int(index) if index else name)
     return out
 

@@ -1,39 +1,122 @@
-"""The shape of shipyard.yaml. Unknown fields are errors, so a typo never passes silently."""
+"""The shape of shipyard.yaml. Unknown fields are errors, so a typo never passes silently.
+
+Cross-field rules raise ``ValueError("<dotted.path>: <reason>")`` from a model validator; the
+loader turns the path into the field and line of the error.
+"""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
 from shipyard.config.durations import parse_duration
 
+__all__ = [
+    "Analysis",
+    "Approval",
+    "ApprovalStep",
+    "Build",
+    "Check",
+    "CookieMatch",
+    "CronFreeze",
+    "Environment",
+    "HeaderMatch",
+    "Match",
+    "Mirror",
+    "PathMatch",
+    "Pause",
+    "Policy",
+    "ProjectConfig",
+    "RangeFreeze",
+    "RequiresAnyOf",
+    "Segment",
+    "Step",
+    "Target",
+    "Threshold",
+    "Versioning",
+]
+
 Seconds = Annotated[float, BeforeValidator(parse_duration)]
-Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
+"""A duration: ``90s``, ``2m``, ``1h30m``, ``3d`` or a bare number of seconds."""
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+def _slug(v: str) -> str:
+    if not _SLUG.match(v):
+        raise ValueError(f"{v!r} is not a slug: lowercase letters, digits, - and _, at most 63")
+    return v
+
+
+Slug = Annotated[str, AfterValidator(_slug)]
+Delivery = Literal["two-step", "single-step"]
+RouterMetric = Literal["error_ratio", "latency_p50", "latency_p95", "latency_p99", "request_rate"]
+
+_SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
+QUERY_PLACEHOLDERS = ("version", "stable_version", "project", "environment", "interval")
+"""The ``{{name}}`` placeholders a prometheus query may use."""
+_PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# --- release management ---------------------------------------------------------------------
+
+
 class Versioning(Strict):
+    """semver: ``MAJOR.MINOR.PATCH``. calver: ``YYYY.MM.DD`` for a day's first release, then
+    ``YYYY.MM.DD.1``, ``YYYY.MM.DD.2`` ... (UTC date, zero-padded month and day)."""
+
     scheme: Literal["semver", "calver"] = "semver"
     initial: str = "0.1.0"
     bump: Literal["major", "minor", "patch"] = "minor"
+    tag_prefix: str = ""
+
+    @field_validator("initial")
+    @classmethod
+    def _initial(cls, v: str) -> str:
+        if not _SEMVER.match(v):
+            raise ValueError(f"{v!r} is not a semver version like 0.1.0")
+        return v
+
+    @field_validator("tag_prefix")
+    @classmethod
+    def _prefix(cls, v: str) -> str:
+        if v and not re.fullmatch(r"[A-Za-z0-9._/-]+", v):
+            raise ValueError(f"{v!r} cannot start a git tag name")
+        return v
 
 
 class Build(Strict):
+    """``command`` absent: external CI registers the artifacts."""
+
     command: str | None = None
-    artifacts: list[str] = Field(default_factory=lambda: ["**/*"])
+    artifacts: list[str] = Field(default_factory=lambda: ["**/*"], min_length=1)
     timeout: Seconds = 1800.0
     env: dict[str, str] = Field(default_factory=dict)
 
 
+# --- environments -----------------------------------------------------------------------------
+
+
 class Target(BaseModel):
-    """``kind`` picks the target; the other keys are that target's settings."""
+    """``kind`` picks the target; the other keys are that target's settings, passed through."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
     kind: str = "local"
@@ -41,10 +124,39 @@ class Target(BaseModel):
     def settings(self) -> dict[str, Any]:
         return dict(self.model_extra or {})
 
+    @model_validator(mode="after")
+    def _known_kinds(self) -> Target:
+        s = self.settings()
+        if self.kind == "local":
+            _only(s, {"start", "instances", "health", "health_timeout", "env"}, "local")
+            if not isinstance(s.get("instances", 1), int) or s.get("instances", 1) < 1:
+                raise ValueError("instances: must be a whole number >= 1")
+            if "health_timeout" in s:
+                parse_duration(s["health_timeout"])
+        elif self.kind == "command":
+            _only(s, {"deploy", "health", "rollback", "env", "timeout"}, "command")
+            if not isinstance(s.get("deploy"), str):
+                raise ValueError("deploy: the command target needs a deploy command")
+        return self
+
+
+def _only(settings: dict[str, Any], allowed: set[str], kind: str) -> None:
+    for key in settings:
+        if key not in allowed:
+            raise ValueError(f"{key}: unknown field for a {kind} target")
+
 
 class RequiresAnyOf(Strict):
-    any_of: list[str]
+    any_of: list[str] = Field(min_length=1)
     at_least: int = Field(1, ge=1)
+
+    @model_validator(mode="after")
+    def _enough(self) -> RequiresAnyOf:
+        if self.at_least > len(self.any_of):
+            raise ValueError(
+                f"at_least: {self.at_least} is more than the {len(self.any_of)} listed"
+            )
+        return self
 
 
 class Approval(Strict):
@@ -55,6 +167,8 @@ class Approval(Strict):
 
 
 class CronFreeze(Strict):
+    """Recurring: frozen for ``duration`` from each time ``cron`` fires in ``timezone``."""
+
     cron: str
     duration: Seconds
     timezone: str = "UTC"
@@ -77,13 +191,43 @@ class CronFreeze(Strict):
             raise ValueError(f"{v!r} is not an IANA time zone like Europe/Berlin") from None
         return v
 
+    @field_validator("duration")
+    @classmethod
+    def _positive(cls, v: float) -> float:
+        if v <= 0:
+            raise ValueError("must be longer than zero")
+        return v
+
 
 class RangeFreeze(Strict):
+    """One-off: frozen from ``from`` to ``to`` (ISO 8601 with a UTC offset)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
     start: datetime = Field(alias="from")
     end: datetime = Field(alias="to")
     reason: str = ""
     name: str = ""
+
+    @model_validator(mode="after")
+    def _order(self) -> RangeFreeze:
+        if self.start.tzinfo is None or self.end.tzinfo is None:
+            raise ValueError("from: needs a UTC offset, e.g. 2026-12-24T00:00:00+01:00")
+        if self.end <= self.start:
+            raise ValueError("to: must be after from")
+        return self
+
+
+def _freeze_kind(v: Any) -> str:
+    """Pick the shape by its keys, so an error speaks about the window the user meant."""
+    if isinstance(v, RangeFreeze) or (isinstance(v, dict) and ("from" in v or "to" in v)):
+        return "Range"
+    return "Cron"
+
+
+Freeze = Annotated[
+    Annotated[CronFreeze, Tag("Cron")] | Annotated[RangeFreeze, Tag("Range")],
+    Discriminator(_freeze_kind),
+]
 
 
 class Environment(Strict):
@@ -91,11 +235,215 @@ class Environment(Strict):
     target: Target = Field(default_factory=Target)
     requires: list[str] | RequiresAnyOf = Field(default_factory=list)
     approval: Approval | None = None
-    freeze: list[CronFreeze | RangeFreeze] = Field(default_factory=list)
+    freeze: list[Freeze] = Field(default_factory=list)
     rollback_during_freeze: bool = True
     auto_promote: bool = False
-    delivery: Literal["two-step", "single-step"] | None = None
+    delivery: Delivery | None = None
     policy: str | None = None
+
+    @property
+    def required_names(self) -> list[str]:
+        return self.requires if isinstance(self.requires, list) else self.requires.any_of
+
+
+# --- checks -----------------------------------------------------------------------------------
+
+
+class Threshold(Strict):
+    max: float | None = None
+    min: float | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> Threshold:
+        if self.max is None and self.min is None:
+            raise ValueError("max: give max, min or both")
+        return self
+
+
+class Check(Strict):
+    """A metric the canary is judged on. ``router`` metrics come from the traffic router."""
+
+    provider: Literal["router", "prometheus"] = "router"
+    metric: RouterMetric | None = None
+    query: str | None = None
+    judge: Literal["sequential", "mann_whitney", "threshold"] = "sequential"
+    threshold: Threshold | None = None
+    compare: Literal["baseline"] | None = None
+    max_increase: float | None = Field(None, gt=0)
+    alpha: float = Field(0.02, gt=0, lt=1)
+    failure_limit: int | None = Field(None, ge=0)
+    interval: Seconds = 60.0
+    dry_run: bool = False
+
+    @property
+    def effective_failure_limit(self) -> int:
+        """``failure_limit`` or the judge's default: 0 for the statistical judges, 1 for threshold."""
+        if self.failure_limit is not None:
+            return self.failure_limit
+        return 1 if self.judge == "threshold" else 0
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Check:
+        if self.provider == "router":
+            if self.metric is None:
+                raise ValueError("metric: a router check needs a metric")
+            if self.query is not None:
+                raise ValueError("query: only prometheus checks take a query")
+        else:
+            if self.query is None:
+                raise ValueError("query: a prometheus check needs a query")
+            if self.metric is not None:
+                raise ValueError("metric: only router checks take a metric; use query")
+            for name in _PLACEHOLDER.findall(self.query):
+                if name not in QUERY_PLACEHOLDERS:
+                    raise ValueError(
+                        f"query: unknown placeholder {{{{{name}}}}}; use one of "
+                        + ", ".join(QUERY_PLACEHOLDERS)
+                    )
+        if self.judge == "threshold" and self.threshold is None:
+            raise ValueError("threshold: the threshold judge needs threshold.max or .min")
+        return self
+
+
+# --- policies ---------------------------------------------------------------------------------
+
+
+class Pause(Strict):
+    """``duration`` None: paused until a human promotes."""
+
+    duration: Seconds | None = None
+
+
+def _pause(v: Any) -> Any:
+    if isinstance(v, str | int | float) and not isinstance(v, bool):
+        return {"duration": v}
+    return v
+
+
+class Analysis(Strict):
+    checks: list[str | Check] = Field(min_length=1)
+    interval: Seconds | None = None
+    duration: Seconds | None = None
+
+
+class ApprovalStep(Strict):
+    required: int = Field(1, ge=1)
+    approvers: list[str] = Field(default_factory=list)
+
+
+class HeaderMatch(Strict):
+    name: str
+    value: str | None = None
+    regex: str | None = None
+    negate: bool = False
+
+    @model_validator(mode="after")
+    def _one(self) -> HeaderMatch:
+        if (self.value is None) == (self.regex is None):
+            raise ValueError("value: give exactly one of value or regex")
+        if self.regex is not None:
+            try:
+                re.compile(self.regex)
+            except re.error as exc:
+                raise ValueError(f"regex: not a regular expression: {exc}") from None
+        return self
+
+
+class CookieMatch(Strict):
+    name: str
+    present: bool = True
+    value: str | None = None
+
+
+class PathMatch(Strict):
+    prefix: str = Field(pattern=r"^/")
+
+
+class Match(Strict):
+    header: HeaderMatch | None = None
+    cookie: CookieMatch | None = None
+    path: PathMatch | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> Match:
+        if sum(x is not None for x in (self.header, self.cookie, self.path)) != 1:
+            raise ValueError("header: give exactly one of header, cookie or path")
+        return self
+
+
+class Segment(Strict):
+    match: Match
+    weight: float = Field(100.0, ge=0, le=100)
+
+
+class Mirror(Strict):
+    percent: float = Field(ge=0, le=100)
+
+
+STEP_KINDS = ("set_weight", "pause", "analysis", "approval", "segment", "mirror")
+
+
+class Step(Strict):
+    """Exactly one of the fields is set."""
+
+    set_weight: float | None = Field(None, ge=0, le=100)
+    pause: Annotated[Pause | None, BeforeValidator(_pause)] = None
+    analysis: Analysis | None = None
+    approval: ApprovalStep | None = None
+    segment: Segment | None = None
+    mirror: Mirror | None = None
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in STEP_KINDS if getattr(self, k) is not None)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Step:
+        if sum(getattr(self, k) is not None for k in STEP_KINDS) != 1:
+            raise ValueError("each step is exactly one of " + ", ".join(STEP_KINDS))
+        return self
+
+
+class Policy(Strict):
+    strategy: Literal["canary", "blue_green"] = "canary"
+    router: Literal["haproxy", "flag"] = "haproxy"
+    steps: list[Step] = Field(default_factory=list)
+    preview_checks: list[str | Check] = Field(default_factory=list)
+    keep_old_for: Seconds = 3600.0
+    auto_switch: bool = False
+
+    @property
+    def weights(self) -> list[float]:
+        """The canary weights in order, ending with the implied 100."""
+        out = [s.set_weight for s in self.steps if s.set_weight is not None]
+        return out if out and out[-1] == 100 else [*out, 100.0]
+
+    @model_validator(mode="after")
+    def _steps(self) -> Policy:
+        last = 0.0
+        for i, step in enumerate(self.steps):
+            w = step.set_weight
+            if self.strategy == "blue_green" and step.kind in ("set_weight", "segment", "mirror"):
+                raise ValueError(f"steps[{i}]: a blue_green policy cannot use {step.kind}")
+            if self.strategy == "canary" and step.kind == "segment" and self.router != "flag":
+                raise ValueError(f"steps[{i}].segment: segments need router: flag")
+            if w is None:
+                continue
+            if self.router == "haproxy" and w != int(w):
+                raise ValueError(
+                    f"steps[{i}].set_weight: haproxy takes whole percents; use router: flag"
+                )
+            if w < last:
+                raise ValueError(f"steps[{i}].set_weight: {w:g} is less than the {last:g} before")
+            last = w
+        if self.strategy == "canary":
+            for name in ("preview_checks", "keep_old_for", "auto_switch"):
+                if name in self.model_fields_set:
+                    raise ValueError(f"{name}: only blue_green policies take {name}")
+        return self
+
+
+# --- the file ---------------------------------------------------------------------------------
 
 
 class ProjectConfig(Strict):
@@ -103,15 +451,18 @@ class ProjectConfig(Strict):
     mainline: str = "main"
     versioning: Versioning = Field(default_factory=Versioning)
     build: Build = Field(default_factory=Build)
-    delivery: Literal["two-step", "single-step"] = "two-step"
+    delivery: Delivery = "two-step"
     environments: list[Environment] = Field(default_factory=list)
-    policies: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    checks: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    policies: dict[str, Policy] = Field(default_factory=dict)
+    checks: dict[str, Check] = Field(default_factory=dict)
+
+    def environment(self, name: str) -> Environment | None:
+        return next((e for e in self.environments if e.name == name), None)
 
     @field_validator("mainline")
     @classmethod
     def _branch(cls, v: str) -> str:
-        if not v or v.startswith("-") or " " in v:
+        if not v or v.startswith("-") or " " in v or ".." in v:
             raise ValueError("must be a branch name")
         return v
 
@@ -121,13 +472,27 @@ class ProjectConfig(Strict):
         for i, env in enumerate(self.environments):
             if env.name in seen:
                 raise ValueError(f"environments[{i}].name: {env.name!r} is declared twice")
-            names = env.requires if isinstance(env.requires, list) else env.requires.any_of
-            for req in names:
+            where = f"environments[{i}].requires"
+            for j, req in enumerate(env.required_names):
                 if req not in seen:
-                    raise ValueError(
-                        f"environments[{i}].requires: {req!r} must name an earlier environment"
+                    at = (
+                        f"{where}[{j}]"
+                        if isinstance(env.requires, list)
+                        else f"{where}.any_of[{j}]"
                     )
+                    raise ValueError(f"{at}: {req!r} must name an earlier environment")
             if env.policy is not None and env.policy not in self.policies:
                 raise ValueError(f"environments[{i}].policy: no policy named {env.policy!r}")
             seen.append(env.name)
+        for name, policy in self.policies.items():
+            for i, step in enumerate(policy.steps):
+                if step.analysis is not None:
+                    self._known_checks(step.analysis.checks, f"policies.{name}.steps[{i}].analysis")
+            self._known_checks(policy.preview_checks, f"policies.{name}")
         return self
+
+    def _known_checks(self, refs: list[str | Check], where: str) -> None:
+        field = "checks" if "steps" in where else "preview_checks"
+        for k, ref in enumerate(refs):
+            if isinstance(ref, str) and ref not in self.checks:
+                raise ValueError(f"{where}.{field}[{k}]: no check named {ref!r}")

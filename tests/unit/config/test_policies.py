@@ -1,0 +1,143 @@
+from __future__ import annotations
+
+import pytest
+
+from shipyard.config.loader import load_config
+from shipyard.errors import ConfigError
+
+EXACTLY_ONE = "each step is exactly one of set_weight, pause, analysis, approval, segment, mirror"
+
+
+def error(text: str) -> str:
+    with pytest.raises(ConfigError) as info:
+        load_config(text)
+    return str(info.value)
+
+
+def policy(steps: str, head: str = "") -> str:
+    return "policies:\n  c:\n" + head + "    steps:\n" + steps
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            policy("      - set_weight: 5\n        pause: 1m\n"),
+            f"shipyard.yaml:4: policies.c.steps[0]: {EXACTLY_ONE}",
+        ),
+        (policy("      - {}\n"), f"shipyard.yaml:4: policies.c.steps[0]: {EXACTLY_ONE}"),
+        (
+            policy("      - set_weight: 50\n      - set_weight: 10\n"),
+            "shipyard.yaml:5: policies.c.steps[1].set_weight: 10 is less than the 50 before",
+        ),
+        (
+            policy("      - set_weight: 101\n"),
+            "shipyard.yaml:4: policies.c.steps[0].set_weight: Input should be less than or equal to 100",
+        ),
+        (
+            policy("      - pause: 2 minutes\n"),
+            "shipyard.yaml:4: policies.c.steps[0].pause: '2 minutes' is not a duration like 90s, 2m, 1h30m or 3d",
+        ),
+        (
+            policy("      - set_weight: 0.1\n"),
+            "shipyard.yaml:4: policies.c.steps[0].set_weight: haproxy takes whole percents; use router: flag",
+        ),
+        (
+            "checks: {}\npolicies:\n  fast-canary:\n    steps:\n      - analysis: {checks: [errors]}\n",
+            "shipyard.yaml:5: policies.fast-canary.steps[0].analysis.checks[0]: no check named 'errors'",
+        ),
+        (
+            policy("      - segment: {match: {header: {name: x}}}\n", "    router: flag\n"),
+            "shipyard.yaml:5: policies.c.steps[0].segment.match.header.value: give exactly one of value or regex",
+        ),
+        (
+            policy("      - segment: {match: {path: {prefix: /a}}}\n"),
+            "shipyard.yaml:4: policies.c.steps[0].segment: segments need router: flag",
+        ),
+        (
+            policy("      - set_weight: 10\n", "    strategy: blue_green\n"),
+            "shipyard.yaml:5: policies.c.steps[0]: a blue_green policy cannot use set_weight",
+        ),
+        (
+            "policies:\n  c: {keep_old_for: 1h}\n",
+            "shipyard.yaml:2: policies.c.keep_old_for: only blue_green policies take keep_old_for",
+        ),
+        (
+            "checks:\n  x: {provider: prometheus, query: 'rate(x{v=\"{{ver}}\"}[1m])'}\n",
+            "shipyard.yaml:2: checks.x.query: unknown placeholder {{ver}}; "
+            "use one of version, stable_version, project, environment, interval",
+        ),
+        (
+            "checks:\n  x: {provider: router}\n",
+            "shipyard.yaml:2: checks.x.metric: a router check needs a metric",
+        ),
+        (
+            "checks:\n  x: {metric: error_ratio, judge: threshold}\n",
+            "shipyard.yaml:2: checks.x.threshold: the threshold judge needs threshold.max or .min",
+        ),
+        (
+            "checks:\n  x:\n    metric: error_rate\n",
+            "shipyard.yaml:3: checks.x.metric: Input should be 'error_ratio', 'latency_p50', "
+            "'latency_p95', 'latency_p99' or 'request_rate'",
+        ),
+    ],
+)
+def test_policy_and_check_mistakes(text: str, message: str) -> None:
+    assert error(text) == message
+
+
+def test_flag_router_segments_mirror_and_fractional_weights() -> None:
+    cfg = load_config(
+        policy(
+            "      - segment: {match: {cookie: {name: beta}}, weight: 100}\n"
+            "      - segment: {match: {header: {name: X-Tier, regex: '^gold', negate: true}}}\n"
+            "      - mirror: {percent: 10}\n"
+            "      - set_weight: 0.1\n"
+            "      - approval: {required: 2, approvers: [alice]}\n"
+            "      - analysis: {checks: [{metric: error_ratio, max_increase: 0.2}]}\n"
+            "      - set_weight: 100\n",
+            "    router: flag\n",
+        )
+    )
+    p = cfg.policies["c"]
+    assert p.router == "flag"
+    assert p.weights == [0.1, 100]
+    seg = p.steps[1].segment
+    assert seg is not None and seg.match.header is not None
+    assert (seg.match.header.regex, seg.match.header.negate) == ("^gold", True)
+    assert p.steps[2].mirror is not None and p.steps[2].mirror.percent == 10
+    assert p.steps[4].approval is not None and p.steps[4].approval.required == 2
+    analysis = p.steps[5].analysis
+    assert analysis is not None and not isinstance(analysis.checks[0], str)
+    assert analysis.checks[0].metric == "error_ratio"
+
+
+def test_blue_green() -> None:
+    cfg = load_config(
+        "checks:\n  smoke: {metric: error_ratio, judge: threshold, threshold: {max: 0.01}}\n"
+        "policies:\n  bg:\n    strategy: blue_green\n    preview_checks: [smoke]\n"
+        "    keep_old_for: 2h\n    auto_switch: true\n    steps:\n      - pause: {}\n"
+    )
+    p = cfg.policies["bg"]
+    assert (p.strategy, p.preview_checks, p.keep_old_for, p.auto_switch) == (
+        "blue_green",
+        ["smoke"],
+        7200,
+        True,
+    )
+    assert p.steps[0].pause is not None and p.steps[0].pause.duration is None
+
+
+def test_defaults() -> None:
+    cfg = load_config("policies:\n  c: {}\nchecks:\n  e: {metric: error_ratio}\n")
+    p = cfg.policies["c"]
+    assert (p.strategy, p.router, p.steps, p.weights) == ("canary", "haproxy", [], [100])
+    c = cfg.checks["e"]
+    assert (c.provider, c.judge, c.alpha, c.interval, c.dry_run) == (
+        "router",
+        "sequential",
+        0.02,
+        60,
+        False,
+    )
+    assert c.effective_failure_limit == 0
