@@ -20,6 +20,7 @@ from pydantic import (
     Discriminator,
     Field,
     Tag,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -51,7 +52,17 @@ __all__ = [
     "Versioning",
 ]
 
-Seconds = Annotated[float, BeforeValidator(parse_duration)]
+_DURATION_SCHEMA = {
+    "anyOf": [
+        {
+            "type": "string",
+            "pattern": r"^(\d+(\.\d+)?(ms|s|m|h|d|w))+$",
+            "examples": ["90s", "1h30m"],
+        },
+        {"type": "number", "minimum": 0},
+    ]
+}
+Seconds = Annotated[float, BeforeValidator(parse_duration), WithJsonSchema(_DURATION_SCHEMA)]
 """A duration: ``90s``, ``2m``, ``1h30m``, ``3d`` or a bare number of seconds."""
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
@@ -62,7 +73,9 @@ def _slug(v: str) -> str:
     return v
 
 
-Slug = Annotated[str, AfterValidator(_slug)]
+Slug = Annotated[
+    str, AfterValidator(_slug), WithJsonSchema({"type": "string", "pattern": _SLUG.pattern})
+]
 Delivery = Literal["two-step", "single-step"]
 RouterMetric = Literal["error_ratio", "latency_p50", "latency_p95", "latency_p99", "request_rate"]
 
@@ -387,7 +400,24 @@ class Step(Strict):
     """Exactly one of the fields is set."""
 
     set_weight: float | None = Field(None, ge=0, le=100)
-    pause: Annotated[Pause | None, BeforeValidator(_pause)] = None
+    pause: Annotated[
+        Pause | None,
+        BeforeValidator(_pause),
+        WithJsonSchema(
+            {
+                "anyOf": [
+                    _DURATION_SCHEMA,
+                    {
+                        "type": "object",
+                        "properties": {"duration": _DURATION_SCHEMA},
+                        "additionalProperties": False,
+                    },
+                    {"type": "null"},
+                ],
+                "description": "a duration, or {} to wait until a human promotes",
+            }
+        ),
+    ] = None
     analysis: Analysis | None = None
     approval: ApprovalStep | None = None
     segment: Segment | None = None
