@@ -137,26 +137,42 @@ class Target(BaseModel):
     def settings(self) -> dict[str, Any]:
         return dict(self.model_extra or {})
 
+    @model_validator(mode="before")
+    @classmethod
+    def _durations_in_seconds(cls, data: Any) -> Any:
+        """Targets read plain seconds; the file may say ``30s`` or ``2m``."""
+        if isinstance(data, dict) and data.get("kind", "local") in _TARGET_KEYS:
+            data = dict(data)
+            for key in ("timeout", "health_timeout"):
+                if key in data:
+                    try:
+                        data[key] = parse_duration(data[key])
+                    except ValueError as exc:
+                        raise ValueError(f"{key}: {exc}") from None
+        return data
+
     @model_validator(mode="after")
     def _known_kinds(self) -> Target:
         s = self.settings()
+        allowed = _TARGET_KEYS.get(self.kind)
+        if allowed is None:
+            return self  # another kind: its adapter validates its own settings
+        for key in s:
+            if key not in allowed:
+                raise ValueError(f"{key}: unknown field for a {self.kind} target")
         if self.kind == "local":
-            _only(s, {"start", "instances", "health", "health_timeout", "env"}, "local")
-            if not isinstance(s.get("instances", 1), int) or s.get("instances", 1) < 1:
+            instances = s.get("instances", 1)
+            if isinstance(instances, bool) or not isinstance(instances, int) or instances < 1:
                 raise ValueError("instances: must be a whole number >= 1")
-            if "health_timeout" in s:
-                parse_duration(s["health_timeout"])
-        elif self.kind == "command":
-            _only(s, {"deploy", "health", "rollback", "env", "timeout"}, "command")
-            if not isinstance(s.get("deploy"), str):
-                raise ValueError("deploy: the command target needs a deploy command")
+        elif not isinstance(s.get("deploy"), str):
+            raise ValueError("deploy: the command target needs a deploy command")
         return self
 
 
-def _only(settings: dict[str, Any], allowed: set[str], kind: str) -> None:
-    for key in settings:
-        if key not in allowed:
-            raise ValueError(f"{key}: unknown field for a {kind} target")
+_TARGET_KEYS = {
+    "local": {"start", "instances", "health", "health_timeout", "artifact"},
+    "command": {"deploy", "health", "rollback", "timeout", "health_timeout"},
+}
 
 
 class RequiresAnyOf(Strict):

@@ -263,3 +263,15 @@ def test_error_carries_its_parts() -> None:
         "unknown field",
     )
     assert e.details["line"] == 4
+
+
+def test_target_durations_reach_adapters_as_seconds() -> None:
+    cfg = load_config(
+        "environments:\n  - name: a\n    target: {kind: local, start: x, health_timeout: 2m}\n"
+        "  - name: b\n    target: {kind: command, deploy: d, timeout: 1h}\n"
+        "  - name: c\n    target: {kind: k8s, namespace: shop}\n"
+    )
+    a, b, c = cfg.environments
+    assert a.target.settings() == {"start": "x", "health_timeout": 120.0}
+    assert b.target.settings() == {"deploy": "d", "timeout": 3600.0}
+    assert (c.target.kind, c.target.settings()) == ("k8s", {"namespace": "shop"})
