@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -296,3 +297,54 @@ def test_url_is_mirrored_and_refreshed(repo: GitRepoBuilder, tmp_path: Path) -> 
     remote.refresh()
     assert remote.resolve("main") == new
     assert (mirror / "HEAD").exists()
+
+
+def _bare(repo: GitRepoBuilder, tmp_path: Path) -> Path:
+    origin = tmp_path / "origin.git"
+    repo.git("clone", "-q", "--bare", str(repo.path), str(origin))
+    return origin
+
+
+def _remote_tip(origin: Path, branch: str) -> str:
+    ref = f"refs/heads/{branch}"
+    cmd = ["git", "-C", str(origin), "rev-parse", "--verify", "-q", ref]
+    return subprocess.run(cmd, capture_output=True, text=True, check=False).stdout.strip()
+
+
+def test_local_release_branches_survive_refresh(repo: GitRepoBuilder, tmp_path: Path) -> None:
+    origin = _bare(repo, tmp_path)
+    remote = CliGitRepository(f"file://{origin}", tmp_path / "m.git")
+    remote.refresh()
+    remote.create_branch("release/1.0.0", "main")
+    remote.refresh()
+    assert remote.branch_tip("release/1.0.0") == repo.head()
+    assert _remote_tip(origin, "release/1.0.0") == ""  # push=False: nothing sent
+
+
+def test_push_mirrors_branch_moves_with_a_lease(repo: GitRepoBuilder, tmp_path: Path) -> None:
+    origin = _bare(repo, tmp_path)
+    fix = repo.commit("fix: price", {"app.py": "PRICE = 9\n"})
+    repo.git("push", "-q", str(origin), "main")
+    remote = CliGitRepository(f"file://{origin}", tmp_path / "m.git", push=True)
+    remote.refresh()
+    base = remote.resolve("main~1")
+    remote.create_branch("release/1.0.0", base)
+    assert _remote_tip(origin, "release/1.0.0") == base
+    plan = remote.plan_pick("release/1.0.0", [fix], BOT)
+    remote.apply_pick(plan)
+    assert _remote_tip(origin, "release/1.0.0") == plan.new_tip
+    remote.revert_pick(plan)
+    assert _remote_tip(origin, "release/1.0.0") == base
+
+    # someone moves the branch on the remote: our next move is refused and undone locally
+    repo.git("push", "-q", "-f", str(origin), f"{fix}:refs/heads/release/1.0.0")
+    again = remote.plan_pick("release/1.0.0", [fix], BOT)
+    with pytest.raises(ConflictError) as err:
+        remote.apply_pick(again)
+    assert "remote refused" in err.value.message
+    assert remote.branch_tip("release/1.0.0") == base
+    assert _remote_tip(origin, "release/1.0.0") == fix
+
+    remote.create_branch("release/2.0.0", base)
+    remote.delete_branch("release/2.0.0", base)
+    assert _remote_tip(origin, "release/2.0.0") == ""

@@ -55,11 +55,37 @@ def _is_url(source: str) -> bool:
 class CliGitRepository:
     """A project's repository: a local path in place, or a URL mirrored into ``mirror_dir``."""
 
-    def __init__(self, source: str, mirror_dir: Path, *, timeout_s: float = 300.0) -> None:
+    def __init__(
+        self, source: str, mirror_dir: Path, *, timeout_s: float = 300.0, push: bool = False
+    ) -> None:
+        """``push``: for a URL, also move release branches on the remote (lease-protected)."""
         self.source = source
         self._remote = _is_url(source)
         self.git_dir = mirror_dir if self._remote else Path(source)
         self._timeout = timeout_s
+        self._push = push and self._remote
+
+    def _publish(self, branch: str, new: str, old: str) -> None:
+        """Mirror a local ref move on the remote; undo it locally when the remote refuses.
+
+        ``--force-with-lease=<ref>:<old>`` is the remote's compare-and-swap (empty: must not
+        exist), so a release branch someone else moved is never overwritten."""
+        if not self._push:
+            return
+        ref = f"refs/heads/{branch}"
+        spec = f":{ref}" if new == ZERO else f"{new}:{ref}"
+        lease = f"--force-with-lease={ref}:{'' if old == ZERO else old}"
+        done = self._run("push", "--quiet", "--porcelain", self.source, lease, spec, check=False)
+        if done.returncode == 0:
+            return
+        if old == ZERO:
+            self._run("update-ref", "-d", ref, new, check=False)
+        else:
+            self._run("update-ref", ref, old, new, check=False)
+        raise ConflictError(
+            f"the remote refused to move {branch}; it may have changed there",
+            details={"branch": branch, "remote": self.source, "git": done.stderr.strip()[-500:]},
+        )
 
     # -- plumbing ---------------------------------------------------------------------------
     def _env(self) -> dict[str, str]:
@@ -144,7 +170,8 @@ class CliGitRepository:
     def refresh(self) -> None:
         self._ensure()
         if self._remote:
-            self._run("fetch", "--prune", "--quiet", "origin")
+            # no --prune: release branches made here (push=False) must survive a refresh
+            self._run("fetch", "--quiet", "origin")
 
     def resolve(self, rev: str) -> str:
         _check_rev(rev)
@@ -210,6 +237,8 @@ class CliGitRepository:
                 f"branch {branch} already exists (at {tip[:12]})",
                 details={"branch": branch, "tip": tip},
             )
+        if self._push:
+            self._publish(branch, self.resolve(branch), ZERO)
 
     def delete_branch(self, branch: str, expected_sha: str) -> None:
         """A no-op when the branch is gone; ConflictError when someone moved it meanwhile."""
@@ -221,6 +250,8 @@ class CliGitRepository:
                     f"branch {branch} moved to {tip[:12]}; not deleting it",
                     details={"branch": branch, "tip": tip, "expected": expected_sha},
                 )
+            return
+        self._publish(branch, ZERO, self.resolve(expected_sha))
 
     def plan_pick(self, branch: str, shas: Sequence[str], committer: Identity) -> PickPlan:
         old_tip = self.branch_tip(branch)
@@ -343,11 +374,14 @@ class CliGitRepository:
             raise ConflictError(
                 f"{plan.branch} moved while picking; try again", details={"branch": plan.branch}
             )
+        self._publish(plan.branch, plan.new_tip, plan.old_tip)
 
     def revert_pick(self, plan: PickPlan) -> None:
-        self._run(
+        done = self._run(
             "update-ref", f"refs/heads/{plan.branch}", plan.old_tip, plan.new_tip, check=False
         )
+        if done.returncode == 0:
+            self._publish(plan.branch, plan.old_tip, plan.new_tip)
 
     def read_file(self, sha: str, path: str) -> bytes | None:
         _check_rev(sha)
