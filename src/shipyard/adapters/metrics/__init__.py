@@ -1,0 +1,1 @@
+"""Metric providers behind ports.metrics.MetricProvider: Prometheus, a direct scrape, memory."""
