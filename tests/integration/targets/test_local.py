@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import signal
+import sys
 import tarfile
 import time
 import zipfile
@@ -14,10 +16,13 @@ from typing import Any
 
 import pytest
 
+from shipyard.adapters.targets import local as local_module
 from shipyard.adapters.targets.local import LocalTarget
+from shipyard.adapters.targets.verify import sha256_file
 from shipyard.errors import AdapterError, ErrorCode, IntegrityError, InvalidError
-from shipyard.ports.targets import Instance
+from shipyard.ports.targets import ArtifactFile, DeploySpec, Instance
 from tests.integration.targets.conftest import get, gone, pids_running_in, refused, spec_for
+from tests.support.sample_service import START
 
 Make = Callable[..., Path]
 
@@ -105,8 +110,11 @@ def test_unhealthy_version_is_stopped_and_the_old_keeps_serving(
         settings={"health_timeout": 1, "instances": 2},
     )
 
-    with pytest.raises(AdapterError, match=r"c2 did not become healthy on /healthz within 1s"):
+    with pytest.raises(AdapterError) as err:
         local.deploy(spec2)
+
+    assert err.value.message.startswith("c2 did not become healthy on /healthz within 1s: http://")
+    assert err.value.message.endswith("/healthz answered 503; c1 keeps serving")
 
     assert len(list(state_dir.glob("c2.*.log"))) == 2  # both instances did start
     assert pids_running_in(state_dir / "c2") == []
@@ -286,3 +294,101 @@ def test_bad_settings_are_refused_before_anything_happens(
     with pytest.raises(InvalidError, match="must be a number"):
         local.deploy(spec_for(state_dir, "c1", path, settings={"health_timeout": "soon"}))
     assert not state_dir.exists()
+
+
+def test_the_artifact_setting_picks_which_artifact_to_unpack(
+    local: LocalTarget, state_dir: Path, artifacts: Make, tmp_path: Path
+) -> None:
+    app = artifacts("1.0.0")
+    notes = tmp_path / "NOTES.txt"
+    notes.write_text("release notes")
+    two = spec_for(state_dir, "c1", app, settings={"artifact": "app.tar.gz"})
+    two = DeploySpec(
+        **{
+            **{n: getattr(two, n) for n in DeploySpec.__slots__},
+            "artifacts": (*two.artifacts, ArtifactFile("NOTES.txt", sha256_file(notes), notes)),
+        }
+    )
+
+    [v1] = local.deploy(two).instances
+
+    assert get(v1.address)["candidate"] == "c1"
+    [workdir] = (state_dir / "c1").iterdir()
+    assert sorted(p.name for p in workdir.iterdir()) == ["sample.json", "sample_service.py"]
+
+    bad = DeploySpec(
+        **{
+            **{n: getattr(two, n) for n in DeploySpec.__slots__},
+            "candidate": "c2",
+            "settings": {**two.settings, "artifact": "web.zip"},
+        }
+    )
+    with pytest.raises(
+        InvalidError,
+        match=r"`artifact: web.zip` is not an artifact of c2 \(it has: app.tar.gz, NOTES.txt\)",
+    ):
+        local.deploy(bad)
+
+
+def test_a_crash_looping_instance_is_restarted_with_growing_pauses(
+    monkeypatch: pytest.MonkeyPatch, local: LocalTarget, state_dir: Path, artifacts: Make
+) -> None:
+    monkeypatch.setattr(local_module, "BACKOFF_FIRST", 0.6)
+    # healthy long enough to deploy, then it exits; every restart exits again at once
+    start = f"if [ -e started ]; then exit 1; fi; touch started; exec {START}"
+    [v1] = local.deploy(
+        spec_for(state_dir, "c1", artifacts("1.0.0"), settings={"start": start})
+    ).instances
+    assert v1.pid is not None
+    os.kill(v1.pid, signal.SIGKILL)
+    time.sleep(2.3)  # supervision every 0.2 s: restarts at ~0.2, then ~0.8, then ~2.0
+
+    restarts = json.loads((state_dir / "instances.json").read_text())["instances"][0]["restarts"]
+    assert 2 <= restarts <= 4  # without backoff it would be ~11
+
+
+def test_backoff_doubles_up_to_its_ceiling() -> None:
+    assert [local_module._backoff(n) for n in (1, 2, 3, 4)] == [0.5, 1.0, 2.0, 4.0]
+    assert local_module._backoff(50) == local_module.BACKOFF_MAX
+
+
+def test_health_checks_ignore_an_http_proxy_in_the_environment(
+    local: LocalTarget, state_dir: Path, artifacts: Make, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Instances listen on 127.0.0.1: a corporate proxy setting must not route checks away."""
+    for name in ("http_proxy", "HTTP_PROXY"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")  # discard port: nothing listens
+    for name in ("no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    spec = spec_for(state_dir, "c1", artifacts("1.0.0"), settings={"health_timeout": 2})
+
+    [inst] = local.deploy(spec).instances
+
+    assert local.running("shop", "staging", state_dir)[0].healthy
+    monkeypatch.delenv("http_proxy")
+    monkeypatch.delenv("HTTP_PROXY")
+    assert get(inst.address)["candidate"] == "c1"
+
+
+def test_a_port_that_does_not_speak_http_is_not_healthy(
+    local: LocalTarget, state_dir: Path, artifacts: Make, tmp_path: Path
+) -> None:
+    """Garbage on the health port is an unhealthy version, not a crash of the deploy."""
+    junk = tmp_path / "junk.py"
+    junk.write_text(JUNK_SERVER)
+    settings = {"start": f"{sys.executable} {junk}", "health_timeout": 1}
+    spec = spec_for(state_dir, "c1", artifacts("1.0.0"), settings=settings)
+
+    with pytest.raises(AdapterError, match="c1 did not become healthy"):
+        local.deploy(spec)
+
+
+JUNK_SERVER = """
+import os, socket
+server = socket.create_server(("127.0.0.1", int(os.environ["PORT"])))
+while True:
+    conn, _ = server.accept()
+    conn.recv(1024)
+    conn.sendall(b"garbage\\r\\n\\r\\n")
+    conn.close()
+"""

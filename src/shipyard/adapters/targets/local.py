@@ -7,6 +7,7 @@ healthy. Instances are recorded in a state file so a restarted server finds (and
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
 import shutil
@@ -28,6 +29,10 @@ from shipyard.ports.targets import Deployed, DeploySpec, Instance
 
 STATE = "instances.json"
 SUPERVISE_EVERY = 1.0  # seconds between checks for dead instances of the current candidate
+
+
+# Instances listen on 127.0.0.1: health checks go there directly, whatever http_proxy says.
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def free_port() -> int:
@@ -65,9 +70,9 @@ def _number(settings: Any, key: str, default: float, environment: str) -> float:
 
 def _healthy(port: int, path: str, timeout: float = 1.0) -> bool:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as resp:
+        with _DIRECT.open(f"http://127.0.0.1:{port}{path}", timeout=timeout) as resp:
             return bool(resp.status == 200)
-    except (OSError, ValueError):
+    except (OSError, ValueError, http.client.HTTPException):
         return False
 
 
