@@ -502,6 +502,15 @@ class ProjectConfig(Strict):
     policies: dict[str, Policy] = Field(default_factory=dict)
     checks: dict[str, Check] = Field(default_factory=dict)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_sections(cls, data: Any) -> Any:
+        """``build:`` with nothing under it means the defaults, not an error."""
+        if isinstance(data, dict):
+            sections = ("versioning", "build", "environments", "policies", "checks")
+            return {k: v for k, v in data.items() if not (k in sections and v is None)}
+        return data
+
     def environment(self, name: str) -> Environment | None:
         return next((e for e in self.environments if e.name == name), None)
 

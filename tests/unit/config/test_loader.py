@@ -275,3 +275,15 @@ def test_target_durations_reach_adapters_as_seconds() -> None:
     assert a.target.settings() == {"start": "x", "health_timeout": 120.0}
     assert b.target.settings() == {"deploy": "d", "timeout": 3600.0}
     assert (c.target.kind, c.target.settings()) == ("k8s", {"namespace": "shop"})
+
+
+def test_empty_sections_mean_defaults() -> None:
+    cfg = load_config("versioning:\nbuild:\nenvironments:\npolicies:\nchecks:\n")
+    assert cfg == load_config("")
+
+
+def test_package_exports() -> None:
+    import shipyard.config as config
+
+    assert config.load_config("mainline: trunk\n").mainline == "trunk"
+    assert config.parse_duration("1m") == 60
