@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from shipyard.adapters.artifacts.local import sha256_file
 from shipyard.adapters.targets import local as local_module
 from shipyard.adapters.targets.local import LocalTarget
+from shipyard.adapters.targets.verify import sha256_file
 from shipyard.ports.targets import ArtifactFile, DeployMode, DeploySpec
 from tests.support.sample_service import START, make_artifact
 

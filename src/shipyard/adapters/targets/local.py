@@ -10,6 +10,7 @@ import contextlib
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -17,6 +18,7 @@ import subprocess
 import tarfile
 import threading
 import time
+import urllib.error
 import urllib.request
 import zipfile
 from collections.abc import Sequence
@@ -25,10 +27,14 @@ from typing import Any, ClassVar
 
 from shipyard.adapters.targets.verify import verify_artifacts
 from shipyard.errors import AdapterError, InvalidError
-from shipyard.ports.targets import Deployed, DeploySpec, Instance
+from shipyard.ports.targets import ArtifactFile, Deployed, DeploySpec, Instance
 
 STATE = "instances.json"
 SUPERVISE_EVERY = 1.0  # seconds between checks for dead instances of the current candidate
+STOP_GRACE = 5.0  # seconds between SIGTERM and SIGKILL when an instance is stopped
+BACKOFF_FIRST = 0.5  # wait before the 2nd restart in a row of one instance; doubles each time
+BACKOFF_MAX = 30.0
+STABLE_AFTER = 10.0  # an instance that lived this long after a restart starts a fresh series
 
 
 # Instances listen on 127.0.0.1: health checks go there directly, whatever http_proxy says.
@@ -68,26 +74,90 @@ def _number(settings: Any, key: str, default: float, environment: str) -> float:
     return number
 
 
-def _healthy(port: int, path: str, timeout: float = 1.0) -> bool:
+def _probe(port: int, path: str, timeout: float = 1.0) -> str | None:
+    """None when GET path answers 200, else what went wrong (for the deploy's error message)."""
+    url = f"http://127.0.0.1:{port}{path}"
     try:
-        with _DIRECT.open(f"http://127.0.0.1:{port}{path}", timeout=timeout) as resp:
-            return bool(resp.status == 200)
-    except (OSError, ValueError, http.client.HTTPException):
-        return False
+        with _DIRECT.open(url, timeout=timeout) as resp:
+            return None if resp.status == 200 else f"{url} answered {resp.status}"
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        return f"{url} answered {exc.code}"
+    except (OSError, ValueError, http.client.HTTPException) as exc:
+        reason = getattr(exc, "reason", None) or exc.__class__.__name__
+        return f"{url}: {reason}"
 
 
-def _stop_group(pid: int, grace: float = 5.0) -> None:
+def _healthy(port: int, path: str, timeout: float = 1.0) -> bool:
+    return _probe(port, path, timeout) is None
+
+
+def _group_alive(pgid: int) -> bool:
+    """True while any process of the group has not exited (zombies do not count)."""
+    try:
+        entries = list(Path("/proc").iterdir())
+    except OSError:  # no /proc: ask the kernel, which also counts zombies
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    for entry in entries:
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[-1].split()
+        except OSError:
+            continue
+        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+            return True
+    return False
+
+
+def _stop_group(pid: int, grace: float, proc: subprocess.Popen[bytes] | None = None) -> None:
+    """SIGTERM the instance's process group, wait until all of it exited, SIGKILL what remains.
+
+    The leader is reaped (polled when it is our child): PID 1 here reaps orphans slowly."""
+
+    def reap() -> None:
+        if proc is not None:
+            proc.poll()
+        else:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and _alive(pid):
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)
-        time.sleep(0.05)
+    while time.monotonic() < deadline:
+        reap()
+        if not _group_alive(pid):
+            break
+        time.sleep(0.02)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, 0)
+    if proc is not None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(5)
+    else:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+
+
+_COMPOUND = re.compile(r"[;&|()`{}\n]|^\s*(\w+=|if\b|for\b|while\b|until\b|case\b|!)")
+
+
+def _shell(start: str) -> list[str]:
+    """`exec` a simple command, so the recorded pid is the service itself; a compound one
+    (`cd app && ./run`) runs under sh, and stopping the process group stops it all."""
+    return ["/bin/sh", "-c", start if _COMPOUND.search(start) else f"exec {start}"]
+
+
+def _backoff(restarts: int) -> float:
+    """Seconds to wait after `restarts` restarts in a row before the next one."""
+    return float(min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** max(0, restarts - 1)))
 
 
 def _check_member(archive: str, member: str, dest: Path) -> None:
@@ -119,6 +189,21 @@ def _unpack(archive: Path, dest: Path) -> None:
         raise InvalidError(f"artifact {name} cannot be unpacked: {exc}") from exc
 
 
+def _chosen_artifacts(spec: DeploySpec) -> tuple[ArtifactFile, ...]:
+    """The `artifact:` setting names the one to unpack; without it every artifact is."""
+    wanted = spec.settings.get("artifact")
+    if wanted is None:
+        return spec.artifacts
+    chosen = tuple(a for a in spec.artifacts if a.name == wanted)
+    if not chosen:
+        names = ", ".join(a.name for a in spec.artifacts) or "none"
+        raise InvalidError(
+            f"environment {spec.environment}: target `artifact: {wanted}` is not an artifact of "
+            f"{spec.candidate} (it has: {names})"
+        )
+    return chosen
+
+
 class LocalTarget:
     kind: ClassVar[str] = "local"
 
@@ -127,6 +212,8 @@ class LocalTarget:
         self._lock = threading.RLock()
         self._procs: dict[int, subprocess.Popen[bytes]] = {}
         self._supervised: dict[Path, dict[str, Any]] = {}
+        # (state_dir, port) -> (restarts in a row, monotonic time of the last one): backoff
+        self._restarts: dict[tuple[Path, int], tuple[int, float]] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self._supervise, name="shipyard-local-target", daemon=True
@@ -165,7 +252,7 @@ class LocalTarget:
         log = (spec.state_dir / f"{spec.candidate}.{index}.log").open("ab")
         try:
             proc = subprocess.Popen(
-                ["/bin/sh", "-c", f"exec {start}"],
+                _shell(start),
                 cwd=workdir,
                 env=env,
                 stdout=log,
@@ -190,17 +277,7 @@ class LocalTarget:
     def _kill(self, pid: int) -> None:
         with self._lock:
             proc = self._procs.pop(pid, None)
-        if proc is not None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(5)
-        else:
-            _stop_group(pid)
+        _stop_group(pid, STOP_GRACE, proc)
 
     def _free_ports(self, state_dir: Path, count: int) -> list[int]:
         """Distinct ports, none of them already recorded for this environment."""
@@ -227,13 +304,14 @@ class LocalTarget:
             )
         health = str(spec.settings.get("health", "/healthz"))
         timeout = _number(spec.settings, "health_timeout", 30, spec.environment)
+        unpack = _chosen_artifacts(spec)
         # A fresh directory per attempt: redeploying the candidate that runs now must not pull
         # the files out from under its instances.
         workdir = spec.state_dir / spec.candidate / f"{time.time_ns():x}"
         workdir.mkdir(parents=True)
         started: list[tuple[subprocess.Popen[bytes], int]] = []
         try:
-            for a in spec.artifacts:
+            for a in unpack:
                 _unpack(a.path, workdir)
             for i, port in enumerate(self._free_ports(spec.state_dir, instances)):
                 started.append((self._start(spec, workdir, port, i), port))
@@ -261,6 +339,8 @@ class LocalTarget:
                 for n, (proc, port) in enumerate(started)
             ]
             state["current"] = spec.candidate
+            for _, port in started:
+                self._restarts.pop((spec.state_dir, port), None)
             state["spec"] = {"health": health, "settings": dict(spec.settings)}
             self._write(spec.state_dir, state)
             self._supervised[spec.state_dir] = {"spec": spec, "workdir": workdir}
@@ -288,19 +368,26 @@ class LocalTarget:
     ) -> None:
         deadline = time.monotonic() + timeout
         pending = {port: proc for proc, port in started}
+        index = {port: n for n, (_, port) in enumerate(started)}
+        previous = spec.from_candidate or "the previous version"
+        last = "no answer yet"
         while pending:
             for port, proc in list(pending.items()):
                 if proc.poll() is not None:
+                    log = spec.state_dir / f"{spec.candidate}.{index[port]}.log"
                     raise AdapterError(
-                        f"{spec.candidate} exited with status {proc.returncode} before it was healthy; "
-                        f"{spec.from_candidate or 'the previous version'} keeps serving"
+                        f"{spec.candidate} exited with status {proc.returncode} before it was "
+                        f"healthy (see {log}); {previous} keeps serving"
                     )
-                if _healthy(port, path):
+                problem = _probe(port, path)
+                if problem is None:
                     del pending[port]
+                else:
+                    last = problem
             if pending and time.monotonic() > deadline:
                 raise AdapterError(
-                    f"{spec.candidate} did not become healthy on {path} within {timeout:g}s; "
-                    f"{spec.from_candidate or 'the previous version'} keeps serving"
+                    f"{spec.candidate} did not become healthy on {path} within {timeout:g}s: "
+                    f"{last}; {previous} keeps serving"
                 )
             if pending:
                 time.sleep(0.05)
@@ -369,10 +456,21 @@ class LocalTarget:
                 pid = int(inst["pid"])
                 if inst["candidate"] != spec.candidate or self._is_running(pid):
                     continue
+                port = int(inst["port"])
+                count, last = self._restarts.get((state_dir, port), (0, 0.0))
+                now = time.monotonic()
+                if count and now - last > STABLE_AFTER + _backoff(count):
+                    count = 0  # it ran fine for a while: this death starts a new series
+                if count and now < last + _backoff(count):
+                    continue  # crash-looping: wait before trying again
+                # The leader died; whatever it started (still holding the port?) goes with it.
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pid, signal.SIGKILL)
                 old = self._procs.pop(pid, None)
                 if old is not None:
                     old.wait(1)
-                proc = self._start(spec, entry["workdir"], int(inst["port"]), int(inst["index"]))
+                proc = self._start(spec, entry["workdir"], port, int(inst["index"]))
+                self._restarts[(state_dir, port)] = (count + 1, now)
                 inst["pid"] = proc.pid
                 inst["restarts"] = int(inst.get("restarts", 0)) + 1
                 changed = True
