@@ -65,7 +65,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from sqlalchemy import event
 
-from shipyard.adapters.git.cli import _LOG_FORMAT, CliGitRepository
+from shipyard.adapters.git.cli import CliGitRepository
 from shipyard.bootstrap import bootstrap
 from shipyard.domain.auth import Actor, Role
 from shipyard.services import projects, releases
@@ -100,6 +100,8 @@ DIRS = ["api", "auth", "billing", "cache", "cli", "config", "core", "db", "deplo
 FILES_PER_DIR = 16
 LINES = 40
 FIX_BELOW_TIP = 5
+# The fields CliGitRepository.log asks for (hash, parents, author, email, date, subject, body).
+LOG_FORMAT = "%H%x1f%P%x1f%an%x1f%ae%x1f%aI%x1f%s%x1f%b%x1e"
 ACTOR = Actor("ada", Role.DEPLOYER)
 ADMIN = Actor("root", Role.ADMIN)
 
@@ -342,7 +344,7 @@ def raw_rep(repo: Repo, i: int, samples: Samples, record: bool, scratch: Path) -
         _raw(g, "cat-file", "blob", f"{tip}:shipyard.yaml")
         _raw(g, "branch", y, tip)
     with measure(samples, "changelog", record):
-        out = _raw(g, "log", f"--format={_LOG_FORMAT}", f"{repo.previous}..{tip}")
+        out = _raw(g, "log", f"--format={LOG_FORMAT}", f"{repo.previous}..{tip}")
     assert out.count(b"\x1e") == repo.since, out.count(b"\x1e")
     with measure(samples, "pick (worktree)", record):
         wt = scratch / f"wt{i}"
