@@ -7,7 +7,7 @@ import pytest
 from shipyard.adapters.targets.command import CommandTarget
 from shipyard.adapters.targets.local import LocalTarget
 from shipyard.adapters.targets.memory import MemoryTarget
-from shipyard.adapters.targets.registry import TargetRegistry
+from shipyard.adapters.targets.registry import TARGETS, TargetRegistry, make_target
 from shipyard.errors import ErrorCode, InvalidError
 
 
@@ -30,3 +30,13 @@ def test_one_instance_per_kind_and_close_stops_supervision() -> None:
     registry.close()
 
     assert not local._thread.is_alive()
+
+
+def test_make_target_makes_a_new_target_of_a_known_kind() -> None:
+    assert sorted(TARGETS) == ["command", "local", "memory"]
+    first, second = make_target("memory"), make_target("memory")
+    assert isinstance(first, MemoryTarget) and first is not second
+    with pytest.raises(
+        InvalidError, match=r"^unknown target kind 'x'; known: command, local, memory$"
+    ):
+        make_target("x")

@@ -13,6 +13,15 @@ TARGETS: dict[str, type[DeployTarget]] = {
 }
 
 
+def make_target(kind: str) -> DeployTarget:
+    """A new target of this kind; InvalidError names the known kinds when there is none."""
+    cls = TARGETS.get(kind)
+    if cls is None:
+        known = ", ".join(sorted(TARGETS))
+        raise InvalidError(f"unknown target kind {kind!r}; known: {known}")
+    return cls()
+
+
 class TargetRegistry:
     """One instance per kind per server, so a target can supervise what it started."""
 
@@ -21,11 +30,7 @@ class TargetRegistry:
 
     def __call__(self, kind: str) -> DeployTarget:
         if kind not in self._made:
-            cls = TARGETS.get(kind)
-            if cls is None:
-                known = ", ".join(sorted(TARGETS))
-                raise InvalidError(f"unknown target kind {kind!r}; known: {known}")
-            self._made[kind] = cls()
+            self._made[kind] = make_target(kind)
         return self._made[kind]
 
     def close(self) -> None:
