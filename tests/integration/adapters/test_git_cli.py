@@ -88,6 +88,17 @@ def test_log_parses_merges_unicode_and_bodies(repo: GitRepoBuilder, git: CliGitR
     assert len(git.log(fix)) == 4  # without since: the whole history
 
 
+def test_log_survives_control_characters(repo: GitRepoBuilder, git: CliGitRepository) -> None:
+    odd = repo.commit("fix: odd \x1f subject", {"o": "1"}, body="body \x1e with\n\nseparators")
+    [c] = git.log(odd, since=f"{odd}~1")
+    assert (c.sha, c.subject, c.body) == (
+        odd,
+        "fix: odd \x1f subject",
+        "body \x1e with\n\nseparators",
+    )
+    assert git.log(odd, since=odd) == []
+
+
 # -- missing changes ---------------------------------------------------------------------------------
 def test_missing_changes_by_ancestry_and_patch_id(
     repo: GitRepoBuilder, git: CliGitRepository

@@ -27,9 +27,10 @@ from shipyard.errors import AdapterError, ConflictError, ErrorCode, InvalidError
 from shipyard.ports.git import Identity, PickedCommit, PickPlan
 
 ZERO = "0" * 40
-_SEP = "\x1f"
-_END = "\x1e"
-_LOG_FORMAT = _SEP.join(["%H", "%P", "%an", "%ae", "%aI", "%s", "%b"]) + _END
+# NUL cannot occur in a commit's names or message, so NUL-separated fields (and -z between
+# commits) parse any history, whatever control characters its messages hold.
+_LOG_FIELDS = ["%H", "%P", "%an", "%ae", "%aI", "%s", "%b"]
+_LOG_FORMAT = "%x00".join(_LOG_FIELDS)
 _SAFE_REV = re.compile(r"^[^-\s][^\s]*$")
 _GIT_OPTS = (
     "-c", "core.quotepath=off",
@@ -199,13 +200,12 @@ class CliGitRepository:
 
     def log(self, until: str, since: str | None = None) -> list[Commit]:
         rng = [_check_rev(until), f"^{_check_rev(since)}"] if since else [_check_rev(until)]
-        out = self._run("log", f"--format={_LOG_FORMAT}", *rng, "--").stdout
+        out = self._run("log", "-z", f"--format={_LOG_FORMAT}", *rng, "--").stdout
+        fields = out.split("\0")
+        n = len(_LOG_FIELDS)
         commits = []
-        for record in out.split(_END):
-            record = record.lstrip("\n")
-            if not record:
-                continue
-            sha, parents, name, email, date, subject, body = record.split(_SEP, 6)
+        for i in range(0, len(fields) - n + 1, n):  # the last field is the trailing "" after -z
+            sha, parents, name, email, date, subject, body = fields[i : i + n]
             commits.append(
                 Commit(
                     sha=sha,
