@@ -6,6 +6,7 @@ import io
 import json
 import os
 import signal
+import subprocess
 import sys
 import tarfile
 import time
@@ -392,3 +393,28 @@ while True:
     conn.sendall(b"garbage\\r\\n\\r\\n")
     conn.close()
 """
+
+
+def test_a_recorded_pid_now_used_by_another_process_is_neither_reported_nor_stopped(
+    local: LocalTarget, state_dir: Path, artifacts: Make
+) -> None:
+    """After a reboot the state file's pids may name unrelated processes (even group leaders)."""
+    local.deploy(spec_for(state_dir, "c1", artifacts("1.0.0")))
+    state = json.loads((state_dir / "instances.json").read_text())
+    assert state["instances"][0]["started"]  # each pid is recorded with its start time
+    local.stop_all(state_dir)
+
+    stranger = subprocess.Popen(["sleep", "30"], start_new_session=True)
+    try:
+        state["instances"][0]["pid"] = stranger.pid  # same number, another process
+        (state_dir / "instances.json").write_text(json.dumps(state))
+        rebooted = LocalTarget()
+        try:
+            assert rebooted.running("shop", "staging", state_dir) == []
+            rebooted.stop_all(state_dir)
+            assert stranger.poll() is None
+        finally:
+            rebooted.close()
+    finally:
+        stranger.terminate()
+        stranger.wait(5)

@@ -63,6 +63,18 @@ def _alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[-1].split()[:1] not in (["Z"], ["X"])
 
 
+def _started_at(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (/proc/PID/stat field 22), or None.
+
+    Recorded beside each pid: after a reboot, or long after an instance died, its pid may belong
+    to another process, which must then be neither reported nor signalled."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()
+    except OSError:
+        return None
+    return fields[19] if len(fields) > 19 else None
+
+
 def _number(settings: Any, key: str, default: float, environment: str) -> float:
     value = settings.get(key, default)
     try:
@@ -274,6 +286,20 @@ class LocalTarget:
             return proc.poll() is None
         return _alive(pid)
 
+    def _ours(self, inst: dict[str, Any]) -> bool:
+        """Is the recorded pid still the process we started (not a reuse of the number)?"""
+        pid = int(inst["pid"])
+        with self._lock:
+            if pid in self._procs:
+                return True
+        recorded = inst.get("started")
+        actual = _started_at(pid)
+        return recorded is None or actual is None or actual == recorded
+
+    def _kill_instance(self, inst: dict[str, Any]) -> None:
+        if self._ours(inst):
+            self._kill(int(inst["pid"]))
+
     def _kill(self, pid: int) -> None:
         with self._lock:
             proc = self._procs.pop(pid, None)
@@ -335,6 +361,7 @@ class LocalTarget:
                     "pid": proc.pid,
                     "index": n,
                     "workdir": str(workdir),
+                    "started": _started_at(proc.pid),
                 }
                 for n, (proc, port) in enumerate(started)
             ]
@@ -346,7 +373,7 @@ class LocalTarget:
             self._supervised[spec.state_dir] = {"spec": spec, "workdir": workdir}
         # A redeploy of the same candidate: its earlier instances are now replaced, so stop them.
         for inst in replaced:
-            self._kill(int(inst["pid"]))
+            self._kill_instance(inst)
         for old_dir in {str(i.get("workdir", "")) for i in replaced} - {"", str(workdir)}:
             shutil.rmtree(old_dir, ignore_errors=True)
         return Deployed(
@@ -401,7 +428,7 @@ class LocalTarget:
                 state["current"] = None
             self._write(spec.state_dir, state)
         for inst in doomed:
-            self._kill(int(inst["pid"]))
+            self._kill_instance(inst)
         shutil.rmtree(spec.state_dir / candidate, ignore_errors=True)
 
     def running(self, project: str, environment: str, state_dir: Path) -> Sequence[Instance]:
@@ -415,7 +442,7 @@ class LocalTarget:
                 _healthy(int(i["port"]), health),
             )
             for i in state["instances"]
-            if self._is_running(int(i["pid"]))
+            if self._is_running(int(i["pid"])) and self._ours(i)
         ]
 
     def stop_all(self, state_dir: Path) -> None:
@@ -425,7 +452,7 @@ class LocalTarget:
             self._supervised.pop(state_dir, None)
             self._write(state_dir, {"current": None, "instances": []})
         for inst in state["instances"]:
-            self._kill(int(inst["pid"]))
+            self._kill_instance(inst)
 
     def close(self) -> None:
         self._stop.set()
@@ -454,7 +481,10 @@ class LocalTarget:
             changed = False
             for inst in state["instances"]:
                 pid = int(inst["pid"])
-                if inst["candidate"] != spec.candidate or self._is_running(pid):
+                if inst["candidate"] != spec.candidate:
+                    continue
+                ours = self._ours(inst)
+                if ours and self._is_running(pid):
                     continue
                 port = int(inst["port"])
                 count, last = self._restarts.get((state_dir, port), (0, 0.0))
@@ -464,14 +494,16 @@ class LocalTarget:
                 if count and now < last + _backoff(count):
                     continue  # crash-looping: wait before trying again
                 # The leader died; whatever it started (still holding the port?) goes with it.
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(pid, signal.SIGKILL)
+                if ours:  # a reused pid is somebody else's: leave its group alone
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.killpg(pid, signal.SIGKILL)
                 old = self._procs.pop(pid, None)
                 if old is not None:
                     old.wait(1)
                 proc = self._start(spec, entry["workdir"], port, int(inst["index"]))
                 self._restarts[(state_dir, port)] = (count + 1, now)
                 inst["pid"] = proc.pid
+                inst["started"] = _started_at(proc.pid)
                 inst["restarts"] = int(inst.get("restarts", 0)) + 1
                 changed = True
             if changed:
