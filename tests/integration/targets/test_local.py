@@ -190,10 +190,11 @@ def test_supervisor_leaves_a_retired_candidate_alone(
     assert refused(v1.address)
 
 
-def test_a_new_target_instance_finds_what_runs(
+def test_a_new_target_instance_finds_what_runs_and_supervises_it(
     local: LocalTarget, state_dir: Path, artifacts: Make
 ) -> None:
-    """A restarted server builds a new LocalTarget: the state file tells it what runs."""
+    """A restarted server builds a new LocalTarget: the state file tells it what runs, and once
+    it has asked, it restarts a dead instance like the one that deployed it would have."""
     deployed = local.deploy(
         spec_for(state_dir, "c1", artifacts("1.0.0"), settings={"instances": 2})
     )
@@ -207,12 +208,20 @@ def test_a_new_target_instance_finds_what_runs(
         )
         dead, alive = deployed.instances
         assert dead.pid is not None and alive.pid is not None
-        os.kill(dead.pid, signal.SIGKILL)  # not reaped by anyone yet: a zombie is not running
-        wait_for(lambda: restarted.running("shop", "staging", state_dir) == [alive], 5)
+        os.kill(dead.pid, signal.SIGKILL)  # nobody reaps it: a zombie must still count as dead
+
+        def replaced() -> bool:
+            now = restarted.running("shop", "staging", state_dir)
+            return any(i.address == dead.address and i.pid != dead.pid and i.healthy for i in now)
+
+        wait_for(replaced, 10)
+        assert alive in restarted.running("shop", "staging", state_dir)
+        assert get(dead.address)["candidate"] == "c1"
 
         restarted.retire(spec_for(state_dir, "c2", artifacts("1.1.0")), "c1")
-        assert gone(alive.pid) or pids_running_in(state_dir) == []
+        assert gone(alive.pid)
         assert restarted.running("shop", "staging", state_dir) == []
+        assert pids_running_in(state_dir) == []
     finally:
         restarted.close()
 

@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 
 from shipyard.adapters.targets.verify import verify_artifacts
 from shipyard.errors import AdapterError, InvalidError
-from shipyard.ports.targets import ArtifactFile, Deployed, DeploySpec, Instance
+from shipyard.ports.targets import ArtifactFile, Deployed, DeployMode, DeploySpec, Instance
 
 STATE = "instances.json"
 SUPERVISE_EVERY = 1.0  # seconds between checks for dead instances of the current candidate
@@ -368,7 +368,17 @@ class LocalTarget:
             state["current"] = spec.candidate
             for _, port in started:
                 self._restarts.pop((spec.state_dir, port), None)
-            state["spec"] = {"health": health, "settings": dict(spec.settings)}
+            state["spec"] = {
+                "health": health,
+                "settings": dict(spec.settings),
+                # enough to restart an instance after a server restart (see _adopt)
+                "project": spec.project,
+                "environment": spec.environment,
+                "candidate": spec.candidate,
+                "version": spec.version,
+                "sha": spec.sha,
+                "workdir": str(workdir),
+            }
             self._write(spec.state_dir, state)
             self._supervised[spec.state_dir] = {"spec": spec, "workdir": workdir}
         # A redeploy of the same candidate: its earlier instances are now replaced, so stop them.
@@ -433,6 +443,7 @@ class LocalTarget:
 
     def running(self, project: str, environment: str, state_dir: Path) -> Sequence[Instance]:
         state = self._read(state_dir)
+        self._adopt(state_dir, state)
         health = str(state.get("spec", {}).get("health", "/healthz"))
         return [
             Instance(
@@ -459,6 +470,30 @@ class LocalTarget:
         self._thread.join(5)
 
     # -- supervision --------------------------------------------------------------------------
+    def _adopt(self, state_dir: Path, state: dict[str, Any]) -> None:
+        """Supervise what an earlier server started here: a restarted server resumes watching an
+        environment the first time it asks what runs there."""
+        saved = state.get("spec") or {}
+        current = state.get("current")
+        if not current or saved.get("candidate") != current or not saved.get("workdir"):
+            return
+        with self._lock:
+            if state_dir in self._supervised or self._stop.is_set():
+                return
+            spec = DeploySpec(
+                project=str(saved["project"]),
+                environment=str(saved["environment"]),
+                candidate=str(current),
+                version=str(saved["version"]),
+                sha=str(saved["sha"]),
+                mode=DeployMode.DEPLOY,
+                from_candidate=None,
+                artifacts=(),
+                settings=dict(saved.get("settings") or {}),
+                state_dir=state_dir,
+            )
+            self._supervised[state_dir] = {"spec": spec, "workdir": Path(saved["workdir"])}
+
     def _supervise(self) -> None:
         """Restart a dead instance of the current candidate on its port."""
         while not self._stop.wait(SUPERVISE_EVERY):
