@@ -427,3 +427,37 @@ def test_a_recorded_pid_now_used_by_another_process_is_neither_reported_nor_stop
     finally:
         stranger.terminate()
         stranger.wait(5)
+
+
+def test_artifacts_are_unpacked_by_their_recorded_name_not_their_store_path(
+    local: LocalTarget, state_dir: Path, artifacts: Make, tmp_path: Path
+) -> None:
+    """The artifact store keeps bytes under their digest (…/sha256/ab/abcd…), no extension."""
+    packed = artifacts("1.0.0")
+    digest = sha256_file(packed)
+    hexd = digest.split(":", 1)[1]
+    stored = tmp_path / "store" / "sha256" / hexd[:2] / hexd
+    stored.parent.mkdir(parents=True)
+    stored.write_bytes(packed.read_bytes())
+    notes = tmp_path / "store" / "notes-blob"
+    notes.write_text("release notes")
+    spec = spec_for(state_dir, "c1", packed)
+    spec = DeploySpec(
+        **{
+            **{n: getattr(spec, n) for n in DeploySpec.__slots__},
+            "artifacts": (
+                ArtifactFile("app.tar.gz", digest, stored),
+                ArtifactFile("NOTES.txt", sha256_file(notes), notes),
+            ),
+        }
+    )
+
+    [v1] = local.deploy(spec).instances
+
+    assert get(v1.address)["candidate"] == "c1"
+    [workdir] = (state_dir / "c1").iterdir()
+    assert sorted(p.name for p in workdir.iterdir()) == [
+        "NOTES.txt",
+        "sample.json",
+        "sample_service.py",
+    ]

@@ -180,9 +180,11 @@ def _check_member(archive: str, member: str, dest: Path) -> None:
         raise InvalidError(f"artifact {archive} holds an unsafe path {member!r}")
 
 
-def _unpack(archive: Path, dest: Path) -> None:
-    """tar/zip are extracted with their paths checked; any other file is copied as is."""
-    name = archive.name
+def _unpack(name: str, archive: Path, dest: Path) -> None:
+    """tar/zip are extracted with their paths checked; any other file is copied as is.
+
+    The format and a copied file's name come from the artifact's recorded name: the bytes sit in
+    the artifact store under their digest, with no extension."""
     root = dest.resolve()
     try:
         if name.endswith((".tar.gz", ".tgz", ".tar")):
@@ -196,6 +198,8 @@ def _unpack(archive: Path, dest: Path) -> None:
                     _check_member(name, member, root)
                 z.extractall(root)
         else:
+            if name in ("", ".", "..") or "/" in name or "\\" in name:
+                raise InvalidError(f"artifact name {name!r} is not a plain file name")
             shutil.copy2(archive, root / name)
     except (tarfile.TarError, zipfile.BadZipFile) as exc:  # FilterError is a TarError
         raise InvalidError(f"artifact {name} cannot be unpacked: {exc}") from exc
@@ -338,7 +342,7 @@ class LocalTarget:
         started: list[tuple[subprocess.Popen[bytes], int]] = []
         try:
             for a in unpack:
-                _unpack(a.path, workdir)
+                _unpack(a.name, a.path, workdir)
             for i, port in enumerate(self._free_ports(spec.state_dir, instances)):
                 started.append((self._start(spec, workdir, port, i), port))
             self._wait_healthy(spec, started, health, timeout)
