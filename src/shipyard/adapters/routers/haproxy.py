@@ -1,0 +1,785 @@
+"""HAProxy in front of one environment, driven through its Runtime API (no reload to move traffic).
+
+Layout of ``route.state_dir`` (see docs/routers.md):
+
+- ``haproxy.cfg``  generated; carries the live addresses, weights and enabled slots, so a reload or
+  a restart comes back with the last applied plan
+- ``meta.map``     which candidate holds which slot group, the exact canary weight, the segment
+- ``hdr.map``      regexes over the request header block (header and cookie segments)
+- ``path.map``     path prefixes (path segments)
+- ``haproxy.pid``  the master's pid; ``haproxy.log`` its output
+- ``admin.sock``   the worker's stats socket (level admin); ``master.sock`` the master CLI
+
+Two slot groups, ``a`` and ``b``, each of ``slots`` servers in backend ``be``. A candidate keeps its
+group for as long as it is in the plan, so promoting the canary only relabels a group and moves
+weights: no address of a server carrying traffic changes. ``be_a``/``be_b`` hold the same slots
+(tracking ``be``'s health) for the segment route, which sends matching requests to the canary's
+group whatever the weights.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from hashlib import sha1
+from pathlib import Path
+from typing import ClassVar
+from urllib.parse import quote, unquote
+
+from shipyard.adapters.routers.validate import check_plan, parse_address
+from shipyard.errors import AdapterError, InvalidError
+from shipyard.ports.routers import (
+    Backend,
+    Capability,
+    Counters,
+    RoutePlan,
+    RouteRef,
+    SegmentMatch,
+)
+
+GROUPS = ("a", "b")
+MAX_WEIGHT = 256  # HAProxy's per-server weight range is 0..256; weights are ratios
+PARKED = ("127.0.0.1", 1)  # where an unused slot points (it is in maintenance, never used)
+_SOCK_MAX = 100  # sun_path is 108 bytes
+
+
+def split_weights(canary_percent: float, stable_n: int, canary_n: int) -> tuple[int, int]:
+    """Per-server integer weights (stable, canary) whose totals come closest to the percentage.
+
+    The bigger per-server weight is scaled to 256 and the other rounded, so the resolution is about
+    0.4 points at the ends and finer in the middle. Any share above 0 gets at least weight 1 (never
+    silently 0 %), any share below 100 leaves the stable at least 1.
+    """
+    p = canary_percent / 100.0
+    if canary_n == 0:
+        return MAX_WEIGHT, 0
+    if stable_n == 0:
+        return 0, MAX_WEIGHT
+    per_canary = p / canary_n
+    per_stable = (1.0 - p) / stable_n
+    scale = MAX_WEIGHT / max(per_canary, per_stable)
+    stable_w = round(per_stable * scale)
+    canary_w = round(per_canary * scale)
+    if p > 0 and canary_w == 0:
+        canary_w = 1
+    if p < 1 and stable_w == 0:
+        stable_w = 1
+    return stable_w, canary_w
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """One server as it should be (or is): address, weight, in service or parked."""
+
+    host: str
+    port: int
+    weight: int
+    enabled: bool
+
+
+@dataclass(slots=True)
+class Layout:
+    """What the proxy holds: per group, the candidate and its slots; the plan's own numbers."""
+
+    candidates: dict[str, str] = field(default_factory=dict)  # group -> candidate
+    stable: str | None = None  # group
+    canary: str | None = None  # group
+    weight: float = 0.0
+    segment: SegmentMatch | None = None
+    base: dict[str, tuple[int, int]] = field(default_factory=dict)  # group -> (req, 5xx) at assign
+    slots: dict[str, Slot] = field(default_factory=dict)  # "a1" -> Slot
+
+
+# -- HAProxy text formats ------------------------------------------------------------------------
+def _hexescape(text: str) -> str:
+    """A PCRE literal with no spaces, '#', ';' or backslash pairs the CLI would eat."""
+    out = []
+    for ch in text:
+        if ch.isascii() and ch.isalnum():
+            out.append(ch)
+        elif ord(ch) < 256:
+            out.append(f"\\x{ord(ch):02x}")
+        else:
+            out.append(f"\\x{{{ord(ch):x}}}")
+    return "".join(out)
+
+
+_SP = r"[\t\x20]*"
+
+
+def segment_keys(segment: SegmentMatch | None) -> tuple[list[str], list[str]]:
+    """(hdr.map regexes, path.map prefixes) that match the segment's requests."""
+    if segment is None:
+        return [], []
+    if segment.kind == "path":
+        return [], [segment.value or "/"]
+    if segment.kind == "header":
+        head = f"(?m)^(?i:{_hexescape(segment.name)}):"
+        if segment.value is None:
+            return [head], []
+        return [f"{head}{_SP}{_hexescape(segment.value)}{_SP}\\r?$"], []
+    # cookie: one "Cookie:" line, the pair at its start or after a ';'
+    head = f"(?m)^(?i:cookie):(.*\\x3b)?{_SP}{_hexescape(segment.name)}="
+    if segment.value is None:
+        return [head], []
+    return [f"{head}{_hexescape(segment.value)}{_SP}(\\x3b|\\r?$)"], []
+
+
+def _encode_segment(segment: SegmentMatch) -> str:
+    data: dict[str, object] = {"kind": segment.kind, "name": segment.name, "value": segment.value}
+    if segment.negate:
+        data["negate"] = True
+    return quote(json.dumps(data, separators=(",", ":"), sort_keys=True), safe="")
+
+
+def _decode_segment(text: str) -> SegmentMatch:
+    data = json.loads(unquote(text))
+    return SegmentMatch(
+        kind=str(data["kind"]),
+        name=str(data.get("name", "")),
+        value=None if data.get("value") is None else str(data["value"]),
+        negate=bool(data.get("negate", False)),
+    )
+
+
+def meta_entries(layout: Layout) -> dict[str, str]:
+    meta: dict[str, str] = {"weight": repr(float(layout.weight))}
+    for group, candidate in sorted(layout.candidates.items()):
+        meta[group] = quote(candidate, safe="")
+        req, err = layout.base.get(group, (0, 0))
+        meta[f"base_{group}"] = f"{req}:{err}"
+    if layout.stable:
+        meta["stable"] = layout.stable
+    if layout.canary:
+        meta["canary"] = layout.canary
+    if layout.segment is not None and layout.canary:
+        meta["segment"] = f"be_{layout.canary}"
+        meta["match"] = _encode_segment(layout.segment)
+        if layout.segment.negate:
+            meta["negate"] = "1"
+    return meta
+
+
+def layout_from_meta(meta: Mapping[str, str]) -> Layout:
+    layout = Layout()
+    for group in GROUPS:
+        if group in meta:
+            layout.candidates[group] = unquote(meta[group])
+            req, _, err = meta.get(f"base_{group}", "0:0").partition(":")
+            layout.base[group] = (int(req or 0), int(err or 0))
+    layout.stable = meta.get("stable") or None
+    layout.canary = meta.get("canary") or None
+    with contextlib.suppress(ValueError):
+        layout.weight = float(meta.get("weight", "0"))
+    if "segment" in meta and "match" in meta:
+        layout.segment = _decode_segment(meta["match"])
+    return layout
+
+
+def _map_text(entries: Iterable[tuple[str, str]]) -> str:
+    return "".join(f"{key} {value}\n" for key, value in entries)
+
+
+# -- the router ----------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class _Paths:
+    cfg: Path
+    meta: Path
+    hdr: Path
+    path: Path
+    pid: Path
+    log: Path
+    admin: Path
+    master: Path
+
+
+class HaproxyRouter:
+    """Drives one HAProxy per environment (``route.state_dir``); see the module docstring.
+
+    ``HaproxyRouter(haproxy="haproxy", slots=8, ready_timeout=5.0)``: ``slots`` instances per
+    version at most; ``apply`` waits up to ``ready_timeout`` seconds for newly enabled servers to
+    pass their health check.
+    """
+
+    kind: ClassVar[str] = "haproxy"
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {Capability.WEIGHTS, Capability.SEGMENTS}
+    )
+
+    def __init__(
+        self, haproxy: str = "haproxy", *, slots: int = 8, ready_timeout: float = 5.0
+    ) -> None:
+        if not 1 <= slots <= 64:
+            raise InvalidError(f"slots must be within 1..64, got {slots}")
+        self.haproxy = haproxy
+        self.slots = slots
+        self.ready_timeout = ready_timeout
+        self._procs: dict[Path, subprocess.Popen[bytes]] = {}
+
+    # -- files and sockets --------------------------------------------------------------------
+    def _paths(self, route: RouteRef) -> _Paths:
+        d = route.state_dir.resolve()
+        sock_dir = d
+        if len(str(d / "master.sock")) > _SOCK_MAX:  # sun_path limit: use a short private dir
+            digest = sha1(str(d).encode(), usedforsecurity=False).hexdigest()[:16]
+            sock_dir = Path(tempfile.gettempdir()) / f"shipyard-haproxy-{digest}"
+            sock_dir.mkdir(mode=0o700, exist_ok=True)
+        return _Paths(
+            cfg=d / "haproxy.cfg",
+            meta=d / "meta.map",
+            hdr=d / "hdr.map",
+            path=d / "path.map",
+            pid=d / "haproxy.pid",
+            log=d / "haproxy.log",
+            admin=sock_dir / "admin.sock",
+            master=sock_dir / "master.sock",
+        )
+
+    @staticmethod
+    def _cli(sock_path: Path, command: str, *, timeout: float = 5.0, master: bool = False) -> str:
+        """One command on a CLI socket; the master CLI waits for our half-close before answering."""
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.settimeout(timeout)
+                sock.connect(str(sock_path))
+                sock.sendall(command.encode() + b"\n")
+                if master:
+                    sock.shutdown(socket.SHUT_WR)
+                chunks = []
+                while chunk := sock.recv(65536):
+                    chunks.append(chunk)
+        except OSError as exc:
+            raise AdapterError(f"haproxy socket {sock_path}: {command.split()[0]}: {exc}") from exc
+        return b"".join(chunks).decode(errors="replace")
+
+    def _admin(self, paths: _Paths, command: str) -> str:
+        out = self._cli(paths.admin, command)
+        first_line = out.strip().split("\n", 1)[0].lower()
+        if command.startswith("show ") and not first_line.startswith(("unknown", "can't")):
+            return out
+        low = first_line
+        if any(word in low for word in ("unknown", "not found", "error", "invalid", "denied")):
+            first = out.strip().splitlines()[0] if out.strip() else ""
+            raise AdapterError(f"haproxy refused {command!r}: {first}")
+        return out
+
+    def _render(self, route: RouteRef, paths: _Paths, layout: Layout) -> str:
+        lines = [
+            "# Generated by Shipyard (router kind haproxy); rewritten on every apply.",
+            "global",
+            f"    stats socket {paths.admin} mode 600 level admin",
+            "    stats timeout 10s",
+            "defaults",
+            "    mode http",
+            "    timeout connect 2s",
+            "    timeout client 30s",
+            "    timeout server 30s",
+            "    timeout queue 5s",
+            "    timeout http-keep-alive 10s",
+            "    retries 1",
+            "    option redispatch",
+            "    default-server inter 500ms fastinter 100ms downinter 500ms rise 1 fall 2",
+            "frontend fe",
+            f"    bind 127.0.0.1:{route.listen_port}",
+            f"    acl seg_on str(segment),map({paths.meta}) -m found",
+            f"    acl seg_neg str(negate),map({paths.meta}) -m found",
+            f"    acl seg_hit req.hdrs,map_reg({paths.hdr}) -m found",
+            f"    acl seg_hit path,map_beg({paths.path}) -m found",
+            f"    use_backend %[str(segment),map({paths.meta})] if seg_on !seg_neg seg_hit",
+            f"    use_backend %[str(segment),map({paths.meta})] if seg_on seg_neg !seg_hit",
+            "    default_backend be",
+            "backend be",
+            "    balance roundrobin",
+        ]
+        for name in self._slot_names():
+            slot = layout.slots.get(name, Slot(*PARKED, 0, False))
+            state = "" if slot.enabled else " disabled"
+            lines.append(
+                f"    server {name} {_addr(slot.host, slot.port)} weight {slot.weight} check{state}"
+            )
+        for group in GROUPS:
+            lines += [f"backend be_{group}", "    balance roundrobin"]
+            for name in self._slot_names(group):
+                slot = layout.slots.get(name, Slot(*PARKED, 0, False))
+                lines.append(f"    server {name} {_addr(slot.host, slot.port)} track be/{name}")
+        return "\n".join(lines) + "\n"
+
+    def _slot_names(self, group: str | None = None) -> list[str]:
+        groups = GROUPS if group is None else (group,)
+        return [f"{g}{i}" for g in groups for i in range(1, self.slots + 1)]
+
+    def _write_files(
+        self, route: RouteRef, paths: _Paths, layout: Layout, *, check: bool = False
+    ) -> None:
+        """Persist the layout into the config and the map files, each replaced atomically.
+
+        ``check`` runs ``haproxy -c`` on the new config first (before a start; apply skips it:
+        the config only differs in addresses and weights it has already validated).
+        """
+        hdr_keys, path_keys = segment_keys(layout.segment if layout.canary else None)
+        _atomic_write(paths.meta, _map_text(meta_entries(layout).items()))
+        _atomic_write(paths.hdr, _map_text((k, "1") for k in hdr_keys))
+        _atomic_write(paths.path, _map_text((k, "1") for k in path_keys))
+        cfg_text = self._render(route, paths, layout)
+        tmp = paths.cfg.with_name(".haproxy.cfg.new")
+        tmp.write_text(cfg_text)
+        if not check:
+            os.replace(tmp, paths.cfg)
+            return
+        result = subprocess.run(
+            [self.haproxy, "-c", "-q", "-f", str(tmp)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        if result.returncode != 0:
+            tmp.unlink(missing_ok=True)
+            detail = (result.stderr or result.stdout).strip().splitlines()
+            raise AdapterError(f"haproxy -c rejected the config: {detail[0] if detail else '?'}")
+        os.replace(tmp, paths.cfg)
+
+    # -- process ---------------------------------------------------------------------------------
+    def _running_pid(self, paths: _Paths) -> int | None:
+        try:
+            pid = int(paths.pid.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+        if not _alive(pid):
+            return None
+        try:
+            self._cli(paths.admin, "show info", timeout=2)
+        except AdapterError:
+            return None
+        return pid
+
+    def ensure(self, route: RouteRef) -> None:
+        route.state_dir.mkdir(parents=True, exist_ok=True)
+        paths = self._paths(route)
+        if self._running_pid(paths) is not None:
+            return
+        layout = Layout()
+        if paths.meta.exists() and paths.cfg.exists():  # restarting: keep the last applied plan
+            layout = self._layout_from_files(paths)
+        self._write_files(route, paths, layout, check=True)
+        argv = [self.haproxy, "-W", "-S", str(paths.master), "-f", str(paths.cfg)]
+        argv += ["-p", str(paths.pid)]
+        log = paths.log.open("ab")
+        try:
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise AdapterError(f"cannot start {self.haproxy}: {exc}") from exc
+        finally:
+            log.close()
+        self._procs[route.state_dir.resolve()] = proc
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise AdapterError(
+                    f"haproxy for {route.project}/{route.environment} exited with "
+                    f"{proc.returncode}: {_tail(paths.log)}"
+                )
+            if self._running_pid(paths) is not None and _port_open(route.listen_port):
+                return
+            time.sleep(0.01)
+        self._terminate(proc)
+        raise AdapterError(
+            f"haproxy for {route.project}/{route.environment} did not answer within 10s"
+        )
+
+    def _layout_from_files(self, paths: _Paths) -> Layout:
+        meta: dict[str, str] = {}
+        for line in paths.meta.read_text().splitlines():
+            key, _, value = line.strip().partition(" ")
+            if key and not key.startswith("#"):
+                meta[key] = value.strip()
+        layout = layout_from_meta(meta)
+        for line in paths.cfg.read_text().splitlines():
+            words = line.split()
+            if len(words) >= 5 and words[0] == "server" and words[3] == "weight":
+                host, port = _split_addr(words[2])
+                layout.slots[words[1]] = Slot(host, port, int(words[4]), "disabled" not in words)
+        return layout
+
+    def reload(self, route: RouteRef) -> None:
+        """Hitless reload through the master CLI (rewrites nothing; the files hold the state)."""
+        paths = self._paths(route)
+        before = self._worker_pid(paths)
+        self._cli(paths.master, "reload", master=True)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with contextlib.suppress(AdapterError):
+                if self._worker_pid(paths) not in (None, before):
+                    return
+            time.sleep(0.01)
+        raise AdapterError(f"haproxy for {route.project}/{route.environment} did not reload")
+
+    def _worker_pid(self, paths: _Paths) -> int | None:
+        for line in self._cli(paths.admin, "show info", timeout=2).splitlines():
+            if line.startswith("Pid:"):
+                return int(line.split(":", 1)[1])
+        return None
+
+    def stop(self, route: RouteRef) -> None:
+        paths = self._paths(route)
+        proc = self._procs.pop(route.state_dir.resolve(), None)
+        if proc is not None:
+            self._terminate(proc)
+        else:
+            pid = self._running_pid(paths)
+            if pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
+                deadline = time.monotonic() + 5
+                while _alive(pid) and time.monotonic() < deadline:
+                    with contextlib.suppress(ChildProcessError):
+                        os.waitpid(pid, os.WNOHANG)  # our child after all (same process)
+                    time.sleep(0.01)
+                if _alive(pid):
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+        paths.pid.unlink(missing_ok=True)
+        for sock in (paths.admin, paths.master):
+            sock.unlink(missing_ok=True)
+
+    @staticmethod
+    def _terminate(proc: subprocess.Popen[bytes]) -> None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+    # -- runtime state ---------------------------------------------------------------------------
+    def _show_map(self, paths: _Paths, map_path: Path) -> dict[str, str]:
+        out = self._admin(paths, f"show map {map_path}")
+        entries: dict[str, str] = {}
+        for line in out.splitlines():
+            parts = line.split(" ", 2)
+            if len(parts) == 3:
+                entries[parts[1]] = parts[2]
+        return entries
+
+    def _servers(self, paths: _Paths) -> dict[str, Slot]:
+        out = self._admin(paths, "show servers state be")
+        lines = [line for line in out.splitlines() if line.strip()]
+        header = next((line[2:].split() for line in lines if line.startswith("# be_id")), None)
+        if header is None:
+            raise AdapterError("haproxy answered `show servers state` without a header")
+        slots: dict[str, Slot] = {}
+        for line in lines:
+            if line.startswith("#") or len(line.split()) < len(header) - 1:
+                continue
+            row = dict(zip(header, line.split(), strict=False))
+            admin = int(row.get("srv_admin_state", "0"))
+            slots[row["srv_name"]] = Slot(
+                host=row["srv_addr"],
+                port=int(row.get("srv_port", "0")),
+                weight=int(row["srv_uweight"]),
+                enabled=(admin & 0x01)
+                == 0,  # no forced maintenance (CMAINT 0x04 only marks "disabled" in the config)
+            )
+        return slots
+
+    def _stats(self, paths: _Paths) -> list[dict[str, str]]:
+        out = self._admin(paths, "show stat")
+        text = out.lstrip("# ")
+        return [row for row in csv.DictReader(io.StringIO(text)) if row.get("pxname")]
+
+    def _live_layout(self, paths: _Paths) -> Layout:
+        layout = layout_from_meta(self._show_map(paths, paths.meta))
+        layout.slots = self._servers(paths)
+        return layout
+
+    # -- the port --------------------------------------------------------------------------------
+    def apply(self, route: RouteRef, plan: RoutePlan) -> None:
+        check_plan(plan, max_addresses=self.slots)
+        self.ensure(route)
+        paths = self._paths(route)
+        live = self._live_layout(paths)
+        target = self._target_layout(live, plan)
+        if target.candidates != live.candidates:  # a group changes hands: restart its counters
+            totals = self._group_totals(paths)
+            for group, candidate in target.candidates.items():
+                if live.candidates.get(group) != candidate:
+                    target.base[group] = totals.get(group, (0, 0))
+        self._probe([target.slots[n] for n in target.slots if live.slots.get(n) != target.slots[n]])
+        self._apply_servers(paths, live, target)
+        self._apply_maps(paths, live, target)
+        self._write_files(route, paths, target)
+
+    def _target_layout(self, live: Layout, plan: RoutePlan) -> Layout:
+        wanted = {"stable": plan.stable, "canary": plan.canary}
+        target = Layout(weight=float(plan.canary_weight), segment=plan.segment)
+        taken: dict[str, str] = {}
+        for role, backend in wanted.items():  # a candidate keeps its group
+            if backend is None:
+                continue
+            for group, candidate in live.candidates.items():
+                if candidate == backend.candidate and group not in taken:
+                    taken[group] = role
+        for role, backend in wanted.items():
+            if backend is not None and role not in taken.values():
+                free = next(g for g in GROUPS if g not in taken)
+                taken[free] = role
+        for group, role in taken.items():
+            backend = wanted[role]
+            assert backend is not None
+            target.candidates[group] = backend.candidate
+            target.base[group] = live.base.get(group, (0, 0))
+            setattr(target, role, group)
+        n_stable = len(plan.stable.addresses) if plan.stable else 0
+        n_canary = len(plan.canary.addresses) if plan.canary else 0
+        stable_w, canary_w = split_weights(plan.canary_weight, n_stable, n_canary)
+        for group, role in taken.items():
+            backend = wanted[role]
+            assert backend is not None
+            weight = stable_w if role == "stable" else canary_w
+            for i, address in enumerate(backend.addresses, start=1):
+                host, port = parse_address(address)
+                target.slots[f"{group}{i}"] = Slot(host, port, weight, True)
+        return target
+
+    def _apply_servers(self, paths: _Paths, live: Layout, target: Layout) -> None:
+        """Change servers in an order that never leaves the backend without a weighted server."""
+
+        def moved(name: str) -> bool:
+            have, want = live.slots.get(name), target.slots[name]
+            return have is None or (have.host, have.port) != (want.host, want.port)
+
+        wanted = [n for n in self._slot_names() if n in target.slots]
+        busy = [n for n in wanted if moved(n) and self._enabled(live, n)]  # serving elsewhere
+        idle = [n for n in wanted if n not in busy and (moved(n) or not self._enabled(live, n))]
+        self._bring_up(paths, target, idle)  # 1. slots that carry no traffic yet
+        if busy:  # 2. others carry the traffic while a serving slot changes address
+            steady = [n for n in self._slot_names() if n not in busy and self._enabled(live, n)]
+            for name in steady:
+                weight = target.slots[name].weight if name in target.slots else 0
+                if sum(target.slots[n].weight for n in steady if n in target.slots) == 0:
+                    weight = max(weight, 1)
+                self._admin(paths, f"set server be/{name} weight {weight}")
+            for name in busy:
+                self._admin(paths, f"set server be/{name} state drain")
+            for name in busy:
+                self._admin(paths, f"set server be/{name} state maint")
+            self._bring_up(paths, target, busy)
+        for name in wanted:  # 3. the final weights
+            self._admin(paths, f"set server be/{name} weight {target.slots[name].weight}")
+        for name in self._slot_names():  # 4. park what the plan no longer uses
+            if name not in target.slots and self._enabled(live, name):
+                self._admin(paths, f"set server be/{name} weight 0")
+                self._admin(paths, f"set server be/{name} state maint")
+
+    @staticmethod
+    def _enabled(layout: Layout, name: str) -> bool:
+        slot = layout.slots.get(name)
+        return slot is not None and slot.enabled
+
+    def _bring_up(self, paths: _Paths, target: Layout, names: list[str]) -> None:
+        for name in names:
+            want = target.slots[name]
+            addr = f"addr {want.host} port {want.port}"
+            self._admin(paths, f"set server be/{name} {addr}")
+            self._admin(paths, f"set server be_{name[0]}/{name} {addr}")
+            self._admin(paths, f"set server be/{name} weight {want.weight}")
+            self._admin(paths, f"set server be/{name} state ready")
+        self._wait_up(paths, names)
+
+    def _probe(self, slots: list[Slot]) -> None:
+        """Refuse the plan before changing anything when a new address accepts no connection."""
+        deadline = time.monotonic() + self.ready_timeout
+        for slot in slots:
+            if not slot.enabled:
+                continue
+            while not _port_open(slot.port, slot.host):
+                if time.monotonic() > deadline:
+                    raise AdapterError(
+                        f"backend {_addr(slot.host, slot.port)} did not accept a connection "
+                        f"within {self.ready_timeout:g}s; nothing was changed"
+                    )
+                time.sleep(0.05)
+
+    def _wait_up(self, paths: _Paths, names: list[str]) -> None:
+        if not names:
+            return
+        deadline = time.monotonic() + self.ready_timeout
+        down: list[str] = names
+        while True:
+            status = {
+                row["svname"]: row.get("status", "")
+                for row in self._stats(paths)
+                if row["pxname"] == "be"
+            }
+            down = [n for n in names if not status.get(n, "").startswith("UP")]
+            if not down or time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
+        if down:
+            raise AdapterError(
+                f"haproxy servers {', '.join(down)} did not pass their health check "
+                f"within {self.ready_timeout:g}s"
+            )
+
+    def _apply_maps(self, paths: _Paths, live: Layout, target: Layout) -> None:
+        hdr_keys, path_keys = segment_keys(target.segment if target.canary else None)
+        meta = meta_entries(target)
+        if live.segment != target.segment or live.canary != target.canary:
+            # switch the segment off first, so a half-updated match never routes anybody
+            off = {k: v for k, v in meta.items() if k not in ("segment", "negate", "match")}
+            self._replace_map(paths, paths.meta, off)
+            self._replace_map(paths, paths.hdr, dict.fromkeys(hdr_keys, "1"))
+            self._replace_map(paths, paths.path, dict.fromkeys(path_keys, "1"))
+        self._replace_map(paths, paths.meta, meta)
+
+    def _replace_map(self, paths: _Paths, map_path: Path, entries: Mapping[str, str]) -> None:
+        """Swap a map's whole content atomically: prepare, fill, commit (HAProxy ≥ 2.4)."""
+        out = self._admin(paths, f"prepare map {map_path}")
+        version = out.strip().rsplit(":", 1)[-1].strip()
+        if not version.isdigit():
+            raise AdapterError(f"haproxy prepare map answered {out.strip()!r}")
+        for key, value in entries.items():
+            cli_key = key.replace("\\", "\\\\")  # the CLI eats one level of backslashes
+            self._admin(paths, f"add map @{version} {map_path} {cli_key} {value}")
+        self._admin(paths, f"commit map @{version} {map_path}")
+
+    def observe(self, route: RouteRef) -> RoutePlan:
+        paths = self._paths(route)
+        if self._running_pid(paths) is None:
+            raise AdapterError(f"haproxy for {route.project}/{route.environment} is not running")
+        live = self._live_layout(paths)
+
+        def backend(group: str | None) -> Backend | None:
+            if group is None or group not in live.candidates:
+                return None
+            addresses = tuple(
+                _addr(slot.host, slot.port)
+                for name in self._slot_names(group)
+                if (slot := live.slots.get(name)) is not None and slot.enabled
+            )
+            return Backend(live.candidates[group], addresses)
+
+        stable, canary = backend(live.stable), backend(live.canary)
+        weight = live.weight
+        if stable is not None and canary is not None:
+            expected = split_weights(weight, len(stable.addresses), len(canary.addresses))
+            totals = [0, 0]
+            matches = True
+            for index, group in enumerate((live.stable, live.canary)):
+                for name in self._slot_names(group):
+                    slot = live.slots.get(name)
+                    if slot is not None and slot.enabled:
+                        totals[index] += slot.weight
+                        matches = matches and slot.weight == expected[index]
+            if not matches:  # someone moved weights by hand: report what HAProxy really does
+                both = sum(totals)
+                weight = 100.0 * totals[1] / both if both else 0.0
+        segment = live.segment if canary is not None else None
+        return RoutePlan(stable=stable, canary=canary, canary_weight=weight, segment=segment)
+
+    def _group_totals(self, paths: _Paths) -> dict[str, tuple[int, int]]:
+        totals: dict[str, tuple[int, int]] = {}
+        for row in self._stats(paths):
+            name = row.get("svname", "")
+            if row["pxname"] not in ("be", "be_a", "be_b") or name[:1] not in GROUPS:
+                continue
+            req, err = totals.get(name[0], (0, 0))
+            totals[name[0]] = (req + _int(row.get("req_tot")), err + _int(row.get("hrsp_5xx")))
+        return totals
+
+    def counters(self, route: RouteRef) -> dict[str, Counters]:
+        paths = self._paths(route)
+        live = layout_from_meta(self._show_map(paths, paths.meta))
+        sums: dict[str, dict[str, float]] = {}
+        for row in self._stats(paths):
+            name = row.get("svname", "")
+            if row["pxname"] not in ("be", "be_a", "be_b") or name[:1] not in live.candidates:
+                continue
+            acc = sums.setdefault(name[0], {})
+            req = _int(row.get("req_tot"))
+            for key in ("req_tot", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx", "hrsp_5xx", "scur"):
+                acc[key] = acc.get(key, 0.0) + _int(row.get(key))
+            acc["rtime_weighted"] = acc.get("rtime_weighted", 0.0) + req * _int(row.get("rtime"))
+        result: dict[str, Counters] = {}
+        for group, candidate in live.candidates.items():
+            acc = sums.get(group, {})
+            base_req, base_err = live.base.get(group, (0, 0))
+            total_req = int(acc.get("req_tot", 0))
+            total_err = int(acc.get("hrsp_5xx", 0))
+            if total_req < base_req:  # counters restarted with a new worker: no baseline left
+                base_req, base_err = 0, 0
+            req_all = acc.get("req_tot", 0.0)
+            rtime = acc.get("rtime_weighted", 0.0) / req_all if req_all else 0.0
+            result[candidate] = Counters(
+                requests=total_req - base_req,
+                errors_5xx=max(0, total_err - base_err),
+                response_time_ms_avg=rtime,
+                extra={k: acc.get(k, 0.0) for k in ("hrsp_2xx", "hrsp_3xx", "hrsp_4xx", "scur")},
+            )
+        return result
+
+
+# -- small helpers -------------------------------------------------------------------------------
+def _addr(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _split_addr(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    return host.removeprefix("[").removesuffix("]"), int(port)
+
+
+def _int(text: str | None) -> int:
+    try:
+        return int(text or 0)
+    except ValueError:
+        return 0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[-1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+def _port_open(port: int, host: str = "127.0.0.1") -> bool:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex((host, port)) == 0
+
+
+def _tail(path: Path, lines: int = 3) -> str:
+    try:
+        text = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return "(no log)"
+    return " | ".join(text[-lines:]) or "(empty log)"
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.new")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+__all__ = ["HaproxyRouter", "split_weights"]

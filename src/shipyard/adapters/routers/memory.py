@@ -1,0 +1,62 @@
+"""A router that only remembers the plan: for unit tests of the rollout engine.
+
+It validates plans like the real routers, keeps one plan per environment, and can be told to
+count traffic (``serve``) so counters() has something to report.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from shipyard.adapters.routers.validate import check_plan
+from shipyard.errors import AdapterError
+from shipyard.ports.routers import Capability, Counters, RoutePlan, RouteRef
+
+
+class MemoryRouter:
+    kind: ClassVar[str] = "memory"
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability)
+
+    def __init__(self) -> None:
+        self.running: set[tuple[str, str]] = set()
+        self.plans: dict[tuple[str, str], RoutePlan] = {}
+        self.counts: dict[tuple[str, str], dict[str, Counters]] = {}
+        self.applied: list[tuple[RouteRef, RoutePlan]] = []  # every apply, in order
+        self.fail_next: str | None = None  # set to make the next apply raise AdapterError
+
+    @staticmethod
+    def _key(route: RouteRef) -> tuple[str, str]:
+        return (route.project, route.environment)
+
+    def ensure(self, route: RouteRef) -> None:
+        self.running.add(self._key(route))
+        self.plans.setdefault(self._key(route), RoutePlan(stable=None))
+
+    def apply(self, route: RouteRef, plan: RoutePlan) -> None:
+        check_plan(plan, mirror=True)
+        if self.fail_next is not None:
+            message, self.fail_next = self.fail_next, None
+            raise AdapterError(message)
+        self.ensure(route)
+        self.plans[self._key(route)] = plan
+        self.applied.append((route, plan))
+
+    def observe(self, route: RouteRef) -> RoutePlan:
+        if self._key(route) not in self.running:
+            raise AdapterError(f"router for {route.project}/{route.environment} is not running")
+        return self.plans[self._key(route)]
+
+    def serve(self, route: RouteRef, candidate: str, requests: int, errors_5xx: int = 0) -> None:
+        """Pretend ``requests`` requests reached ``candidate`` (``errors_5xx`` of them failed)."""
+        counts = self.counts.setdefault(self._key(route), {})
+        old = counts.get(candidate, Counters(0, 0))
+        counts[candidate] = Counters(old.requests + requests, old.errors_5xx + errors_5xx)
+
+    def counters(self, route: RouteRef) -> dict[str, Counters]:
+        plan = self.plans.get(self._key(route), RoutePlan(stable=None))
+        counts = self.counts.get(self._key(route), {})
+        live = [b.candidate for b in (plan.stable, plan.canary) if b is not None]
+        return {c: counts.get(c, Counters(0, 0)) for c in live}
+
+    def stop(self, route: RouteRef) -> None:
+        self.running.discard(self._key(route))

@@ -1,0 +1,54 @@
+"""A stand-in "version" for router tests: answers every request with its name.
+
+Run: ``python backend.py NAME [ERROR_RATE]``; it binds 127.0.0.1 on an ephemeral port and prints
+the port on its first stdout line. Every answer carries ``X-Version: NAME`` and the body ``NAME``;
+with ERROR_RATE (0..1) that share of answers is a 500. Stdlib only.
+Keep-alive fixes from the reference: no Nagle, a deep accept queue, quiet connection resets.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    name = "?"
+    error_rate = 0.0
+
+    def do_GET(self) -> None:
+        status = 500 if random.random() < self.error_rate else 200
+        body = self.name.encode()
+        self.send_response(status)
+        self.send_header("X-Version", self.name)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return None
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        return None
+
+
+def main() -> None:
+    Handler.name = sys.argv[1]
+    Handler.error_rate = float(sys.argv[2]) if len(sys.argv) > 2 else 0.0
+    server = Server(("127.0.0.1", 0), Handler)
+    print(server.server_address[1], flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,256 @@
+"""The HAProxy router against a real HAProxy 2.6 and two stdlib versions on 127.0.0.1."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Callable
+
+import pytest
+
+from shipyard.adapters.routers.haproxy import HaproxyRouter, split_weights
+from shipyard.errors import AdapterError, InvalidError
+from shipyard.ports.routers import Backend, RoutePlan, RouteRef, SegmentMatch
+from tests.support import loadgen
+from tests.support.loadgen import Load
+
+StartBackend = Callable[..., Backend]
+
+
+def url(route: RouteRef) -> str:
+    return f"http://127.0.0.1:{route.listen_port}/"
+
+
+def test_weights_follow_the_plan(
+    router: HaproxyRouter, route: RouteRef, start_backend: StartBackend
+) -> None:
+    v1, v2 = start_backend("v1"), start_backend("v2")
+    router.ensure(route)
+    for weight in (0, 5, 25, 100):
+        plan = RoutePlan(stable=v1, canary=v2, canary_weight=weight)
+        router.apply(route, plan)
+        assert router.observe(route) == plan
+        result = loadgen.run(url(route), requests=400, concurrency=8)
+        assert result.failed == 0, result
+        share = result.share("v2") * 100
+        print(f"canary weight {weight}%: measured {share:.1f}% over {result.total} requests")
+        assert abs(share - weight) <= 3, (weight, result.versions)
+
+
+def test_no_failed_request_while_weights_change(
+    router: HaproxyRouter, route: RouteRef, start_backend: StartBackend
+) -> None:
+    v1, v2, v3 = start_backend("v1"), start_backend("v2"), start_backend("v3")
+    router.apply(route, RoutePlan(stable=v1))
+    steps = [
+        RoutePlan(stable=v1, canary=v2, canary_weight=w) for w in (1, 5, 25, 50, 0, 75, 10, 100)
+    ]
+    steps += [
+        RoutePlan(stable=v1, canary=v3, canary_weight=30),  # canary replaced while it serves
+        RoutePlan(stable=v1, canary=v3, canary_weight=100),
+        RoutePlan(stable=v3),  # promoted: v3's slots keep their addresses
+        RoutePlan(stable=v3, canary=v1, canary_weight=50),
+        RoutePlan(stable=v1, canary=v3, canary_weight=0.5),
+    ]
+    with Load(url(route), seconds=10, concurrency=8) as load:
+        time.sleep(0.2)
+        for _ in range(2):
+            for plan in steps:
+                router.apply(route, plan)
+                assert router.observe(route) == plan
+                time.sleep(0.1)
+        result = load.stop()
+    print(f"weight changes under load: {result.total} requests, {result.failed} failed")
+    assert result.total > 500
+    assert result.failed == 0, result
+    assert set(result.versions) == {"v1", "v2", "v3"}
+
+
+def test_reset_to_stable_takes_effect_within_a_second(
+    router: HaproxyRouter, route: RouteRef, start_backend: StartBackend
+) -> None:
+    v1, v2 = start_backend("v1"), start_backend("v2")
+    router.apply(route, RoutePlan(stable=v1, canary=v2, canary_weight=50))
+    with Load(url(route), seconds=5, concurrency=4) as load:
+        time.sleep(0.2)
+        started = time.monotonic()
+        router.apply(route, RoutePlan(stable=v1, canary=v2, canary_weight=0))
+        applied = time.monotonic() - started
+        after = loadgen.run(url(route), requests=100, concurrency=4)
+        result = load.stop()
+    print(f"reset to 100% stable took {applied * 1000:.1f} ms")
+    assert applied < 1.0
+    assert after.versions == {"v1": 100}
+    assert result.failed == 0
+
+
+def test_header_segment_sends_all_matching_requests_to_the_canary(
+    router: HaproxyRouter, route: RouteRef, start_backend: StartBackend
+) -> None:
+    v1, v2 = start_backend("v1"), start_backend("v2")
+    segment = SegmentMatch("header", "X-Segment", "beta")
+    plan = RoutePlan(stable=v1, canary=v2, canary_weight=0, segment=segment)
+    router.apply(route, plan)
+    assert router.observe(route) == plan
+    beta = loadgen.run(url(route), requests=50, headers={"x-segment": "beta"})
+    other = loadgen.run(url(route), requests=50, headers={"X-Segment": "betamax"})
+    plain = loadgen.run(url(route), requests=50)
+    assert beta.versions == {"v2": 50}
+    assert other.versions == {"v1": 50}
+    assert plain.versions == {"v1": 50}
+    # present-only header match, and switching the segment off again
+    router.apply(route, RoutePlan(stable=v1, canary=v2, segment=SegmentMatch("header", "X-Beta")))
+    assert loadgen.run(url(route), requests=20, headers={"X-Beta": "x"}).versions == {"v2": 20}
+    router.apply(route, RoutePlan(stable=v1, canary=v2))
+    assert loadgen.run(url(route), requests=20, headers={"X-Beta": "x"}).versions == {"v1": 20}
+
+
+def test_cookie_negation_sends_logged_out_users_to_the_canary(
+    router: HaproxyRouter, route: RouteRef, start_backend: StartBackend
+) -> None:
+    v1, v2 = start_backend("v1"), start_backend("v2")
+    segment = SegmentMatch("cookie", "session", negate=True)
+    plan = RoutePlan(stable=v1, canary=v2, canary_weight=0, segment=segment)
+    router.apply(route, plan)
+    assert router.observe(route) == plan
+    logged_in = loadgen.run(url(route), requests=50, cookies={"theme": "dark", "session": "abc"})
+    logged_out = loadgen.run(url(route), requests=50, cookies={"xsession": "abc"})
+    no_cookie = loadgen.run(url(route), requests=50)
+    assert logged_in.versions == {"v1": 50}
+    assert logged_out.versions == {"v2": 50}
+    assert no_cookie.versions == {"v2": 50}
+
+
+def test_cookie_value_and_path_segments(
+    router: HaproxyRouter, route: RouteRef, start_backend: StartBackend
+) -> None:
+    v1, v2 = start_backend("v1"), start_backend("v2")
+    router.apply(
+        route, RoutePlan(stable=v1, canary=v2, segment=SegmentMatch("cookie", "canary", "1"))
+    )
+    assert loadgen.run(url(route), requests=20, cookies={"a": "b", "canary": "1"}).versions == {
+        "v2": 20
+    }
+    assert loadgen.run(url(route), requests=20, cookies={"canary": "10"}).versions == {"v1": 20}
+    router.apply(
+        route, RoutePlan(stable=v1, canary=v2, segment=SegmentMatch("path", value="/api/"))
+    )
+    assert loadgen.run(url(route) + "api/x", requests=20).versions == {"v2": 20}
+    assert loadgen.run(url(route) + "apix", requests=20).versions == {"v1": 20}
+
+
+def test_counters_per_version_include_5xx(
+    router: HaproxyRouter, route: RouteRef, start_backend: StartBackend
+) -> None:
+    v1, v2 = start_backend("v1"), start_backend("v2", error_rate=0.2)
+    router.apply(route, RoutePlan(stable=v1, canary=v2, canary_weight=50))
+    result = loadgen.run(url(route), requests=400)
+    counters = router.counters(route)
+    assert set(counters) == {"v1", "v2"}
+    assert counters["v1"].requests + counters["v2"].requests == 400
+    assert counters["v1"].errors_5xx == 0
+    assert counters["v2"].errors_5xx == result.statuses[500]
+    rate = counters["v2"].errors_5xx / counters["v2"].requests
+    print(f"v2 5xx rate by counters: {rate:.3f} over {counters['v2'].requests} requests")
+    assert 0.1 < rate < 0.3
+    # a new candidate in a reused slot group starts from zero
+    v3 = start_backend("v3")
+    router.apply(route, RoutePlan(stable=v1, canary=v3, canary_weight=50))
+    assert router.counters(route)["v3"].requests == 0
+    loadgen.run(url(route), requests=40)
+    assert router.counters(route)["v3"].requests == 20
+
+
+def test_a_new_instance_adopts_the_running_proxy(
+    router: HaproxyRouter, route: RouteRef, start_backend: StartBackend
+) -> None:
+    v1, v2 = start_backend("v1"), start_backend("v2")
+    plan = RoutePlan(stable=v1, canary=v2, canary_weight=12.5)
+    router.apply(route, plan)
+    pid = int((route.state_dir / "haproxy.pid").read_text())
+    restarted = HaproxyRouter()  # Shipyard restarted: no Popen, only the state dir
+    restarted.ensure(route)
+    assert int((route.state_dir / "haproxy.pid").read_text()) == pid
+    assert restarted.observe(route) == plan
+    restarted.stop(route)
+    with pytest.raises(AdapterError, match="not running"):
+        restarted.observe(route)
+    assert loadgen.run(url(route), requests=5, concurrency=1).errors
+
+
+def test_reload_and_restart_keep_the_plan(
+    router: HaproxyRouter, route: RouteRef, start_backend: StartBackend
+) -> None:
+    v1, v2 = start_backend("v1"), start_backend("v2")
+    plan = RoutePlan(
+        stable=v1, canary=v2, canary_weight=25, segment=SegmentMatch("header", "X-Segment", "b")
+    )
+    router.apply(route, plan)
+    router.reload(route)
+    assert router.observe(route) == plan
+    assert loadgen.run(url(route), requests=20, headers={"X-Segment": "b"}).versions == {"v2": 20}
+    router.stop(route)
+    router.ensure(route)  # a cold start from the files
+    assert router.observe(route) == plan
+    result = loadgen.run(url(route), requests=400)
+    assert abs(result.share("v2") - 0.25) <= 0.03
+
+
+def test_scaled_versions_and_fractional_weights(
+    router: HaproxyRouter, route: RouteRef, start_backend: StartBackend
+) -> None:
+    v1 = start_backend("v1", instances=3)
+    v2 = start_backend("v2")
+    plan = RoutePlan(stable=v1, canary=v2, canary_weight=10.0)
+    router.apply(route, plan)
+    assert router.observe(route) == plan
+    result = loadgen.run(url(route), requests=400)
+    assert abs(result.share("v2") - 0.10) <= 0.03
+    assert split_weights(0.1, 1, 1) == (256, 1)  # any share above 0 gets at least weight 1
+    assert split_weights(25, 1, 1) == (256, 85)
+    assert split_weights(100, 1, 1) == (0, 256)
+
+
+def test_bad_plans_are_refused_with_one_readable_line(
+    router: HaproxyRouter, route: RouteRef
+) -> None:
+    v1 = Backend("v1", ("127.0.0.1:9",))
+    bad = {
+        "no canary": RoutePlan(stable=v1, canary_weight=10),
+        "within 0..100": RoutePlan(
+            stable=v1, canary=Backend("v2", ("127.0.0.1:8",)), canary_weight=101
+        ),
+        "IP:PORT": RoutePlan(stable=Backend("v1", ("localhost:80",))),
+        "both v1": RoutePlan(stable=v1, canary=v1),
+        "cannot mirror": RoutePlan(
+            stable=v1, canary=Backend("v2", ("127.0.0.1:8",)), mirror_percent=5
+        ),
+        "unknown segment kind": RoutePlan(
+            stable=v1, canary=Backend("v2", ("127.0.0.1:8",)), segment=SegmentMatch("query", "a")
+        ),
+        "slots": RoutePlan(stable=Backend("v1", tuple(f"127.0.0.1:{p}" for p in range(10, 19)))),
+    }
+    for needle, plan in bad.items():
+        with pytest.raises(InvalidError, match=needle) as caught:
+            router.apply(route, plan)
+        assert "\n" not in str(caught.value)
+    assert not (route.state_dir / "haproxy.pid").exists()  # refused before starting anything
+
+
+def test_unhealthy_canary_is_reported(
+    router: HaproxyRouter, route: RouteRef, start_backend: StartBackend
+) -> None:
+    v1 = start_backend("v1")
+    fast = HaproxyRouter(ready_timeout=1.0)
+    dead = Backend("v2", ("127.0.0.1:9",))  # discard port: nothing listens
+    fast.apply(route, RoutePlan(stable=v1))
+    with pytest.raises(AdapterError, match="did not accept a connection") as caught:
+        fast.apply(route, RoutePlan(stable=v1, canary=dead, canary_weight=10))
+    print(caught.value)
+    assert fast.observe(route) == RoutePlan(stable=v1)  # nothing changed
+    fast.stop(route)
+
+
+def test_haproxy_is_installed() -> None:
+    out = subprocess.run(["haproxy", "-v"], capture_output=True, text=True, check=True).stdout
+    assert "HAProxy version 2." in out
