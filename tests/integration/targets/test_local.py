@@ -303,6 +303,8 @@ def test_bad_settings_are_refused_before_anything_happens(
         local.deploy(spec_for(state_dir, "c1", path, settings={"instances": 0}))
     with pytest.raises(InvalidError, match="must be a number"):
         local.deploy(spec_for(state_dir, "c1", path, settings={"health_timeout": "soon"}))
+    with pytest.raises(InvalidError, match="`health:` must be a path such as /healthz"):
+        local.deploy(spec_for(state_dir, "c1", path, settings={"health": "healthz"}))
     assert not state_dir.exists()
 
 

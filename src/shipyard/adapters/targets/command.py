@@ -105,7 +105,9 @@ class CommandTarget:
         health = settings.get("health")
         if isinstance(health, str) and health:
             log += self._wait_healthy(health, spec, health_timeout)
-        (spec.state_dir / "current.json").write_text(json.dumps({"candidate": spec.candidate}))
+        tmp = spec.state_dir / ".current.json.tmp"  # replaced whole: running() never reads half
+        tmp.write_text(json.dumps({"candidate": spec.candidate}))
+        os.replace(tmp, spec.state_dir / "current.json")
         return Deployed(spec.candidate, (Instance(spec.candidate, spec.environment),), log)
 
     def _wait_healthy(self, command: str, spec: DeploySpec, timeout: float) -> str:

@@ -333,6 +333,11 @@ class LocalTarget:
                 f"environment {spec.environment}: target `instances:` must be at least 1"
             )
         health = str(spec.settings.get("health", "/healthz"))
+        if not health.startswith("/"):
+            raise InvalidError(
+                f"environment {spec.environment}: target `health:` must be a path such as "
+                f"/healthz, not {health!r}"
+            )
         timeout = _number(spec.settings, "health_timeout", 30, spec.environment)
         unpack = _chosen_artifacts(spec)
         # A fresh directory per attempt: redeploying the candidate that runs now must not pull
