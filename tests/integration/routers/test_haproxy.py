@@ -11,6 +11,7 @@ import pytest
 from shipyard.adapters.routers.haproxy import HaproxyRouter, split_weights
 from shipyard.errors import AdapterError, InvalidError
 from shipyard.ports.routers import Backend, RoutePlan, RouteRef, SegmentMatch
+from tests.integration.routers.conftest import free_port
 from tests.support import loadgen
 from tests.support.loadgen import Load
 
@@ -254,3 +255,14 @@ def test_unhealthy_canary_is_reported(
 def test_haproxy_is_installed() -> None:
     out = subprocess.run(["haproxy", "-v"], capture_output=True, text=True, check=True).stdout
     assert "HAProxy version 2." in out
+
+
+def test_ensure_moves_an_adopted_proxy_to_a_new_port(
+    router: HaproxyRouter, route: RouteRef, start_backend: StartBackend
+) -> None:
+    v1 = start_backend("v1")
+    router.apply(route, RoutePlan(stable=v1))
+    moved = RouteRef(route.project, route.environment, route.state_dir, free_port())
+    HaproxyRouter().ensure(moved)
+    assert loadgen.run(url(moved), requests=10).versions == {"v1": 10}
+    assert router.observe(moved) == RoutePlan(stable=v1)

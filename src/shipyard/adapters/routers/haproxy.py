@@ -28,6 +28,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -225,6 +226,13 @@ class HaproxyRouter:
         self.slots = slots
         self.ready_timeout = ready_timeout
         self._procs: dict[Path, subprocess.Popen[bytes]] = {}
+        self._locks: dict[Path, threading.RLock] = {}
+        self._locks_guard = threading.Lock()
+
+    def _lock(self, route: RouteRef) -> threading.RLock:
+        """One change at a time per environment (within this process)."""
+        with self._locks_guard:
+            return self._locks.setdefault(route.state_dir.resolve(), threading.RLock())
 
     # -- files and sockets --------------------------------------------------------------------
     def _paths(self, route: RouteRef) -> _Paths:
@@ -336,18 +344,27 @@ class HaproxyRouter:
         if not check:
             os.replace(tmp, paths.cfg)
             return
-        result = subprocess.run(
-            [self.haproxy, "-c", "-q", "-f", str(tmp)],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-        if result.returncode != 0:
+        try:
+            self._check_config(tmp)
+        except AdapterError:
             tmp.unlink(missing_ok=True)
+            raise
+        os.replace(tmp, paths.cfg)
+
+    def _check_config(self, cfg: Path) -> None:
+        try:
+            result = subprocess.run(
+                [self.haproxy, "-c", "-q", "-f", str(cfg)],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
+        except OSError as exc:
+            raise AdapterError(f"cannot run {self.haproxy}: {exc}") from exc
+        if result.returncode != 0:
             detail = (result.stderr or result.stdout).strip().splitlines()
             raise AdapterError(f"haproxy -c rejected the config: {detail[0] if detail else '?'}")
-        os.replace(tmp, paths.cfg)
 
     # -- process ---------------------------------------------------------------------------------
     def _running_pid(self, paths: _Paths) -> int | None:
@@ -364,9 +381,17 @@ class HaproxyRouter:
         return pid
 
     def ensure(self, route: RouteRef) -> None:
+        with self._lock(route):
+            self._ensure(route)
+
+    def _ensure(self, route: RouteRef) -> None:
         route.state_dir.mkdir(parents=True, exist_ok=True)
         paths = self._paths(route)
         if self._running_pid(paths) is not None:
+            if f"bind 127.0.0.1:{route.listen_port}\n" not in paths.cfg.read_text():
+                # adopted, but the environment's port changed: rewrite from what is live, reload
+                self._write_files(route, paths, self._live_layout(paths), check=True)
+                self.reload(route)
             return
         layout = Layout()
         if paths.meta.exists() and paths.cfg.exists():  # restarting: keep the last applied plan
@@ -420,6 +445,7 @@ class HaproxyRouter:
     def reload(self, route: RouteRef) -> None:
         """Hitless reload through the master CLI (rewrites nothing; the files hold the state)."""
         paths = self._paths(route)
+        self._check_config(paths.cfg)
         before = self._worker_pid(paths)
         self._cli(paths.master, "reload", master=True)
         deadline = time.monotonic() + 10
@@ -511,7 +537,11 @@ class HaproxyRouter:
     # -- the port --------------------------------------------------------------------------------
     def apply(self, route: RouteRef, plan: RoutePlan) -> None:
         check_plan(plan, max_addresses=self.slots)
-        self.ensure(route)
+        with self._lock(route):
+            self._apply(route, plan)
+
+    def _apply(self, route: RouteRef, plan: RoutePlan) -> None:
+        self._ensure(route)
         paths = self._paths(route)
         live = self._live_layout(paths)
         target = self._target_layout(live, plan)
