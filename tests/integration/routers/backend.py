@@ -2,7 +2,8 @@
 
 Run: ``python backend.py NAME [ERROR_RATE]``; it binds 127.0.0.1 on an ephemeral port and prints
 the port on its first stdout line. Every answer carries ``X-Version: NAME`` and the body ``NAME``;
-with ERROR_RATE (0..1) that share of answers is a 500. Stdlib only.
+with ERROR_RATE (0..1) that share of answers is a 500. ``GET /_mirrored`` answers how many
+requests carried ``x-shipyard-mirror`` (copies sent by the router's mirror). Stdlib only.
 Keep-alive fixes from the reference: no Nagle, a deep accept queue, quiet connection resets.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import random
 import sys
+import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -19,10 +21,19 @@ class Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     name = "?"
     error_rate = 0.0
+    mirrored = 0
+    lock = threading.Lock()
 
     def do_GET(self) -> None:
-        status = 500 if random.random() < self.error_rate else 200
-        body = self.name.encode()
+        if self.path == "/_mirrored":  # how many mirrored copies reached this version
+            body = str(Handler.mirrored).encode()
+            status = 200
+        else:
+            if self.headers.get("x-shipyard-mirror"):
+                with Handler.lock:
+                    Handler.mirrored += 1
+            status = 500 if random.random() < self.error_rate else 200
+            body = self.name.encode()
         self.send_response(status)
         self.send_header("X-Version", self.name)
         self.send_header("Content-Type", "text/plain")

@@ -6,6 +6,7 @@ import subprocess
 import time
 from collections.abc import Callable
 
+import httpx
 import pytest
 
 from shipyard.adapters.routers.haproxy import HaproxyRouter, split_weights
@@ -223,9 +224,7 @@ def test_bad_plans_are_refused_with_one_readable_line(
         ),
         "IP:PORT": RoutePlan(stable=Backend("v1", ("localhost:80",))),
         "both v1": RoutePlan(stable=v1, canary=v1),
-        "cannot mirror": RoutePlan(
-            stable=v1, canary=Backend("v2", ("127.0.0.1:8",)), mirror_percent=5
-        ),
+        "mirroring needs both": RoutePlan(stable=v1, mirror_percent=5),
         "unknown segment kind": RoutePlan(
             stable=v1, canary=Backend("v2", ("127.0.0.1:8",)), segment=SegmentMatch("query", "a")
         ),
@@ -266,3 +265,39 @@ def test_ensure_moves_an_adopted_proxy_to_a_new_port(
     HaproxyRouter().ensure(moved)
     assert loadgen.run(url(moved), requests=10).versions == {"v1": 10}
     assert router.observe(moved) == RoutePlan(stable=v1)
+
+
+def mirrored(backend: Backend) -> int:
+    return int(httpx.get(f"http://{backend.addresses[0]}/_mirrored", timeout=5).text)
+
+
+def wait_mirrored(backend: Backend, at_least: int, seconds: float = 3.0) -> int:
+    deadline = time.monotonic() + seconds
+    while (count := mirrored(backend)) < at_least and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return count
+
+
+def test_mirror_copies_stable_traffic_to_the_canary(
+    router: HaproxyRouter, route: RouteRef, start_backend: StartBackend
+) -> None:
+    v1, v2 = start_backend("v1"), start_backend("v2")
+    plan = RoutePlan(stable=v1, canary=v2, canary_weight=0, mirror_percent=100)
+    router.apply(route, plan)
+    assert router.observe(route) == plan
+    result = loadgen.run(url(route), requests=100, concurrency=4)
+    assert result.versions == {"v1": 100}  # clients only ever see the stable's answers
+    assert wait_mirrored(v2, 100) == 100
+    assert mirrored(v1) == 0
+    # half of the stable's requests; what the canary serves itself is never copied
+    router.apply(route, RoutePlan(stable=v1, canary=v2, canary_weight=50, mirror_percent=50))
+    result = loadgen.run(url(route), requests=400, concurrency=4)
+    time.sleep(0.3)
+    copies = wait_mirrored(v2, 100) - 100
+    print(f"mirror 50% of {result.versions['v1']} stable requests: {copies} copies")
+    assert 0.35 * result.versions["v1"] < copies < 0.65 * result.versions["v1"]
+    router.apply(route, RoutePlan(stable=v1, canary=v2))  # off
+    before = mirrored(v2)
+    loadgen.run(url(route), requests=50)
+    time.sleep(0.2)
+    assert mirrored(v2) == before
