@@ -188,14 +188,23 @@ def test_reload_and_restart_keep_the_plan(
         stable=v1, canary=v2, canary_weight=25, segment=SegmentMatch("header", "X-Segment", "b")
     )
     router.apply(route, plan)
+    v3 = start_backend("v3")
+    router.apply(route, RoutePlan(stable=v1, canary=v3, canary_weight=50))  # v2's group
+    loadgen.run(url(route), requests=20)  # ... so v2 comes back with a baseline of 10
+    router.apply(route, plan)
+    assert "base_b 10:0" in (route.state_dir / "meta.map").read_text()
+    assert router.counters(route)["v2"].requests == 0
     router.reload(route)
     assert router.observe(route) == plan
+    assert {c.requests for c in router.counters(route).values()} == {0}  # a new worker
+    assert "base_b 0:0" in (route.state_dir / "meta.map").read_text()
     assert loadgen.run(url(route), requests=20, headers={"X-Segment": "b"}).versions == {"v2": 20}
     router.stop(route)
     router.ensure(route)  # a cold start from the files
     assert router.observe(route) == plan
     result = loadgen.run(url(route), requests=400)
     assert abs(result.share("v2") - 0.25) <= 0.03
+    assert router.counters(route)["v2"].requests == result.versions["v2"]
 
 
 def test_scaled_versions_and_fractional_weights(

@@ -456,9 +456,13 @@ class HaproxyRouter:
                 self._write_files(route, paths, self._live_layout(paths), check=True)
                 self.reload(route)
             return
+        stale = self._procs.pop(route.state_dir.resolve(), None)
+        if stale is not None:  # our child died: reap it before starting another
+            self._terminate(stale)
         layout = Layout()
         if paths.meta.exists() and paths.cfg.exists():  # restarting: keep the last applied plan
             layout = self._layout_from_files(paths)
+            layout.base = {}  # a new process counts from zero
         self._write_files(route, paths, layout, check=True)
         argv = [self.haproxy, "-W", "-S", str(paths.master), "-f", str(paths.cfg)]
         argv += ["-p", str(paths.pid)]
@@ -515,9 +519,18 @@ class HaproxyRouter:
         while time.monotonic() < deadline:
             with contextlib.suppress(AdapterError):
                 if self._worker_pid(paths) not in (None, before):
+                    self._reset_baselines(paths)
                     return
             time.sleep(0.01)
         raise AdapterError(f"haproxy for {route.project}/{route.environment} did not reload")
+
+    def _reset_baselines(self, paths: _Paths) -> None:
+        """A new worker counts from zero, so the candidates' baselines are zero too."""
+        layout = layout_from_meta(self._show_map(paths, paths.meta))
+        if any(layout.base.values()):
+            layout.base = {}
+            self._replace_map(paths, paths.meta, meta_entries(layout))
+            _atomic_write(paths.meta, _map_text(meta_entries(layout).items()))
 
     def _worker_pid(self, paths: _Paths) -> int | None:
         for line in self._cli(paths.admin, "show info", timeout=2).splitlines():
