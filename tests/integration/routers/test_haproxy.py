@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pytest
@@ -310,3 +311,22 @@ def test_mirror_copies_stable_traffic_to_the_canary(
     loadgen.run(url(route), requests=50)
     time.sleep(0.2)
     assert mirrored(v2) == before
+
+
+def test_a_deep_state_dir_keeps_its_sockets_short(
+    tmp_path: Path, start_backend: StartBackend
+) -> None:
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    route = RouteRef("shop", "prod", deep, free_port())
+    router = HaproxyRouter()
+    v1 = start_backend("v1")
+    try:
+        router.apply(route, RoutePlan(stable=v1))
+        assert loadgen.run(url(route), requests=5).versions == {"v1": 5}
+        assert "shipyard-haproxy-" in (deep / "haproxy.cfg").read_text()
+        with pytest.raises(AdapterError, match="refused 'set server be/zz weight 1'"):
+            router._admin(router._paths(route), "set server be/zz weight 1")
+    finally:
+        sock_dir = router._paths(route).admin.parent
+        router.stop(route)
+    assert not sock_dir.exists()

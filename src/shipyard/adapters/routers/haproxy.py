@@ -101,6 +101,10 @@ end)
 MAX_WEIGHT = 256  # HAProxy's per-server weight range is 0..256; weights are ratios
 PARKED = ("127.0.0.1", 1)  # where an unused slot points (it is in maintenance, never used)
 _SOCK_MAX = 100  # sun_path is 108 bytes
+_REFUSALS = (
+    *("unknown", "not found", "no such", "error", "invalid", "denied"),
+    *("can't", "cannot", "failed", "missing", "require", "not allowed"),
+)
 
 
 def split_weights(canary_percent: float, stable_n: int, canary_n: int) -> tuple[int, int]:
@@ -332,7 +336,7 @@ class HaproxyRouter:
         if command.startswith("show ") and not first_line.startswith(("unknown", "can't")):
             return out
         low = first_line
-        if any(word in low for word in ("unknown", "not found", "error", "invalid", "denied")):
+        if any(word in low for word in _REFUSALS):
             first = out.strip().splitlines()[0] if out.strip() else ""
             raise AdapterError(f"haproxy refused {command!r}: {first}")
         return out
@@ -559,6 +563,9 @@ class HaproxyRouter:
         paths.pid.unlink(missing_ok=True)
         for sock in (paths.admin, paths.master):
             sock.unlink(missing_ok=True)
+        if paths.admin.parent != paths.cfg.parent:  # the short socket dir for a deep state dir
+            with contextlib.suppress(OSError):
+                paths.admin.parent.rmdir()
 
     @staticmethod
     def _terminate(proc: subprocess.Popen[bytes]) -> None:
