@@ -330,3 +330,14 @@ def test_a_deep_state_dir_keeps_its_sockets_short(
         sock_dir = router._paths(route).admin.parent
         router.stop(route)
     assert not sock_dir.exists()
+
+
+def test_observe_reports_weights_moved_by_hand(
+    router: HaproxyRouter, route: RouteRef, start_backend: StartBackend
+) -> None:
+    v1, v2 = start_backend("v1"), start_backend("v2")
+    router.apply(route, RoutePlan(stable=v1, canary=v2, canary_weight=25))
+    router._admin(router._paths(route), "set server be/b1 weight 256")  # an operator, by hand
+    assert router.observe(route).canary_weight == 50.0
+    router.apply(route, RoutePlan(stable=v1, canary=v2, canary_weight=25))  # apply repairs it
+    assert router.observe(route).canary_weight == 25.0
