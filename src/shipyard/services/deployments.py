@@ -319,6 +319,21 @@ def decide(
     return d
 
 
+def _cancel(
+    uow: UnitOfWork, project: Project, d: Deployment, *, by: str, reason: str, now: datetime
+) -> None:
+    canceled = dm.transition(d, dm.Canceled(by=by, reason=reason), now)
+    uow.deployments.save(canceled)
+    uow.events.append(
+        actor=by,
+        kind="deployment.canceled",
+        subject=f"deployment {d.id}",
+        project=project.name,
+        now=now,
+        payload=_payload(canceled),
+    )
+
+
 def rollback(
     svc: Services, actor: Actor, project_name: str, environment: str, *, reason: str = ""
 ) -> Deployment:
@@ -335,16 +350,7 @@ def rollback(
             )
         now = svc.clock.now()
         for live in dm.to_cancel_before_rollback(history):
-            canceled = dm.transition(live, dm.Canceled(by=actor.user, reason="rollback"), now)
-            uow.deployments.save(canceled)
-            uow.events.append(
-                actor=actor.user,
-                kind="deployment.canceled",
-                subject=f"deployment {live.id}",
-                project=project.name,
-                now=now,
-                payload=_payload(canceled),
-            )
+            _cancel(uow, project, live, by=actor.user, reason="rollback", now=now)
         candidate = _candidate(uow, project, plan.candidate)
         d = _request(
             svc,
@@ -373,13 +379,9 @@ def veto(
         if not uow.deployments.veto(project, candidate.name, by=actor.user, reason=reason, now=now):
             raise RefusedError(f"{candidate.name} is already vetoed", code=ErrorCode.VETOED)
         for live in uow.deployments.history(project):
-            if (
-                live.active
-                and live.candidate == candidate.name
-                and live.state is not DeploymentState.RUNNING
-            ):
-                canceled = dm.transition(live, dm.Canceled(by=actor.user, reason="vetoed"), now)
-                uow.deployments.save(canceled)
+            waiting = live.active and live.state is not DeploymentState.RUNNING
+            if waiting and live.candidate == candidate.name:
+                _cancel(uow, project, live, by=actor.user, reason="vetoed", now=now)
         uow.events.append(
             actor=actor.user,
             kind="candidate.vetoed",

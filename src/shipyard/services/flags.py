@@ -18,6 +18,8 @@ from typing import Any
 
 from shipyard.domain.auth import Action, Actor
 from shipyard.domain.flags import PPM, compile_state, rollout_ppm
+from shipyard.domain.flags.constraints import OPERATORS
+from shipyard.domain.flags.strategies import STRATEGIES
 from shipyard.domain.releases import Project
 from shipyard.errors import ConflictError, InvalidError, NotFoundError, ShipyardError
 from shipyard.ports.repositories import FlagChangeRecord, FlagRecord, UnitOfWork
@@ -30,41 +32,6 @@ _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~-]{0,99}$")
 _ENV = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _PER_PERCENT = PPM // 100
 
-STRATEGIES = frozenset(
-    {
-        "default",
-        "userWithId",
-        "flexibleRollout",
-        "gradualRolloutUserId",
-        "gradualRolloutSessionId",
-        "gradualRolloutRandom",
-        "remoteAddress",
-        "applicationHostname",
-    }
-)
-OPERATORS = frozenset(
-    {
-        "IN",
-        "NOT_IN",
-        "STR_CONTAINS",
-        "STR_STARTS_WITH",
-        "STR_ENDS_WITH",
-        "NUM_EQ",
-        "NUM_GT",
-        "NUM_GTE",
-        "NUM_LT",
-        "NUM_LTE",
-        "DATE_AFTER",
-        "DATE_BEFORE",
-        "SEMVER_EQ",
-        "SEMVER_GT",
-        "SEMVER_GTE",
-        "SEMVER_LT",
-        "SEMVER_LTE",
-        "REGEX",
-        "IN_CIDR",
-    }
-)
 PAYLOAD_TYPES = frozenset({"string", "json", "csv", "number"})
 
 

@@ -28,7 +28,7 @@ from shipyard.domain.flags.hashing import PPM, fine_position
 from shipyard.domain.flags.results import Reason
 from shipyard.domain.flags.variants import VariantSet, stickiness_getter
 
-__all__ = ["CompiledStrategy", "Rng", "compile_strategy", "rollout_ppm"]
+__all__ = ["STRATEGIES", "CompiledStrategy", "Rng", "compile_strategy", "rollout_ppm"]
 
 Rng = Callable[[int, int], int]
 _PER_PERCENT = PPM // 100
@@ -193,3 +193,18 @@ def compile_strategy(
         compiled = VariantSet(raw["variants"], group_id, stickiness, rng)
         variants = compiled if compiled else None
     return CompiledStrategy(check, variants, reason)
+
+
+# The strategy names this evaluator knows; a definition naming another is refused when stored.
+STRATEGIES = frozenset(
+    {
+        "default",
+        "userWithId",
+        "flexibleRollout",
+        "gradualRolloutUserId",
+        "gradualRolloutSessionId",
+        "gradualRolloutRandom",
+        "remoteAddress",
+        "applicationHostname",
+    }
+)
