@@ -519,7 +519,8 @@ def run_deployment(svc: Services, job_id: int, deployment_id: int, owner: str) -
             payload=_payload(done),
         )
         if done.state is DeploymentState.SUCCEEDED:
-            if done.mode is DeploymentMode.ROLLBACK and before is not None:
+            replaced = before if before is not None and before.candidate != done.candidate else None
+            if done.mode is DeploymentMode.ROLLBACK and replaced is not None:
                 uow.deployments.save(
                     dm.transition(before, dm.RolledBack(by_deployment=done.id), now)
                 )
