@@ -522,7 +522,7 @@ def run_deployment(svc: Services, job_id: int, deployment_id: int, owner: str) -
             replaced = before if before is not None and before.candidate != done.candidate else None
             if done.mode is DeploymentMode.ROLLBACK and replaced is not None:
                 uow.deployments.save(
-                    dm.transition(before, dm.RolledBack(by_deployment=done.id), now)
+                    dm.transition(replaced, dm.RolledBack(by_deployment=done.id), now)
                 )
             candidate = _candidate(uow, project, done.candidate)
             specs = environment_specs(candidate.config_text)
