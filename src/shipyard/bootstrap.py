@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,9 +51,16 @@ def bootstrap(
     factory = session_factory(engine)
     mirrors = data_dir / "repos"
 
+    repos: dict[str, GitRepository] = {}
+    repos_lock = threading.Lock()
+
     def git_for(source: str) -> GitRepository:
-        key = hashlib.sha256(source.encode()).hexdigest()[:16]
-        return CliGitRepository(source, mirrors / key)
+        """One adapter per repository, so what it learns (the repo exists) is learned once."""
+        with repos_lock:
+            if source not in repos:
+                key = hashlib.sha256(source.encode()).hexdigest()[:16]
+                repos[source] = CliGitRepository(source, mirrors / key)
+            return repos[source]
 
     targets = TargetRegistry()
     services = Services(

@@ -31,6 +31,7 @@ ZERO = "0" * 40
 # commits) parse any history, whatever control characters its messages hold.
 _LOG_FIELDS = ["%H", "%P", "%an", "%ae", "%aI", "%s", "%b"]
 _LOG_FORMAT = "%x00".join(_LOG_FIELDS)
+_FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
 _SAFE_REV = re.compile(r"^[^-\s][^\s]*$")
 _GIT_OPTS = (
     "-c", "core.quotepath=off",
@@ -65,6 +66,7 @@ class CliGitRepository:
         self.git_dir = mirror_dir if self._remote else Path(source)
         self._timeout = timeout_s
         self._push = push and self._remote
+        self._verified = False  # a local path is probed once per instance, not per operation
 
     def _publish(self, branch: str, new: str, old: str) -> None:
         """Mirror a local ref move on the remote; undo it locally when the remote refuses.
@@ -163,9 +165,12 @@ class CliGitRepository:
                     "clone", "--mirror", "--quiet", self.source, str(self.git_dir), cwd=Path("/")
                 )
             return
+        if self._verified:
+            return
         probe = self._run("rev-parse", "--git-dir", check=False)
         if probe.returncode != 0:
             raise NotFoundError(f"{self.source} is not a git repository")
+        self._verified = True
 
     # -- port -------------------------------------------------------------------------------
     def refresh(self) -> None:
@@ -191,6 +196,8 @@ class CliGitRepository:
         return done.stdout.strip() if done.returncode == 0 else None
 
     def is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        if ancestor == descendant and _FULL_SHA.match(ancestor):
+            return True  # a commit is its own ancestor; cutting at the tip needs no git process
         done = self._run(
             "merge-base", "--is-ancestor", _check_rev(ancestor), _check_rev(descendant), check=False
         )
