@@ -13,7 +13,6 @@ from shipyard.domain.approvals import ApprovalRule
 from shipyard.domain.environments import EnvironmentRules, Requires
 from shipyard.domain.freezes import FreezeWindow, OneOffFreeze, RecurringFreeze
 from shipyard.domain.versions import Bump, Scheme
-from shipyard.errors import ConfigError
 
 CONFIG_FILE = "shipyard.yaml"
 
@@ -57,7 +56,7 @@ class EnvironmentSpec:
     policy: str | None
 
 
-def _freeze(f: CronFreeze | RangeFreeze, where: str) -> FreezeWindow:
+def _freeze(f: CronFreeze | RangeFreeze) -> FreezeWindow:
     if isinstance(f, CronFreeze):
         return RecurringFreeze(
             cron=f.cron,
@@ -66,12 +65,8 @@ def _freeze(f: CronFreeze | RangeFreeze, where: str) -> FreezeWindow:
             reason=f.reason,
             name=f.name,
         )
-    start, end = f.start, f.end
-    if start.tzinfo is None or end.tzinfo is None:
-        raise ConfigError(
-            CONFIG_FILE, None, where, "from/to need a UTC offset, e.g. 2026-12-24T00:00:00+01:00"
-        )
-    return OneOffFreeze(start=start, end=end, reason=f.reason, name=f.name)
+    # the schema refuses from/to without a UTC offset, with the line number
+    return OneOffFreeze(start=f.start, end=f.end, reason=f.reason, name=f.name)
 
 
 @lru_cache(maxsize=256)
@@ -98,9 +93,7 @@ def _specs(text: str) -> tuple[EnvironmentSpec, ...]:
             order=i,
             requires=requires,
             approval=approval,
-            freezes=tuple(
-                _freeze(f, f"environments[{i}].freeze[{j}]") for j, f in enumerate(env.freeze)
-            ),
+            freezes=tuple(_freeze(f) for f in env.freeze),
             rollback_during_freeze=env.rollback_during_freeze,
             auto_promote=env.auto_promote,
             single_step=delivery == "single-step",
