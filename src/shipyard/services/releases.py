@@ -229,9 +229,8 @@ def pick(
         release = get_release(uow, project, version)
         git = svc.git(project.source)
         git.refresh()
-        sources = [git.resolve(s) for s in shas]
-        plan = git.plan_pick(
-            release.branch, sources, Identity(actor.user, f"{actor.user}@shipyard")
+        plan = git.plan_pick(  # resolves the SHAs itself: UNKNOWN_SHA names the culprit
+            release.branch, shas, Identity(actor.user, f"{actor.user}@shipyard")
         )
         config_text = _config_at(git, plan.new_tip)
         number = rules.next_candidate_number(uow.releases.candidates(release))

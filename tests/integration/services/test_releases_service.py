@@ -103,6 +103,10 @@ def test_pick_mints_next_candidate_and_refuses_a_repeat(
     with pytest.raises(ConflictError) as on_branch:  # an ancestor of the release is on it already
         releases.pick(svc, ada, "shop", "1.0.0", [release.base_sha])
     assert on_branch.value.code is ErrorCode.ALREADY_PICKED
+    with pytest.raises(NotFoundError) as unknown:
+        releases.pick(svc, ada, "shop", "1.0.0", [fix, "deadbeef"])
+    assert unknown.value.code is ErrorCode.UNKNOWN_SHA
+    assert unknown.value.message == "unknown commit 'deadbeef'"
     assert repo.snapshot() == before
 
     view = releases.show_release(svc, ada, "shop", "1.0.0")
