@@ -41,7 +41,8 @@ class SegmentMatch:
     kind: str  # "header" | "cookie" | "path"
     name: str = ""  # header or cookie name
     value: str | None = None  # exact value; None with kind cookie/header means "present"
-    negate: bool = False  # e.g. requests WITHOUT a session cookie = logged-out users
+    negate: bool = False
+    regex: str | None = None  # header only: the value must match this (RE, unanchored), not value  # e.g. requests WITHOUT a session cookie = logged-out users
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,9 @@ class Counters:
     errors_5xx: int
     response_time_ms_avg: float = 0.0
     extra: dict[str, float] = field(default_factory=dict)
+    # cumulative latency histogram, Prometheus-style: upper bound in seconds (``inf`` last) ->
+    # requests that took at most that long; empty when the router cannot measure latencies
+    latency_buckets: dict[float, float] = field(default_factory=dict)
 
 
 class TrafficRouter(Protocol):
