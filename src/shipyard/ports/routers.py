@@ -41,8 +41,8 @@ class SegmentMatch:
     kind: str  # "header" | "cookie" | "path"
     name: str = ""  # header or cookie name
     value: str | None = None  # exact value; None with kind cookie/header means "present"
-    negate: bool = False
-    regex: str | None = None  # header only: the value must match this (RE, unanchored), not value  # e.g. requests WITHOUT a session cookie = logged-out users
+    negate: bool = False  # e.g. requests WITHOUT a session cookie = logged-out users
+    regex: str | None = None  # header only: the value must match this (unanchored), not value
 
 
 @dataclass(frozen=True, slots=True)
