@@ -259,6 +259,13 @@ Freeze = Annotated[
 ]
 
 
+class Router(Strict):
+    """The proxy in front of the environment; every deployment there moves traffic through it."""
+
+    kind: Literal["haproxy"] = "haproxy"
+    port: int = Field(ge=1, le=65535)
+
+
 class Environment(Strict):
     name: Slug
     target: Target = Field(default_factory=Target)
@@ -269,6 +276,7 @@ class Environment(Strict):
     auto_promote: bool = False
     delivery: Delivery | None = None
     policy: str | None = None
+    router: Router | None = None
 
     @property
     def required_names(self) -> list[str]:
@@ -311,6 +319,14 @@ class Check(Strict):
             return self.failure_limit
         return 1 if self.judge == "threshold" else 0
 
+    @model_validator(mode="before")
+    @classmethod
+    def _prometheus_judges_thresholds(cls, data: Any) -> Any:
+        """A query returns one number per interval, not per-request samples: threshold judging."""
+        if isinstance(data, dict) and data.get("provider") == "prometheus" and "judge" not in data:
+            return {**data, "judge": "threshold"}
+        return data
+
     @model_validator(mode="after")
     def _consistent(self) -> Check:
         if self.provider == "router":
@@ -329,8 +345,20 @@ class Check(Strict):
                         f"query: unknown placeholder {{{{{name}}}}}; use one of "
                         + ", ".join(QUERY_PLACEHOLDERS)
                     )
-        if self.judge == "threshold" and self.threshold is None:
-            raise ValueError("threshold: the threshold judge needs threshold.max or .min")
+        statistical = self.judge != "threshold"
+        if statistical and self.provider == "prometheus":
+            raise ValueError(
+                f"judge: a prometheus query is judged by threshold, not {self.judge}; "
+                "compare with the stable version by compare: baseline and max_increase"
+            )
+        if statistical and self.metric == "request_rate":
+            raise ValueError("judge: request_rate is judged by threshold")
+        if not statistical and self.threshold is None:
+            if self.compare is None or self.max_increase is None:
+                raise ValueError(
+                    "threshold: the threshold judge needs threshold.max or .min, "
+                    "or compare: baseline with max_increase"
+                )
         return self
 
 
@@ -471,8 +499,14 @@ class Policy(Strict):
             w = step.set_weight
             if self.strategy == "blue_green" and step.kind in ("set_weight", "segment", "mirror"):
                 raise ValueError(f"steps[{i}]: a blue_green policy cannot use {step.kind}")
-            if self.strategy == "canary" and step.kind == "segment" and self.router != "flag":
-                raise ValueError(f"steps[{i}].segment: segments need router: flag")
+            seg = step.segment
+            if seg is not None and self.router == "haproxy" and seg.weight != 100:
+                raise ValueError(
+                    f"steps[{i}].segment.weight: haproxy sends every matching request; use 100"
+                )
+            if seg is not None and seg.match.cookie is not None and seg.match.cookie.value:
+                if not seg.match.cookie.present:
+                    raise ValueError(f"steps[{i}].segment.match.cookie: value needs present: true")
             if w is None:
                 continue
             if self.router == "haproxy" and w != int(w):
@@ -492,6 +526,13 @@ class Policy(Strict):
 # --- the file ---------------------------------------------------------------------------------
 
 
+class PrometheusSource(Strict):
+    """Where prometheus checks are queried (``SHIPYARD_PROMETHEUS_URL`` when absent)."""
+
+    address: str = Field(pattern=r"^https?://")
+    timeout: Seconds = 5.0
+
+
 class ProjectConfig(Strict):
     project: Slug | None = None
     mainline: str = "main"
@@ -501,6 +542,7 @@ class ProjectConfig(Strict):
     environments: list[Environment] = Field(default_factory=list)
     policies: dict[str, Policy] = Field(default_factory=dict)
     checks: dict[str, Check] = Field(default_factory=dict)
+    prometheus: PrometheusSource | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -538,6 +580,12 @@ class ProjectConfig(Strict):
                     raise ValueError(f"{at}: {req!r} must name an earlier environment")
             if env.policy is not None and env.policy not in self.policies:
                 raise ValueError(f"environments[{i}].policy: no policy named {env.policy!r}")
+            if env.policy is not None and env.router is None:
+                if self.policies[env.policy].router == "haproxy":
+                    raise ValueError(
+                        f"environments[{i}].router: policy {env.policy!r} moves traffic through "
+                        "haproxy; give router: {port: PORT} (where users reach the environment)"
+                    )
             seen.append(env.name)
         for name, policy in self.policies.items():
             for i, step in enumerate(policy.steps):

@@ -89,10 +89,12 @@ def test_full_example_loads_with_the_right_values() -> None:
     assert staging.auto_promote is True
     assert prod.requires == ["staging"]
     assert prod.target.settings() == {
-        "deploy": "./ops/deploy.sh",
-        "health": "./ops/health.sh",
-        "rollback": "./ops/rollback.sh",
+        "start": "python3 app.py",
+        "instances": 3,
+        "health": "/healthz",
     }
+    assert prod.router is not None and (prod.router.kind, prod.router.port) == ("haproxy", 8080)
+    assert cfg.prometheus is not None and cfg.prometheus.address == "http://127.0.0.1:9090"
     assert prod.approval is not None
     assert prod.approval.required == 1
     assert prod.approval.approvers == ["role:approver"]

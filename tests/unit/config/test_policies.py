@@ -51,8 +51,8 @@ def policy(steps: str, head: str = "") -> str:
             "shipyard.yaml:5: policies.c.steps[0].segment.match.header.value: give exactly one of value or regex",
         ),
         (
-            policy("      - segment: {match: {path: {prefix: /a}}}\n"),
-            "shipyard.yaml:4: policies.c.steps[0].segment: segments need router: flag",
+            policy("      - segment: {match: {path: {prefix: /a}}, weight: 50}\n"),
+            "shipyard.yaml:4: policies.c.steps[0].segment.weight: haproxy sends every matching request; use 100",
         ),
         (
             policy("      - set_weight: 10\n", "    strategy: blue_green\n"),
@@ -73,7 +73,8 @@ def policy(steps: str, head: str = "") -> str:
         ),
         (
             "checks:\n  x: {metric: error_ratio, judge: threshold}\n",
-            "shipyard.yaml:2: checks.x.threshold: the threshold judge needs threshold.max or .min",
+            "shipyard.yaml:2: checks.x.threshold: the threshold judge needs threshold.max or .min, "
+            "or compare: baseline with max_increase",
         ),
         (
             "checks:\n  x:\n    metric: error_rate\n",
