@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine
 
@@ -13,10 +16,14 @@ from shipyard.adapters.artifacts.local import LocalArtifactStore
 from shipyard.adapters.builds.local import LocalBuilder
 from shipyard.adapters.clock import SystemClock
 from shipyard.adapters.git.cli import CliGitRepository
+from shipyard.adapters.metrics.registry import make_provider
+from shipyard.adapters.routers.registry import RouterRegistry
 from shipyard.adapters.targets.registry import TargetRegistry
 from shipyard.engine.worker import Worker
+from shipyard.errors import InvalidError
 from shipyard.ports.clock import Clock
 from shipyard.ports.git import GitRepository
+from shipyard.ports.metrics import MetricProvider
 from shipyard.services.context import Services
 from shipyard.store.database import make_engine, migrate, session_factory
 from shipyard.store.unit_of_work import SqlUnitOfWork
@@ -63,6 +70,23 @@ def bootstrap(
             return repos[source]
 
     targets = TargetRegistry()
+    routers = RouterRegistry()
+    providers: dict[tuple[str, float], MetricProvider] = {}
+
+    def metrics_for(source: Mapping[str, Any] | None) -> MetricProvider:
+        """The candidate's prometheus, else SHIPYARD_PROMETHEUS_URL; one client per address."""
+        address = (source or {}).get("address") or os.environ.get("SHIPYARD_PROMETHEUS_URL")
+        if not address:
+            raise InvalidError(
+                "a prometheus check needs a Prometheus: set prometheus.address in shipyard.yaml "
+                "or SHIPYARD_PROMETHEUS_URL for the server"
+            )
+        timeout = float((source or {}).get("timeout", 5.0))
+        key = (address, timeout)
+        if key not in providers:
+            providers[key] = make_provider("prometheus", {"address": address, "timeout": timeout})
+        return providers[key]
+
     services = Services(
         uow=lambda: SqlUnitOfWork(factory),
         git=git_for,
@@ -72,5 +96,7 @@ def bootstrap(
         logs_dir=data_dir / "logs",
         targets=targets,
         state_dir=data_dir / "environments",
+        routers=routers,
+        metrics=metrics_for,
     )
     return Runtime(services, engine, data_dir, targets)

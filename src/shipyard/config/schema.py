@@ -353,12 +353,12 @@ class Check(Strict):
             )
         if statistical and self.metric == "request_rate":
             raise ValueError("judge: request_rate is judged by threshold")
-        if not statistical and self.threshold is None:
-            if self.compare is None or self.max_increase is None:
-                raise ValueError(
-                    "threshold: the threshold judge needs threshold.max or .min, "
-                    "or compare: baseline with max_increase"
-                )
+        relative = self.compare is not None and self.max_increase is not None
+        if not statistical and self.threshold is None and not relative:
+            raise ValueError(
+                "threshold: the threshold judge needs threshold.max or .min, "
+                "or compare: baseline with max_increase"
+            )
         return self
 
 
@@ -504,9 +504,9 @@ class Policy(Strict):
                 raise ValueError(
                     f"steps[{i}].segment.weight: haproxy sends every matching request; use 100"
                 )
-            if seg is not None and seg.match.cookie is not None and seg.match.cookie.value:
-                if not seg.match.cookie.present:
-                    raise ValueError(f"steps[{i}].segment.match.cookie: value needs present: true")
+            cookie = seg.match.cookie if seg is not None else None
+            if cookie is not None and cookie.value and not cookie.present:
+                raise ValueError(f"steps[{i}].segment.match.cookie: value needs present: true")
             if w is None:
                 continue
             if self.router == "haproxy" and w != int(w):
@@ -580,12 +580,12 @@ class ProjectConfig(Strict):
                     raise ValueError(f"{at}: {req!r} must name an earlier environment")
             if env.policy is not None and env.policy not in self.policies:
                 raise ValueError(f"environments[{i}].policy: no policy named {env.policy!r}")
-            if env.policy is not None and env.router is None:
-                if self.policies[env.policy].router == "haproxy":
-                    raise ValueError(
-                        f"environments[{i}].router: policy {env.policy!r} moves traffic through "
-                        "haproxy; give router: {port: PORT} (where users reach the environment)"
-                    )
+            routed = env.policy is not None and self.policies[env.policy].router == "haproxy"
+            if routed and env.router is None:
+                raise ValueError(
+                    f"environments[{i}].router: policy {env.policy!r} moves traffic through "
+                    "haproxy; give router: {port: PORT} (where users reach the environment)"
+                )
             seen.append(env.name)
         for name, policy in self.policies.items():
             for i, step in enumerate(policy.steps):

@@ -150,6 +150,9 @@ class Deployment:
     override_freeze: FreezeOverride | None = None
     waiting_for: tuple[str, ...] = ()  # what it waits for while pending / awaiting_approval
     outcome: str = ""  # how it ended: failure reason, who rejected or canceled, what superseded it
+    policy: str | None = (
+        None  # a release policy chosen for this deployment instead of the environment's
+    )
 
     @property
     def active(self) -> bool:
@@ -176,6 +179,7 @@ def request_deployment(
     from_candidate: str | None = None,
     reason: str = "",
     override_freeze: FreezeOverride | None = None,
+    policy: str | None = None,
 ) -> Deployment:
     """A new deployment in state pending; evaluate the gates next (``gates.evaluate_gates``)."""
     return Deployment(
@@ -190,6 +194,7 @@ def request_deployment(
         from_candidate=from_candidate,
         reason=reason,
         override_freeze=override_freeze,
+        policy=policy,
     )
 
 

@@ -199,6 +199,8 @@ class Rollout:
     retire_at: datetime | None = None  # blue_green: when the old version is stopped
     old_retired: bool = False
     finished_at: datetime | None = None
+    revision: int = 0  # bumped by every save; a save from a stale read is refused
+    last_error: str = ""  # why the engine could not act on it last time (cleared by a save)
 
     @property
     def active(self) -> bool:

@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import Callable
 
+from shipyard.engine.rollouts import RolloutRunner
 from shipyard.services import builds, deployments, jobs
 from shipyard.services.context import Services
 from shipyard.services.deployments import DEPLOY_JOB
@@ -43,13 +44,16 @@ class Worker:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_reevaluation = 0.0
+        self.rollouts = RolloutRunner(svc, owner=self.owner, lease_s=self.lease_s)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self.run, name="shipyard-engine", daemon=True)
         self._thread.start()
+        self.rollouts.start()
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
+        self.rollouts.stop(timeout)
         if self._thread is not None:
             self._thread.join(timeout)
 
@@ -83,8 +87,11 @@ class Worker:
     def drain(self, timeout: float = 60.0) -> None:
         """Run until no job is due (tests and the demo use this instead of sleeping)."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self.run_once():
-            pass
+        while time.monotonic() < deadline:
+            jobs_done = self.run_once()
+            ticked = self.rollouts.run_once()
+            if not (jobs_done or ticked):
+                break
 
     def _leased(self, job_id: int, work: Callable[[], object]) -> None:
         done = threading.Event()

@@ -13,6 +13,7 @@ from shipyard.domain.auth import Role
 from shipyard.domain.deployments import Deployment
 from shipyard.domain.events import Event
 from shipyard.domain.releases import Artifact, Candidate, CandidateStatus, Pick, Project, Release
+from shipyard.domain.rollouts import Record, Rollout
 
 
 class ProjectRepo(Protocol):
@@ -143,6 +144,34 @@ class DeploymentRepo(Protocol):
     def vetoed(self, project: Project) -> frozenset[str]: ...
 
 
+@dataclass(frozen=True, slots=True)
+class RolloutRecordEntry:
+    at: datetime
+    record: Record
+
+
+class RolloutRepo(Protocol):
+    def add(self, project: Project, r: Rollout, now: datetime) -> Rollout: ...
+    def get(self, rollout_id: int) -> Rollout: ...
+    def lock(self, rollout_id: int) -> Rollout: ...
+    def for_deployment(self, deployment_id: int) -> Rollout | None: ...
+    def latest(self, project: Project, environment: str) -> Rollout | None: ...
+    def active(self) -> Sequence[Rollout]: ...
+    def save(self, r: Rollout, now: datetime) -> Rollout | None:
+        """Compare-and-set on ``r.revision``: None when another writer saved first."""
+
+    def claim(self, *, owner: str, now: datetime, lease_s: float) -> int | None: ...
+    def holds_lease(self, rollout_id: int, owner: str, now: datetime) -> bool: ...
+    def release(self, rollout_id: int, owner: str) -> None: ...
+    def defer(self, rollout_id: int, owner: str, until: datetime, error: str) -> None:
+        """Move the due time (no revision bump: a command saved meanwhile still wins)."""
+
+    def add_records(self, r: Rollout, records: Sequence[Record], now: datetime) -> None: ...
+    def records(
+        self, rollout_id: int, limit: int | None = None
+    ) -> Sequence[RolloutRecordEntry]: ...
+
+
 class UnitOfWork(Protocol):
     projects: ProjectRepo
     releases: ReleaseRepo
@@ -151,6 +180,7 @@ class UnitOfWork(Protocol):
     jobs: JobQueue
     deployments: DeploymentRepo
     flags: FlagRepo
+    rollouts: RolloutRepo
 
     def __enter__(self) -> Self: ...
     def __exit__(

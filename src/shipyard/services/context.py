@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from shipyard.ports.artifacts import ArtifactStore
 from shipyard.ports.builds import Builder
 from shipyard.ports.clock import Clock
 from shipyard.ports.git import GitRepository
+from shipyard.ports.metrics import MetricProvider
 from shipyard.ports.repositories import UnitOfWork
+from shipyard.ports.routers import TrafficRouter
 from shipyard.ports.targets import DeployTarget
 
 
@@ -24,3 +27,6 @@ class Services:
     logs_dir: Path
     targets: Callable[[str], DeployTarget]  # target kind ("local", "command") -> target
     state_dir: Path  # where targets keep per-environment state
+    routers: Callable[[str], TrafficRouter]  # router kind ("haproxy") -> router
+    # a candidate's `prometheus:` settings (None: the server's default) -> provider
+    metrics: Callable[[Mapping[str, Any] | None], MetricProvider]

@@ -31,12 +31,14 @@ from shipyard.domain.gates import (
     evaluate_gates,
 )
 from shipyard.domain.releases import Candidate, Project
+from shipyard.domain.rollouts import PolicySpec, RouteIntent
 from shipyard.errors import ErrorCode, NotFoundError, RefusedError, ShipyardError
 from shipyard.ports.repositories import UnitOfWork
 from shipyard.ports.targets import ArtifactFile, DeploySpec, Instance
 from shipyard.services.context import Services
-from shipyard.services.project_config import EnvironmentSpec, environment_specs
+from shipyard.services.project_config import EnvironmentSpec, environment_specs, rollout_policy
 from shipyard.services.releases import get_project
+from shipyard.services.traffic import apply_route, begin
 
 DEPLOY_JOB = "deploy"
 AUTO = "shipyard"  # the actor of automatic promotions
@@ -448,9 +450,10 @@ def _auto_requests(
     return made
 
 
-def _deploy_spec(
+def deploy_spec_for(
     svc: Services, uow: UnitOfWork, d: Deployment
 ) -> tuple[str, DeploySpec, Candidate]:
+    """The target kind and what the target is told, for a deployment (one definition of both)."""
     project = get_project(uow, d.project)
     candidate = _candidate(uow, project, d.candidate)
     spec = _spec(candidate, d.environment)
@@ -476,26 +479,56 @@ def _deploy_spec(
     )
 
 
+@dataclass(frozen=True)
+class _Prepared:
+    kind: str
+    deploy_spec: DeploySpec
+    env: EnvironmentSpec
+    policy: PolicySpec | None
+
+
+def _prepare(svc: Services, uow: UnitOfWork, d: Deployment) -> _Prepared:
+    kind, deploy_spec, candidate = deploy_spec_for(svc, uow, d)
+    env = _spec(candidate, d.environment)
+    policy = None
+    if d.mode is not DeploymentMode.ROLLBACK:  # a rollback restores at once, no policy
+        policy = rollout_policy(candidate.config_text, d.environment, d.policy)
+    return _Prepared(kind, deploy_spec, env, policy)
+
+
+def _execute(svc: Services, d: Deployment, p: _Prepared) -> str:
+    """Start the candidate beside the old; without a policy, switch traffic and stop the old."""
+    target = svc.targets(p.kind)
+    log = target.deploy(p.deploy_spec).log
+    if p.policy is not None:
+        return log  # the rollout moves traffic and retires the loser
+    if p.env.router_kind is not None:
+        apply_route(svc, p.env, p.deploy_spec, RouteIntent(stable=d.candidate))
+        log += f"traffic: 100% to {d.candidate} through {p.env.router_kind}\n"
+    if d.from_candidate and d.from_candidate != d.candidate:
+        target.retire(p.deploy_spec, d.from_candidate)
+    return log
+
+
 def run_deployment(svc: Services, job_id: int, deployment_id: int, owner: str) -> Deployment:
-    """Execute one running deployment through its target, then record the outcome with the job."""
+    """Execute one running deployment through its target, then record the outcome with the job.
+
+    With a release policy the deployment stays running: a rollout takes over, started in the same
+    transaction that completes the job, and it records the outcome when it is decided.
+    """
     with svc.uow() as uow:
         d = uow.deployments.get(deployment_id)
-        prepared: tuple[str, DeploySpec, Candidate] | None = None
+        prepared: _Prepared | None = None
         failure = ""
         if d.state is DeploymentState.RUNNING:
             try:
-                prepared = _deploy_spec(svc, uow, d)
+                prepared = _prepare(svc, uow, d)
             except ShipyardError as exc:
                 failure = exc.message
     log = ""
     if prepared is not None:
-        kind, spec, _ = prepared
         try:
-            target = svc.targets(kind)
-            deployed = target.deploy(spec)
-            log = deployed.log
-            if d.from_candidate and d.from_candidate != d.candidate:
-                target.retire(spec, d.from_candidate)
+            log = _execute(svc, d, prepared)
         except ShipyardError as exc:
             failure = exc.message
     with svc.uow() as uow:
@@ -505,39 +538,61 @@ def run_deployment(svc: Services, job_id: int, deployment_id: int, owner: str) -
         if d.state is not DeploymentState.RUNNING:  # canceled meanwhile: nothing to record
             uow.commit()
             return d
-        project = get_project(uow, d.project)
-        before = _current(uow.deployments.history(project, d.environment), d.environment)
-        done = dm.transition(d, dm.Failed(failure) if failure else dm.Succeeded(), now)
-        uow.deployments.save(done)
-        uow.deployments.append_log(done.id, log)
-        uow.events.append(
-            actor=AUTO,
-            kind=f"deployment.{done.state.value}",
-            subject=f"deployment {done.id}",
-            project=project.name,
-            now=now,
-            payload=_payload(done),
+        if not failure and prepared is not None and prepared.policy is not None:
+            if uow.rollouts.for_deployment(d.id) is None:
+                uow.deployments.append_log(d.id, log)
+                begin(uow, get_project(uow, d.project), d, prepared.policy, now)
+            uow.commit()
+            return d
+        done = complete_deployment(
+            svc, uow, deployment_id, failure=failure or None, log=log, now=now
         )
-        if done.state is DeploymentState.SUCCEEDED:
-            replaced = before if before is not None and before.candidate != done.candidate else None
-            if done.mode is DeploymentMode.ROLLBACK and replaced is not None:
-                uow.deployments.save(
-                    dm.transition(replaced, dm.RolledBack(by_deployment=done.id), now)
-                )
-            candidate = _candidate(uow, project, done.candidate)
-            specs = environment_specs(candidate.config_text)
-            history = uow.deployments.history(project)
-            nxt = auto_promotions_after(
-                [s.rules for s in specs],
-                done,
-                succeeded_in=_succeeded_in(history, done.candidate),
-                deployments=history,
-                vetoed=uow.deployments.vetoed(project),
-            )
-            _auto_requests(
-                svc, uow, project, candidate, nxt, f"succeeded in {done.environment}", now
-            )
         uow.commit()
+    return done
+
+
+def complete_deployment(
+    svc: Services,
+    uow: UnitOfWork,
+    deployment_id: int,
+    *,
+    failure: str | None,
+    log: str,
+    now: datetime,
+) -> Deployment:
+    """Record a running deployment's outcome, and what follows a success (in the caller's
+    transaction): the replaced deployment of a rollback, the automatic promotions."""
+    d = uow.deployments.lock(deployment_id)
+    if d.state is not DeploymentState.RUNNING:
+        return d
+    project = get_project(uow, d.project)
+    before = _current(uow.deployments.history(project, d.environment), d.environment)
+    done = dm.transition(d, dm.Failed(failure) if failure else dm.Succeeded(), now)
+    uow.deployments.save(done)
+    uow.deployments.append_log(done.id, log)
+    uow.events.append(
+        actor=AUTO,
+        kind=f"deployment.{done.state.value}",
+        subject=f"deployment {done.id}",
+        project=project.name,
+        now=now,
+        payload=_payload(done),
+    )
+    if done.state is DeploymentState.SUCCEEDED:
+        replaced = before if before is not None and before.candidate != done.candidate else None
+        if done.mode is DeploymentMode.ROLLBACK and replaced is not None:
+            uow.deployments.save(dm.transition(replaced, dm.RolledBack(by_deployment=done.id), now))
+        candidate = _candidate(uow, project, done.candidate)
+        specs = environment_specs(candidate.config_text)
+        history = uow.deployments.history(project)
+        nxt = auto_promotions_after(
+            [s.rules for s in specs],
+            done,
+            succeeded_in=_succeeded_in(history, done.candidate),
+            deployments=history,
+            vetoed=uow.deployments.vetoed(project),
+        )
+        _auto_requests(svc, uow, project, candidate, nxt, f"succeeded in {done.environment}", now)
     return done
 
 

@@ -7,12 +7,15 @@ from datetime import timedelta
 from functools import lru_cache
 from typing import Any
 
+from shipyard.analysis.checks import CheckSpec
 from shipyard.config.loader import load_config
-from shipyard.config.schema import CronFreeze, ProjectConfig, RangeFreeze
+from shipyard.config.schema import Check, CronFreeze, Policy, ProjectConfig, RangeFreeze, Step
 from shipyard.domain.approvals import ApprovalRule
 from shipyard.domain.environments import EnvironmentRules, Requires
 from shipyard.domain.freezes import FreezeWindow, OneOffFreeze, RecurringFreeze
+from shipyard.domain.rollouts import PolicySpec, SegmentRule, StepSpec
 from shipyard.domain.versions import Bump, Scheme
+from shipyard.errors import InvalidError
 
 CONFIG_FILE = "shipyard.yaml"
 
@@ -54,6 +57,8 @@ class EnvironmentSpec:
     target_kind: str
     target_settings: dict[str, Any]
     policy: str | None
+    router_kind: str | None = None  # a proxy in front of the environment moves its traffic
+    router_port: int | None = None
 
 
 def _freeze(f: CronFreeze | RangeFreeze) -> FreezeWindow:
@@ -98,10 +103,144 @@ def _specs(text: str) -> tuple[EnvironmentSpec, ...]:
             auto_promote=env.auto_promote,
             single_step=delivery == "single-step",
         )
-        out.append(EnvironmentSpec(rules, env.target.kind, env.target.settings(), env.policy))
+        router = env.router
+        out.append(
+            EnvironmentSpec(
+                rules,
+                env.target.kind,
+                env.target.settings(),
+                env.policy,
+                router.kind if router is not None else None,
+                router.port if router is not None else None,
+            )
+        )
     return tuple(out)
 
 
 def environment_specs(text: str) -> list[EnvironmentSpec]:
     """The environments a candidate's shipyard.yaml declares, in promotion order, as domain rules."""
     return list(_specs(text))
+
+
+# --- release policies -------------------------------------------------------------------------
+
+
+def _check_spec(name: str, c: Check) -> CheckSpec:
+    t = c.threshold
+    return CheckSpec(
+        name=name,
+        provider=c.provider,
+        metric=c.metric,
+        query=c.query,
+        judge=c.judge,
+        max=t.max if t is not None else None,
+        min=t.min if t is not None else None,
+        compare_baseline=c.compare == "baseline" or c.judge != "threshold",
+        max_increase=c.max_increase,
+        alpha=c.alpha,
+        failure_limit=c.effective_failure_limit,
+        interval_s=float(c.interval),
+        dry_run=c.dry_run,
+    )
+
+
+def _checks(cfg: ProjectConfig, refs: list[str | Check], where: str) -> tuple[CheckSpec, ...]:
+    out = []
+    for k, ref in enumerate(refs):
+        if isinstance(ref, str):
+            out.append(_check_spec(ref, cfg.checks[ref]))
+        else:
+            out.append(_check_spec(f"{where}[{k}]", ref))
+    return tuple(out)
+
+
+def _segment(step: Step) -> SegmentRule | None:
+    seg = step.segment
+    if seg is None:
+        return None
+    m = seg.match
+    if m.header is not None:
+        h = m.header
+        return SegmentRule("header", h.name, h.value, h.regex, h.negate)
+    if m.cookie is not None:
+        c = m.cookie
+        return SegmentRule("cookie", c.name, c.value, None, not c.present)
+    assert m.path is not None
+    return SegmentRule("path", value=m.path.prefix)
+
+
+def _step(cfg: ProjectConfig, name: str, i: int, step: Step) -> StepSpec:
+    kind = step.kind
+    if kind == "set_weight":
+        return StepSpec(kind, weight=step.set_weight)
+    if kind == "pause":
+        assert step.pause is not None
+        return StepSpec(kind, duration_s=step.pause.duration)
+    if kind == "analysis":
+        a = step.analysis
+        assert a is not None
+        return StepSpec(
+            kind,
+            duration_s=a.duration,
+            interval_s=a.interval,
+            checks=_checks(cfg, a.checks, f"{name}.steps[{i}]"),
+        )
+    if kind == "approval":
+        assert step.approval is not None
+        return StepSpec(
+            kind, required=step.approval.required, approvers=tuple(step.approval.approvers)
+        )
+    if kind == "segment":
+        return StepSpec(kind, segment=_segment(step))
+    assert step.mirror is not None
+    return StepSpec(kind, mirror=step.mirror.percent)
+
+
+def _policy(cfg: ProjectConfig, name: str, p: Policy) -> PolicySpec:
+    steps = [_step(cfg, name, i, s) for i, s in enumerate(p.steps)]
+    if p.strategy == "blue_green":
+        return PolicySpec.blue_green(
+            name,
+            steps,
+            _checks(cfg, p.preview_checks, f"{name}.preview_checks"),
+            keep_old_for_s=p.keep_old_for,
+            auto_switch=p.auto_switch,
+        )
+    return PolicySpec(name, "canary", tuple(steps))
+
+
+def policy_names(text: str) -> list[str]:
+    return list(project_config(text).policies)
+
+
+def rollout_policy(text: str, environment: str, override: str | None = None) -> PolicySpec | None:
+    """The policy a deployment into ``environment`` runs: the override, else the environment's."""
+    cfg = project_config(text)
+    env = cfg.environment(environment)
+    name = override or (env.policy if env is not None else None)
+    if name is None:
+        return None
+    policy = cfg.policies.get(name)
+    if policy is None:
+        known = ", ".join(sorted(cfg.policies)) or "none"
+        raise InvalidError(
+            f"no release policy named {name!r} in this candidate's shipyard.yaml (known: {known})"
+        )
+    if policy.router == "haproxy" and (env is None or env.router is None):
+        raise InvalidError(
+            f"policy {name!r} moves traffic through haproxy, but environment {environment!r} "
+            "has no router",
+            hint="add router: {port: PORT} to the environment in shipyard.yaml",
+        )
+    if policy.router == "flag":
+        raise InvalidError(
+            f"policy {name!r} uses router: flag, which rollouts do not drive yet",
+            hint="use router: haproxy",
+        )
+    return _policy(cfg, name, policy)
+
+
+def prometheus_source(text: str) -> dict[str, Any] | None:
+    """Where this candidate's prometheus checks are queried, if its shipyard.yaml says."""
+    p = project_config(text).prometheus
+    return {"address": p.address, "timeout": p.timeout} if p is not None else None

@@ -47,6 +47,7 @@ def _deployment(row: DeploymentRow, project: str) -> Deployment:
         override_freeze=override,
         waiting_for=tuple(row.waiting_for.get("items", [])),
         outcome=row.outcome,
+        policy=row.policy,
     )
 
 
@@ -57,6 +58,7 @@ def _write(row: DeploymentRow, d: Deployment) -> None:
     row.from_candidate = d.from_candidate
     row.reason = d.reason
     row.outcome = d.outcome
+    row.policy = d.policy
     row.waiting_for = {"items": list(d.waiting_for)}
     o = d.override_freeze
     row.override_reason = o.reason if o else None

@@ -162,6 +162,43 @@ class DeploymentRow(Base):
     override_confirmed_by: Mapped[str | None] = mapped_column(String(255), nullable=True)
     override_confirmed_at: Mapped[datetime | None] = mapped_column(nullable=True)
     log: Mapped[str] = mapped_column(Text, default="")
+    policy: Mapped[str | None] = mapped_column(String(100), nullable=True)
+
+
+class RolloutRow(Base):
+    """One rollout per deployment; the columns the engine selects on, the rest as JSON."""
+
+    __tablename__ = "rollouts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id"), unique=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    environment: Mapped[str] = mapped_column(String(100))
+    canary: Mapped[str] = mapped_column(String(80))
+    stable: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    phase: Mapped[str] = mapped_column(String(16), index=True)
+    active: Mapped[bool] = mapped_column(index=True)
+    due_at: Mapped[datetime | None] = mapped_column(nullable=True, index=True)
+    lease_owner: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(nullable=True)
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")  # why the last tick failed
+    state: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class RolloutRecordRow(Base):
+    """A rollout decision with its evidence; append-only like events."""
+
+    __tablename__ = "rollout_records"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rollout_id: Mapped[int] = mapped_column(ForeignKey("rollouts.id"), index=True)
+    at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(32))
+    step: Mapped[int] = mapped_column(Integer)
+    actor: Mapped[str] = mapped_column(String(255))
+    message: Mapped[str] = mapped_column(Text)
+    evidence: Mapped[dict[str, Any]]
 
 
 class ApprovalRow(Base):

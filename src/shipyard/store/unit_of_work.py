@@ -16,11 +16,13 @@ from shipyard.ports.repositories import (
     JobQueue,
     ProjectRepo,
     ReleaseRepo,
+    RolloutRepo,
     TokenRepo,
 )
 from shipyard.store.deployments import SqlDeployments
 from shipyard.store.flags import SqlFlags
 from shipyard.store.repositories import SqlEvents, SqlJobs, SqlProjects, SqlReleases, SqlTokens
+from shipyard.store.rollouts import SqlRollouts
 
 
 class SqlUnitOfWork:
@@ -32,6 +34,7 @@ class SqlUnitOfWork:
     jobs: JobQueue
     deployments: DeploymentRepo
     flags: FlagRepo
+    rollouts: RolloutRepo
 
     def __init__(self, factory: sessionmaker[Session]) -> None:
         self._factory = factory
@@ -45,6 +48,7 @@ class SqlUnitOfWork:
         self.jobs = SqlJobs(self.session)
         self.deployments = SqlDeployments(self.session)
         self.flags = SqlFlags(self.session)
+        self.rollouts = SqlRollouts(self.session)
         return self
 
     def __exit__(

@@ -1,0 +1,71 @@
+"""The rollout loop: claim a due rollout with a lease, run one tick, release it.
+
+It runs on its own thread beside the job loop, so a long deployment (a target waiting for health)
+never delays an abort: a rollout made due by a command is picked up within one poll.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from shipyard.ports.routers import RoutePlan
+from shipyard.services import rollouts
+from shipyard.services.context import Services
+
+log = logging.getLogger("shipyard.engine")
+
+RETRY_AFTER_S = 2.0  # a tick that failed (proxy down, instance gone) is tried again after this
+
+
+class RolloutRunner:
+    def __init__(self, svc: Services, *, owner: str, lease_s: float, poll_s: float = 0.1) -> None:
+        self._svc = svc
+        self.owner = owner
+        self.lease_s = lease_s
+        self._poll_s = poll_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        # what this process last applied per rollout; empty after a restart, so the first tick
+        # re-applies the route the database holds
+        self._applied: dict[int, RoutePlan] = {}
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.run, name="shipyard-rollouts", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                busy = self.run_once()
+            except Exception:  # the loop must survive anything one tick does
+                log.exception("rollout loop failed")
+                busy = False
+            if not busy:
+                self._stop.wait(self._poll_s)
+
+    def run_once(self) -> bool:
+        rollout_id = rollouts.claim(self._svc, self.owner, self.lease_s)
+        if rollout_id is None:
+            return False
+        try:
+            rollouts.tick(self._svc, rollout_id, self.owner, self._applied)
+        except Exception as exc:
+            self._applied.pop(rollout_id, None)
+            log.warning("rollout %s: tick failed: %s", rollout_id, exc)
+            rollouts.defer(self._svc, rollout_id, self.owner, RETRY_AFTER_S, str(exc))
+        finally:
+            rollouts.release(self._svc, rollout_id, self.owner)
+        return True
+
+    def drain(self, timeout: float = 30.0) -> None:
+        """Tick until nothing is due (tests); rollouts waiting on time stay waiting."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.run_once():
+            pass

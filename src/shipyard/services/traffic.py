@@ -1,0 +1,130 @@
+"""Where a deployment's traffic goes: the environment's router, the plan, the rollout records.
+
+Shared by the deployment job (a plain deploy switches 100% at once; a policy starts a rollout)
+and the rollout engine, so there is one way to build a route and one way to record a decision.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from shipyard.domain import rollouts as ro
+from shipyard.domain.deployments import Deployment
+from shipyard.domain.releases import Candidate, Project
+from shipyard.domain.rollouts import Record, Rollout
+from shipyard.errors import AdapterError, NotFoundError
+from shipyard.ports.repositories import UnitOfWork
+from shipyard.ports.routers import Backend, RoutePlan, RouteRef, SegmentMatch
+from shipyard.ports.targets import DeploySpec
+from shipyard.services.context import Services
+from shipyard.services.project_config import EnvironmentSpec, environment_specs
+
+ENGINE_ACTOR = "shipyard"
+
+
+def route_ref(svc: Services, project: str, environment: str, spec: EnvironmentSpec) -> RouteRef:
+    assert spec.router_port is not None
+    return RouteRef(
+        project=project,
+        environment=environment,
+        state_dir=svc.state_dir / project / environment / "router",
+        listen_port=spec.router_port,
+    )
+
+
+def env_spec(candidate: Candidate, environment: str) -> EnvironmentSpec:
+    for spec in environment_specs(candidate.config_text):
+        if spec.rules.name == environment:
+            return spec
+    raise NotFoundError(f"environment {environment!r} is not in {candidate.name}'s shipyard.yaml")
+
+
+def _segment(rule: ro.SegmentRule | None) -> SegmentMatch | None:
+    if rule is None:
+        return None
+    return SegmentMatch(rule.kind, rule.name, rule.value, rule.negate, rule.regex)
+
+
+def plan_for(intent: ro.RouteIntent, addresses: Mapping[str, tuple[str, ...]]) -> RoutePlan:
+    def backend(candidate: str) -> Backend:
+        found = addresses.get(candidate, ())
+        if not found:
+            raise AdapterError(f"{candidate} has no running instance to send traffic to")
+        return Backend(candidate, found)
+
+    stable = backend(intent.stable) if intent.stable is not None else None
+    if intent.canary is None:
+        return RoutePlan(stable=stable)
+    return RoutePlan(
+        stable=stable,
+        canary=backend(intent.canary),
+        canary_weight=intent.weight,
+        segment=_segment(intent.segment),
+        mirror_percent=intent.mirror,
+    )
+
+
+def instances(
+    svc: Services, spec: EnvironmentSpec, deploy_spec: DeploySpec
+) -> dict[str, tuple[str, ...]]:
+    """Addresses per candidate of what runs in the environment now."""
+    target = svc.targets(spec.target_kind)
+    found: dict[str, list[str]] = {}
+    for inst in target.running(deploy_spec.project, spec.rules.name, deploy_spec.state_dir):
+        found.setdefault(inst.candidate, []).append(inst.address)
+    return {c: tuple(sorted(a)) for c, a in found.items()}
+
+
+def apply_route(
+    svc: Services, spec: EnvironmentSpec, deploy_spec: DeploySpec, intent: ro.RouteIntent
+) -> RoutePlan:
+    """Start (or adopt) the environment's proxy and make ``intent`` live; idempotent."""
+    assert spec.router_kind is not None
+    router = svc.routers(spec.router_kind)
+    ref = route_ref(svc, deploy_spec.project, spec.rules.name, spec)
+    plan = plan_for(intent, instances(svc, spec, deploy_spec))
+    router.ensure(ref)
+    router.apply(ref, plan)
+    return plan
+
+
+def record(uow: UnitOfWork, r: Rollout, records: Sequence[Record], now: datetime) -> None:
+    """Decision records and their audit events, in the caller's transaction."""
+    uow.rollouts.add_records(r, records, now)
+    for rec in records:
+        uow.events.append(
+            actor=rec.actor if rec.actor != ro.ENGINE else ENGINE_ACTOR,
+            kind=f"rollout.{rec.kind}",
+            subject=f"deployment {r.deployment_id}",
+            project=r.project,
+            now=now,
+            payload={
+                "environment": r.environment,
+                "candidate": r.canary,
+                "stable": r.stable,
+                "step": rec.step,
+                "message": rec.message,
+            },
+        )
+
+
+def begin(
+    uow: UnitOfWork, project: Project, d: Deployment, policy: ro.PolicySpec, now: datetime
+) -> Rollout:
+    """The new version is healthy beside the old: a rollout takes over from here."""
+    r = Rollout(
+        id=0,
+        deployment_id=d.id,
+        project=project.name,
+        environment=d.environment,
+        canary=d.candidate,
+        stable=d.from_candidate,
+        policy=policy,
+        requested_by=d.requested_by,
+        created_at=now,
+    )
+    started = ro.start(r, now)
+    saved = uow.rollouts.add(project, started.rollout, now)
+    record(uow, saved, started.records, now)
+    return saved
