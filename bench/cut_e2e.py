@@ -100,8 +100,8 @@ DIRS = ["api", "auth", "billing", "cache", "cli", "config", "core", "db", "deplo
 FILES_PER_DIR = 16
 LINES = 40
 FIX_BELOW_TIP = 5
-# The fields CliGitRepository.log asks for (hash, parents, author, email, date, subject, body).
-LOG_FORMAT = "%H%x1f%P%x1f%an%x1f%ae%x1f%aI%x1f%s%x1f%b%x1e"
+# The fields CliGitRepository.changelog asks for (hash, author, email, subject, body).
+LOG_FORMAT = "%H%x1f%an%x1f%ae%x1f%s%x1f%b%x1e"
 ACTOR = Actor("ada", Role.DEPLOYER)
 ADMIN = Actor("root", Role.ADMIN)
 

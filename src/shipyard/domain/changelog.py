@@ -12,6 +12,7 @@ _CONVENTIONAL = re.compile(r"^(?P<type>[a-zA-Z]+)(?:\((?P<scope>[^)]*)\))?(?P<ba
 _PR_SUFFIX = re.compile(r"\(#(?P<n>\d+)\)\s*$")
 _PR_MERGE = re.compile(r"^Merge pull request #(?P<n>\d+)\b")
 _MR_MERGE = re.compile(r"See merge request [^!\s]*!(?P<n>\d+)")
+_BREAKING = "BREAKING CHANGE:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,21 +36,35 @@ def parse_pr_number(subject: str, body: str = "") -> int | None:
     return None
 
 
+def changelog_entries(
+    records: Iterable[tuple[str, str, str, str, str]], *, picked: bool = False
+) -> list[ChangelogEntry]:
+    """Entries from ``(sha, author, author_email, subject, body)`` records, as ``git log`` prints
+    them. One loop with the patterns bound locally: a changelog can hold thousands of commits."""
+    conventional, pr_suffix = _CONVENTIONAL.match, _PR_SUFFIX.search
+    pr_merge, mr_merge = _PR_MERGE.search, _MR_MERGE.search
+    entries: list[ChangelogEntry] = []
+    append = entries.append
+    for sha, author, email, subject, body in records:
+        m = pr_suffix(subject) or pr_merge(subject) or (mr_merge(body) if body else None)
+        pr = int(m.group("n")) if m else None
+        c = conventional(subject)
+        if c is None:
+            kind = scope = None
+            breaking = _BREAKING in body
+        else:
+            kind = c.group("type").lower()
+            scope = c.group("scope") or None
+            breaking = c.group("bang") is not None or _BREAKING in body
+        append(ChangelogEntry(sha, subject, author, email, pr, kind, scope, breaking, picked))
+    return entries
+
+
 def entry_for(commit: Commit, *, picked: bool = False) -> ChangelogEntry:
-    m = _CONVENTIONAL.match(commit.subject)
-    breaking = bool(m and m.group("bang")) or "BREAKING CHANGE:" in commit.body
-    return ChangelogEntry(
-        sha=commit.sha,
-        subject=commit.subject,
-        author=commit.author_name,
-        author_email=commit.author_email,
-        pr=parse_pr_number(commit.subject, commit.body),
-        type=m.group("type").lower() if m else None,
-        scope=(m.group("scope") or None) if m else None,
-        breaking=breaking,
-        picked=picked,
-    )
+    return build_changelog((commit,), picked=picked)[0]
 
 
 def build_changelog(commits: Iterable[Commit], *, picked: bool = False) -> list[ChangelogEntry]:
-    return [entry_for(c, picked=picked) for c in commits]
+    return changelog_entries(
+        ((c.sha, c.author_name, c.author_email, c.subject, c.body) for c in commits), picked=picked
+    )

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from shipyard.domain.changelog import ChangelogEntry
 from shipyard.domain.commits import Commit
 
 __all__ = ["Commit", "GitRepository", "Identity", "PickPlan", "PickedCommit"]
@@ -52,6 +53,17 @@ class GitRepository(Protocol):
 
     def log(self, until: str, since: str | None = None) -> list[Commit]:
         """Commits reachable from ``until`` but not from ``since``, newest first."""
+
+    def changelog(
+        self,
+        until: str,
+        since: str | None = None,
+        *,
+        limit: int | None = None,
+        picked: bool = False,
+    ) -> list[ChangelogEntry]:
+        """The entries of ``log(until, since)``, at most ``limit`` (the newest), read straight
+        from git's output: no ``Commit`` in between."""
 
     def missing_changes(self, upstream: str, head: str, base: str) -> list[str]:
         """Commits in base..head whose change (ancestry or patch-id) is not in ``upstream``."""

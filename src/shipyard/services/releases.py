@@ -12,7 +12,7 @@ from datetime import datetime
 
 from shipyard.domain import releases as rules
 from shipyard.domain.auth import Action, Actor
-from shipyard.domain.changelog import ChangelogEntry, build_changelog
+from shipyard.domain.changelog import ChangelogEntry
 from shipyard.domain.releases import Candidate, CandidateStatus, Pick, Project, Release
 from shipyard.domain.versions import (
     Bump,
@@ -303,11 +303,12 @@ def show_release(svc: Services, actor: Actor, project_name: str, version: str) -
     git = svc.git(project.source)
     scheme = release_settings(candidates[0].config_text if candidates else "").scheme
     previous = _previous(release, releases, scheme)
-    mainline = git.log(release.base_sha, previous.base_sha if previous else None)
+    since = previous.base_sha if previous else None
+    mainline = git.changelog(release.base_sha, since, limit=CHANGELOG_LIMIT + 1)
     truncated = len(mainline) > CHANGELOG_LIMIT
     tip = candidates[-1].sha if candidates else release.base_sha
-    picked = git.log(tip, release.base_sha) if tip != release.base_sha else []
-    changelog = build_changelog(picked, picked=True) + build_changelog(mainline[:CHANGELOG_LIMIT])
+    picked = git.changelog(tip, release.base_sha, picked=True) if tip != release.base_sha else []
+    changelog = picked + mainline[:CHANGELOG_LIMIT]
     return ReleaseView(
         project, release, candidates, changelog, previous.version if previous else None, truncated
     )

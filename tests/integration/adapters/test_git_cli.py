@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from shipyard.adapters.git.cli import CliGitRepository
+from shipyard.domain.changelog import build_changelog
 from shipyard.errors import ConflictError, ErrorCode, InvalidError, NotFoundError
 from shipyard.ports.git import Identity
 from tests.support.gitrepo import GitRepoBuilder
@@ -97,6 +98,30 @@ def test_log_survives_control_characters(repo: GitRepoBuilder, git: CliGitReposi
         "body \x1e with\n\nseparators",
     )
     assert git.log(odd, since=odd) == []
+
+
+def test_changelog_reads_entries_straight_from_log(
+    repo: GitRepoBuilder, git: CliGitRepository
+) -> None:
+    base = repo.head()
+    with repo.on("topic", create_from="main"):
+        repo.commit("feat(cart)!: wishlist (#12)", {"wish.py": "W = 1\n"}, body="Line one.")
+    repo.merge_pr("topic", 45, body="See merge request shop/app!46")
+    fix = repo.commit("fix: rounding (#13)", {"app.py": "PRICE = 11\n"}, body="BREAKING CHANGE: x")
+
+    entries = git.changelog(fix, since=base)
+    assert entries == build_changelog(git.log(fix, since=base))
+    assert [(e.type, e.scope, e.pr, e.breaking, e.picked) for e in entries] == [
+        ("fix", None, 13, True, False),
+        (None, None, 45, False, False),
+        ("feat", "cart", 12, True, False),
+    ]
+    assert git.changelog(fix, since=base, limit=2) == entries[:2]  # the newest
+    assert git.changelog(fix, since=base, picked=True) == build_changelog(
+        git.log(fix, since=base), picked=True
+    )
+    assert git.changelog(fix) == build_changelog(git.log(fix))
+    assert git.changelog(fix, since=fix) == []
 
 
 # -- missing changes ---------------------------------------------------------------------------------

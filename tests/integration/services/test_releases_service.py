@@ -116,6 +116,26 @@ def test_pick_mints_next_candidate_and_refuses_a_repeat(
     ]
 
 
+def test_changelog_since_the_previous_release_is_capped(
+    runtime: Runtime, repo: GitRepo, admin: Actor, ada: Actor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    svc = runtime.services
+    projects.add_project(svc, admin, str(repo.path))
+    releases.cut_release(svc, ada, "shop")
+    for n in (5, 6, 7):
+        repo.commit(f"feat: step {n} (#{n})", {f"s{n}.py": f"S = {n}\n"})
+    releases.cut_release(svc, ada, "shop")
+    view = releases.show_release(svc, ada, "shop", "1.1.0")
+    assert view.previous_version == "1.0.0" and not view.changelog_truncated
+    assert [e.pr for e in view.changelog] == [7, 6, 5]
+    monkeypatch.setattr(releases, "CHANGELOG_LIMIT", 2)
+    view = releases.show_release(svc, ada, "shop", "1.1.0")
+    assert view.changelog_truncated
+    assert [e.pr for e in view.changelog] == [7, 6]
+    monkeypatch.setattr(releases, "CHANGELOG_LIMIT", 3)
+    assert not releases.show_release(svc, ada, "shop", "1.1.0").changelog_truncated
+
+
 def test_a_later_release_must_carry_earlier_picks(
     runtime: Runtime, repo: GitRepo, admin: Actor, ada: Actor
 ) -> None:

@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
+from shipyard.domain.changelog import ChangelogEntry, changelog_entries
 from shipyard.domain.commits import Commit
 from shipyard.errors import AdapterError, ConflictError, ErrorCode, InvalidError, NotFoundError
 from shipyard.ports.git import Identity, PickedCommit, PickPlan
@@ -30,7 +31,8 @@ ZERO = "0" * 40
 # NUL cannot occur in a commit's names or message, so NUL-separated fields (and -z between
 # commits) parse any history, whatever control characters its messages hold.
 _LOG_FIELDS = ["%H", "%P", "%an", "%ae", "%aI", "%s", "%b"]
-_LOG_FORMAT = "%x00".join(_LOG_FIELDS)
+# What a changelog entry needs, in changelog_entries' order: sha, author, email, subject, body.
+_CHANGELOG_FIELDS = ["%H", "%an", "%ae", "%s", "%b"]
 _FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
 _SAFE_REV = re.compile(r"^[^-\s][^\s]*$")
 _GIT_OPTS = (
@@ -205,26 +207,45 @@ class CliGitRepository:
             raise AdapterError(f"git merge-base failed: {done.stderr.strip()}")
         return done.returncode == 0
 
-    def log(self, until: str, since: str | None = None) -> list[Commit]:
+    def _log_fields(
+        self, fields: Sequence[str], until: str, since: str | None, limit: int | None = None
+    ) -> Iterator[str]:
+        """``git log -z`` of ``until`` but not ``since``, ``fields`` NUL-separated: the fields of
+        every commit, newest first, one after another (zip ``len(fields)`` of it per commit)."""
         rng = [_check_rev(until), f"^{_check_rev(since)}"] if since else [_check_rev(until)]
-        out = self._run("log", "-z", f"--format={_LOG_FORMAT}", *rng, "--").stdout
-        fields = out.split("\0")
-        n = len(_LOG_FIELDS)
-        commits = []
-        for i in range(0, len(fields) - n + 1, n):  # the last field is the trailing "" after -z
-            sha, parents, name, email, date, subject, body = fields[i : i + n]
-            commits.append(
-                Commit(
-                    sha=sha,
-                    parents=tuple(parents.split()),
-                    author_name=name,
-                    author_email=email,
-                    authored_at=datetime.fromisoformat(date),
-                    subject=subject,
-                    body=body.strip(),
-                )
+        count = [] if limit is None else [f"--max-count={max(limit, 0)}"]
+        out = self._run("log", "-z", f"--format={'%x00'.join(fields)}", *count, *rng, "--").stdout
+        parts = out.split("\0")
+        del parts[len(parts) - len(parts) % len(fields) :]  # the trailing "" after -z
+        return iter(parts)
+
+    def log(self, until: str, since: str | None = None) -> list[Commit]:
+        f = self._log_fields(_LOG_FIELDS, until, since)
+        return [
+            Commit(
+                sha,
+                tuple(parents.split()),
+                name,
+                email,
+                datetime.fromisoformat(date),
+                subject,
+                body.strip(),
             )
-        return commits
+            for sha, parents, name, email, date, subject, body in zip(
+                f, f, f, f, f, f, f, strict=True
+            )
+        ]
+
+    def changelog(
+        self,
+        until: str,
+        since: str | None = None,
+        *,
+        limit: int | None = None,
+        picked: bool = False,
+    ) -> list[ChangelogEntry]:
+        f = self._log_fields(_CHANGELOG_FIELDS, until, since, limit)
+        return changelog_entries(zip(f, f, f, f, f, strict=True), picked=picked)
 
     def missing_changes(self, upstream: str, head: str, base: str) -> list[str]:
         out = self._run("cherry", *(_check_rev(r) for r in (upstream, head, base))).stdout
