@@ -8,6 +8,7 @@ from shipyard import __version__
 from shipyard.api import errors
 from shipyard.api.routes import admin, deployments, flags, projects
 from shipyard.services.context import Services
+from shipyard.web import router as dashboard
 
 
 def create_app(services: Services) -> FastAPI:
@@ -22,6 +23,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(deployments.router)
     app.include_router(flags.router)
+    app.include_router(dashboard)  # the web dashboard under /ui (and / redirects there)
 
     @app.get("/healthz", tags=["admin"])
     def healthz() -> dict[str, str]:

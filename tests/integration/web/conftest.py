@@ -1,0 +1,104 @@
+"""A wired runtime with one project (staging → production behind one approval) and a TestClient.
+
+The memory target stands in for the machines; the dashboard only reads what the services say."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from shipyard.adapters.targets.memory import MemoryTarget
+from shipyard.api.app import create_app
+from shipyard.bootstrap import Runtime, bootstrap
+from shipyard.domain.auth import SYSTEM, Actor, Role
+from shipyard.domain.deployments import Deployment
+from shipyard.services import deployments, projects, releases, tokens
+from tests.support.gitrepo import GitRepo
+
+CONFIG = """\
+project: shop
+versioning: {scheme: semver, initial: 1.0.0}
+build:
+  command: tar czf "$SHIPYARD_ARTIFACTS_DIR/app.tar.gz" app.py
+  artifacts: ["*.tar.gz"]
+environments:
+  - name: staging
+    target: {kind: memory}
+  - name: production
+    target: {kind: memory}
+    requires: [staging]
+    approval: {required: 1, approvers: ["role:approver"]}
+"""
+
+ADA = Actor("ada", Role.DEPLOYER)
+
+
+@dataclass
+class Shop:
+    """The running example: rc.1 serves staging and waits for approval to go to production."""
+
+    runtime: Runtime
+    tokens: dict[str, str]  # role name -> a token of that role
+    candidate: str
+    waiting: Deployment
+
+    def client(self, role: str | None = None) -> TestClient:
+        client = TestClient(create_app(self.runtime.services), follow_redirects=False)
+        if role is not None:
+            login(client, self.tokens[role])
+        return client
+
+    def drain(self) -> None:
+        self.runtime.worker().drain()
+
+
+NONCE = re.compile(r'name="nonce" value="([^"]+)"')
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+def login(client: TestClient, token: str) -> None:
+    page = client.get("/ui/login")
+    nonce = NONCE.search(page.text)
+    assert nonce, page.text
+    done = client.post("/ui/login", data={"token": token, "nonce": nonce.group(1), "next": "/ui"})
+    assert done.status_code == 303, done.text
+    assert done.headers["location"].startswith("/ui")
+
+
+def csrf_of(client: TestClient, page: str = "/ui") -> str:
+    found = CSRF.search(client.get(page).text)
+    assert found
+    return found.group(1)
+
+
+@pytest.fixture
+def shop(tmp_path: Path) -> Iterator[Shop]:
+    MemoryTarget.reset()
+    repo = GitRepo(tmp_path / "shop")
+    repo.commit("chore: set up shipyard", {"shipyard.yaml": CONFIG, "app.py": "PRICE = 10\n"})
+    repo.commit("feat: discounts (#2)", {"app.py": "PRICE = 10\nDISCOUNT = 0.5\n"})
+    rt = bootstrap(tmp_path / "data", f"sqlite:///{tmp_path / 'shipyard.db'}")
+    svc = rt.services
+    made = {
+        role.value: tokens.create_token(svc, SYSTEM, user=user, role=role.value)[1]
+        for user, role in (
+            ("vera", Role.VIEWER),
+            ("ada", Role.DEPLOYER),
+            ("bob", Role.APPROVER),
+            ("root", Role.ADMIN),
+        )
+    }
+    projects.add_project(svc, SYSTEM, str(repo.path))
+    _, rc = releases.cut_release(svc, ADA, "shop")
+    rt.worker().drain()
+    deployments.deploy(svc, ADA, "shop", rc.name, "staging")
+    rt.worker().drain()
+    waiting = deployments.deploy(svc, ADA, "shop", rc.name, "production")
+    yield Shop(rt, made, rc.name, waiting)
+    rt.close()
+    MemoryTarget.reset()
