@@ -17,6 +17,7 @@ from shipyard.services.context import Services
 log = logging.getLogger("shipyard.engine")
 
 RETRY_AFTER_S = 2.0  # a tick that failed (proxy down, instance gone) is tried again after this
+RESYNC_EVERY_S = 30.0  # re-apply every active route this often, to heal a proxy that restarted
 
 
 class RolloutRunner:
@@ -30,6 +31,7 @@ class RolloutRunner:
         # what this process last applied per rollout; empty after a restart, so the first tick
         # re-applies the route the database holds
         self._applied: dict[int, RoutePlan] = {}
+        self._last_resync: float | None = None
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self.run, name="shipyard-rollouts", daemon=True)
@@ -51,6 +53,9 @@ class RolloutRunner:
                 self._stop.wait(self._poll_s)
 
     def run_once(self) -> bool:
+        if self._last_resync is None or time.monotonic() - self._last_resync > RESYNC_EVERY_S:
+            self._last_resync = time.monotonic()
+            rollouts.resync(self._svc, self.owner, self.lease_s, self._applied)
         rollout_id = rollouts.claim(self._svc, self.owner, self.lease_s)
         if rollout_id is None:
             return False

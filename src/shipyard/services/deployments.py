@@ -176,6 +176,7 @@ def _payload(d: Deployment) -> dict[str, object]:
         "state": d.state.value,
         "waiting_for": list(d.waiting_for),
         "outcome": d.outcome,
+        "policy": d.policy,
     }
 
 
@@ -190,12 +191,15 @@ def _request(
     mode: DeploymentMode,
     reason: str = "",
     override: FreezeOverride | None = None,
+    policy: str | None = None,
     now: datetime,
 ) -> Deployment:
     """Create a deployment and evaluate its gates at once; CLOSED gates refuse it (nothing stored)."""
     vetoed = uow.deployments.vetoed(project)
     dm.check_deployable(candidate.status, candidate.name in vetoed, candidate=candidate.name)
     _spec(candidate, environment)  # an unknown environment is refused with the known ones
+    if policy is not None:  # an unknown policy, or one the environment cannot run, is refused
+        rollout_policy(candidate.config_text, environment, policy)
     history = uow.deployments.history(project)
     dm.check_can_request(project.name, environment, candidate.name, history)
     current = _current(history, environment)
@@ -212,6 +216,7 @@ def _request(
         from_candidate=current.candidate if current else None,
         reason=reason,
         override_freeze=override,
+        policy=policy,
     )
     verdict = _gates(svc, uow, project, draft, candidate, now)
     verdict.raise_if_closed(environment)
@@ -236,8 +241,12 @@ def deploy(
     *,
     override_freeze: bool = False,
     reason: str = "",
+    policy: str | None = None,
 ) -> Deployment:
-    """Ask for a deployment; it starts at once, waits for approval, or is refused with why."""
+    """Ask for a deployment; it starts at once, waits for approval, or is refused with why.
+
+    ``policy`` picks a release policy of the candidate's shipyard.yaml instead of the
+    environment's (a ``hotfix`` policy with shorter steps, say)."""
     actor.require(Action.DEPLOY)
     override = FreezeOverride(reason=reason, requested_by=actor.user) if override_freeze else None
     with svc.uow() as uow:
@@ -253,6 +262,7 @@ def deploy(
             mode=DeploymentMode.DEPLOY,
             reason=reason,
             override=override,
+            policy=policy,
             now=svc.clock.now(),
         )
         uow.commit()

@@ -331,11 +331,38 @@ def explain(svc: Services, actor: Actor, project_name: str, deployment_id: int) 
         return RolloutView(r, uow.rollouts.records(r.id), {}, None)
 
 
-def claim(svc: Services, owner: str, lease_s: float) -> int | None:
+def claim(svc: Services, owner: str, lease_s: float, rollout_id: int | None = None) -> int | None:
     with svc.uow() as uow:
-        got = uow.rollouts.claim(owner=owner, now=svc.clock.now(), lease_s=lease_s)
+        got = uow.rollouts.claim(
+            owner=owner, now=svc.clock.now(), lease_s=lease_s, rollout_id=rollout_id
+        )
         uow.commit()
         return got
+
+
+def resync(
+    svc: Services, owner: str, lease_s: float, applied: MutableMapping[int, RoutePlan]
+) -> int:
+    """Make every active rollout's route live again (after a restart, or a proxy that died),
+    including paused ones that are not due; returns how many were re-applied."""
+    with svc.uow() as uow:
+        ids = list(uow.rollouts.active_ids())
+    done = 0
+    for rollout_id in ids:
+        if claim(svc, owner, lease_s, rollout_id) is None:
+            continue  # another worker holds it: it keeps the route right
+        try:
+            with svc.uow() as uow:
+                r = uow.rollouts.get(rollout_id)
+                ctx = _context(svc, uow, r)
+            applied.pop(rollout_id, None)
+            _sync_route(svc, ctx, r, applied)
+            done += 1
+        except ShipyardError as exc:
+            log.warning("rollout %s: could not re-apply its route: %s", rollout_id, exc)
+        finally:
+            release(svc, rollout_id, owner)
+    return done
 
 
 def defer(svc: Services, rollout_id: int, owner: str, seconds: float, error: str) -> None:

@@ -347,6 +347,9 @@ class SqlRollouts:
         )
         return self._decode(row) if row is not None else None
 
+    def active_ids(self) -> Sequence[int]:
+        return list(self._s.scalars(select(RolloutRow.id).where(RolloutRow.active.is_(True))))
+
     def active(self) -> Sequence[Rollout]:
         rows = self._s.scalars(select(RolloutRow).where(RolloutRow.active.is_(True)))
         return [self._decode(r) for r in rows]
@@ -370,14 +373,21 @@ class SqlRollouts:
             return None
         return replace(r, revision=r.revision + 1)
 
-    def claim(self, *, owner: str, now: datetime, lease_s: float) -> int | None:
-        """One due rollout whose lease is free or expired, leased to ``owner``."""
-        due = and_(
-            RolloutRow.active.is_(True),
-            RolloutRow.due_at.is_not(None),
-            RolloutRow.due_at <= now,
-            or_(RolloutRow.lease_until.is_(None), RolloutRow.lease_until < now),
-        )
+    def claim(
+        self, *, owner: str, now: datetime, lease_s: float, rollout_id: int | None = None
+    ) -> int | None:
+        """One due rollout whose lease is free or expired, leased to ``owner``; or, with
+        ``rollout_id``, that active rollout whether due or not (to re-apply its route)."""
+        free = or_(RolloutRow.lease_until.is_(None), RolloutRow.lease_until < now)
+        if rollout_id is not None:
+            due = and_(RolloutRow.id == rollout_id, RolloutRow.active.is_(True), free)
+        else:
+            due = and_(
+                RolloutRow.active.is_(True),
+                RolloutRow.due_at.is_not(None),
+                RolloutRow.due_at <= now,
+                free,
+            )
         q = select(RolloutRow.id).where(due).order_by(RolloutRow.due_at).limit(1)
         if self._s.get_bind().dialect.name == "postgresql":
             q = q.with_for_update(skip_locked=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from shipyard.adapters.targets.memory import MemoryTarget
+from shipyard.adapters.targets.memory import MemoryTarget, address
 from shipyard.errors import AdapterError, ErrorCode, IntegrityError
 from shipyard.ports.targets import Instance
 from tests.integration.targets.conftest import spec_for
@@ -33,7 +33,7 @@ def test_records_deploys_and_retires(tmp_path: Path) -> None:
 
     assert [s.candidate for s in MemoryTarget.deploys] == ["c1", "c2"]
     assert MemoryTarget.retired == [("shop", "staging", "c1")]
-    assert target.running("shop", "staging", tmp_path) == [Instance("c2", "memory")]
+    assert target.running("shop", "staging", tmp_path) == [Instance("c2", address("c2"))]
 
 
 def test_can_be_told_to_report_a_digest_mismatch_or_an_unhealthy_version(
@@ -54,5 +54,5 @@ def test_can_be_told_to_report_a_digest_mismatch_or_an_unhealthy_version(
     with pytest.raises(AdapterError, match="c3 did not become healthy; c1 keeps serving"):
         target.deploy(spec_for(tmp_path / "s", "c3", artifact, from_candidate="c1"))
 
-    assert target.running("shop", "staging", tmp_path) == [Instance("c1", "memory")]
+    assert target.running("shop", "staging", tmp_path) == [Instance("c1", address("c1"))]
     assert len(MemoryTarget.deploys) == 3  # failed attempts are recorded too

@@ -6,6 +6,7 @@ sets it up and inspects it directly; call ``MemoryTarget.reset()`` between tests
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
@@ -13,6 +14,11 @@ from typing import ClassVar
 from shipyard.adapters.targets.verify import verify_artifacts
 from shipyard.errors import AdapterError, ErrorCode, IntegrityError
 from shipyard.ports.targets import Deployed, DeploySpec, Instance
+
+
+def address(candidate: str) -> str:
+    """A stable, valid-looking address per candidate, so routers can be given a plan."""
+    return f"127.0.0.1:{20000 + zlib.crc32(candidate.encode()) % 20000}"
 
 
 class MemoryTarget:
@@ -51,7 +57,9 @@ class MemoryTarget:
             )
         self.live.setdefault((spec.project, spec.environment), set()).add(spec.candidate)
         return Deployed(
-            spec.candidate, (Instance(spec.candidate, "memory"),), "deployed in memory\n"
+            spec.candidate,
+            (Instance(spec.candidate, address(spec.candidate)),),
+            "deployed in memory\n",
         )
 
     def retire(self, spec: DeploySpec, candidate: str) -> None:
@@ -59,7 +67,9 @@ class MemoryTarget:
         self.live.get((spec.project, spec.environment), set()).discard(candidate)
 
     def running(self, project: str, environment: str, state_dir: Path) -> Sequence[Instance]:
-        return [Instance(c, "memory") for c in sorted(self.live.get((project, environment), set()))]
+        return [
+            Instance(c, address(c)) for c in sorted(self.live.get((project, environment), set()))
+        ]
 
     def close(self) -> None:
         return None
