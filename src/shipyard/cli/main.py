@@ -6,7 +6,16 @@ import sys
 
 import typer
 
-from shipyard.cli.commands import admin, artifacts, deployments, flags, projects, releases, serve
+from shipyard.cli.commands import (
+    admin,
+    artifacts,
+    deployments,
+    flags,
+    projects,
+    releases,
+    rollouts,
+    serve,
+)
 from shipyard.cli.errors import CliError, show
 
 app = typer.Typer(
@@ -20,6 +29,7 @@ app.add_typer(projects.app, name="project")
 app.add_typer(releases.app, name="release")
 app.add_typer(artifacts.app, name="artifact")
 app.add_typer(flags.app, name="flag")
+app.add_typer(rollouts.app, name="rollout")
 app.add_typer(admin.tokens, name="token")
 app.command("whoami")(admin.whoami)
 app.command("events")(admin.events)

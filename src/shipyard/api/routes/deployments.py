@@ -20,6 +20,7 @@ class DeployIn(BaseModel):
     environment: str
     override_freeze: bool = False
     reason: str = ""
+    policy: str | None = None
 
 
 class DecisionIn(BaseModel):
@@ -51,6 +52,7 @@ class DeploymentOut(BaseModel):
     reason: str
     outcome: str
     waiting_for: list[str]
+    policy: str | None = None
     override_freeze: dict[str, str | None] | None = None
     log: str | None = Field(None, description="what the target printed (detail view only)")
 
@@ -75,6 +77,7 @@ class DeploymentOut(BaseModel):
             reason=d.reason,
             outcome=d.outcome,
             waiting_for=list(d.waiting_for),
+            policy=d.policy,
             override_freeze={
                 "reason": o.reason,
                 "requested_by": o.requested_by,
@@ -121,6 +124,7 @@ def deploy(project: str, body: DeployIn, svc: Svc, me: Me) -> DeploymentOut:
             body.environment,
             override_freeze=body.override_freeze,
             reason=body.reason,
+            policy=body.policy,
         )
     )
 

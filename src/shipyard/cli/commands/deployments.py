@@ -39,10 +39,24 @@ def _summary(d: dict[str, Any]) -> str:
     return text
 
 
+def _rollout_of(client: Client, d: dict[str, Any]) -> dict[str, Any] | None:
+    """The rollout that holds a running deployment, if one took over from the target."""
+    try:
+        r = client.get(f"/api/v1/projects/{d['project']}/deployments/{d['id']}/rollout")
+    except CliError as err:
+        if err.code == "not_found":
+            return None
+        raise
+    return r if isinstance(r, dict) else None
+
+
 def _wait(client: Client, d: dict[str, Any]) -> dict[str, Any]:
+    """Until it succeeds or fails, or a rollout takes it over (that can take hours)."""
     while d["state"] == "running":
         time.sleep(0.3)
         d = client.get(f"/api/v1/deployments/{d['id']}")
+        if d["state"] == "running" and _rollout_of(client, d) is not None:
+            break
     if d["state"] == "failed":
         raise CliError(
             f"deployment {d['id']} of {d['candidate']} to {d['environment']} failed: {d['outcome']}",
@@ -59,8 +73,15 @@ def deploy(
         bool, typer.Option(help="deploy during a freeze (needs --reason and a second approver)")
     ] = False,
     reason: Annotated[str, typer.Option(help="why (recorded in the audit log)")] = "",
+    policy: Annotated[
+        str | None,
+        typer.Option(help="release policy from shipyard.yaml instead of the environment's"),
+    ] = None,
     wait: Annotated[
-        bool, typer.Option("--wait/--no-wait", help="wait until it succeeds or fails")
+        bool,
+        typer.Option(
+            "--wait/--no-wait", help="wait until it succeeds or fails, or its rollout starts"
+        ),
     ] = True,
     json_: JsonOpt = False,
 ) -> None:
@@ -73,6 +94,7 @@ def deploy(
             "environment": environment,
             "override_freeze": override_freeze,
             "reason": reason,
+            "policy": policy,
         },
     )
     if wait:
@@ -80,6 +102,11 @@ def deploy(
     if json_:
         return emit_json(d)
     line(_summary(d))
+    if d["state"] == "running" and wait:
+        line(
+            f"  rollout started: watch it with [bold]shipyard rollout status {project} "
+            f"{environment} --watch[/]"
+        )
 
 
 def _decide(deployment: int, verb: str, comment: str, json_: bool) -> None:

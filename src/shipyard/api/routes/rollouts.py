@@ -1,0 +1,213 @@
+"""Rollouts: the live view of an environment's rollout, the human commands, the evidence."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from shipyard.api.deps import Me, Svc
+from shipyard.domain.rollouts import Rollout
+from shipyard.ports.routers import Counters
+from shipyard.services import rollouts
+from shipyard.services.rollouts import RolloutView
+
+router = APIRouter(prefix="/api/v1", tags=["rollouts"])
+
+
+class StepOut(BaseModel):
+    index: int
+    kind: str
+    description: str
+    state: str  # done | current | next
+
+
+class RecordOut(BaseModel):
+    at: datetime
+    kind: str
+    step: int
+    actor: str
+    message: str
+    evidence: dict[str, Any]
+
+
+class VersionOut(BaseModel):
+    candidate: str
+    role: str  # stable | canary
+    requests: int
+    errors_5xx: int
+    error_ratio: float | None
+    latency_ms_avg: float | None
+    latency_ms: dict[str, float | None] = Field(
+        default_factory=dict, description="p50/p95/p99 since the router started, from its histogram"
+    )
+
+
+class RolloutOut(BaseModel):
+    id: int
+    deployment_id: int
+    project: str
+    environment: str
+    canary: str
+    stable: str | None
+    policy: str
+    strategy: str
+    phase: str
+    step: int
+    steps: list[StepOut]
+    weight: float
+    segment: str | None
+    mirror: float
+    pause_reason: str
+    reason: str
+    approvals: list[str]
+    checks: list[dict[str, Any]]
+    due_at: datetime | None
+    created_at: datetime
+    finished_at: datetime | None
+    last_error: str
+    url: str | None
+    versions: list[VersionOut]
+    records: list[RecordOut]
+
+
+def _quantile(c: Counters, q: float) -> float | None:
+    from shipyard.analysis.checks import quantile_from_buckets
+
+    v = quantile_from_buckets(c.latency_buckets, q)
+    return round(v * 1000, 2) if v is not None and math.isfinite(v) else None
+
+
+def _versions(r: Rollout, live: dict[str, Counters]) -> list[VersionOut]:
+    out = []
+    for role, candidate in (("stable", r.stable), ("canary", r.canary)):
+        if candidate is None or candidate not in live:
+            continue
+        c = live[candidate]
+        out.append(
+            VersionOut(
+                candidate=candidate,
+                role=role,
+                requests=c.requests,
+                errors_5xx=c.errors_5xx,
+                error_ratio=c.errors_5xx / c.requests if c.requests else None,
+                latency_ms_avg=c.response_time_ms_avg if c.requests else None,
+                latency_ms={
+                    "p50": _quantile(c, 0.5),
+                    "p95": _quantile(c, 0.95),
+                    "p99": _quantile(c, 0.99),
+                },
+            )
+        )
+    return out
+
+
+def to_out(view: RolloutView) -> RolloutOut:
+    r = view.rollout
+    steps = [
+        StepOut(
+            index=i,
+            kind=s.kind,
+            description=s.describe(),
+            state="done" if i < r.step else ("current" if i == r.step else "next"),
+        )
+        for i, s in enumerate(r.policy.steps)
+    ]
+    checks = [x.to_dict() for x in r.analysis.results] if r.analysis else []
+    return RolloutOut(
+        id=r.id,
+        deployment_id=r.deployment_id,
+        project=r.project,
+        environment=r.environment,
+        canary=r.canary,
+        stable=r.stable,
+        policy=r.policy.name,
+        strategy=r.policy.strategy,
+        phase=r.phase.value,
+        step=r.step,
+        steps=steps,
+        weight=r.weight,
+        segment=r.segment.describe() if r.segment else None,
+        mirror=r.mirror,
+        pause_reason=r.pause_reason,
+        reason=r.reason,
+        approvals=list(r.approvals),
+        checks=_finite(checks),
+        due_at=r.due_at,
+        created_at=r.created_at,
+        finished_at=r.finished_at,
+        last_error=r.last_error,
+        url=view.url,
+        versions=_versions(r, dict(view.live)),
+        records=[
+            RecordOut(
+                at=e.at,
+                kind=e.record.kind,
+                step=e.record.step,
+                actor=e.record.actor,
+                message=e.record.message,
+                evidence=_finite(dict(e.record.evidence)),
+            )
+            for e in view.records
+        ],
+    )
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN or infinity: they become null."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+class PromoteIn(BaseModel):
+    full: bool = Field(False, description="skip every remaining step: 100% now")
+
+
+class AbortIn(BaseModel):
+    reason: str = ""
+
+
+@router.get("/projects/{project}/environments/{environment}/rollout")
+def status(project: str, environment: str, svc: Svc, me: Me, records: int = 10) -> RolloutOut:
+    return to_out(rollouts.status(svc, me, project, environment, records=records))
+
+
+def _after(svc: Svc, me: Me, project: str, environment: str) -> RolloutOut:
+    return to_out(rollouts.status(svc, me, project, environment))
+
+
+@router.post("/projects/{project}/environments/{environment}/rollout/promote")
+def promote(project: str, environment: str, body: PromoteIn, svc: Svc, me: Me) -> RolloutOut:
+    rollouts.promote(svc, me, project, environment, full=body.full)
+    return _after(svc, me, project, environment)
+
+
+@router.post("/projects/{project}/environments/{environment}/rollout/pause")
+def pause(project: str, environment: str, svc: Svc, me: Me) -> RolloutOut:
+    rollouts.pause(svc, me, project, environment)
+    return _after(svc, me, project, environment)
+
+
+@router.post("/projects/{project}/environments/{environment}/rollout/resume")
+def resume(project: str, environment: str, svc: Svc, me: Me) -> RolloutOut:
+    rollouts.resume(svc, me, project, environment)
+    return _after(svc, me, project, environment)
+
+
+@router.post("/projects/{project}/environments/{environment}/rollout/abort")
+def abort(project: str, environment: str, body: AbortIn, svc: Svc, me: Me) -> RolloutOut:
+    rollouts.abort(svc, me, project, environment, reason=body.reason)
+    return _after(svc, me, project, environment)
+
+
+@router.get("/projects/{project}/deployments/{deployment_id}/rollout")
+def explain(project: str, deployment_id: int, svc: Svc, me: Me) -> RolloutOut:
+    return to_out(rollouts.explain(svc, me, project, deployment_id))

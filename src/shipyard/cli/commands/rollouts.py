@@ -1,0 +1,229 @@
+"""shipyard rollout status | promote | pause | resume | abort | explain"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Annotated, Any
+
+import typer
+from rich.console import Group
+from rich.live import Live
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from shipyard.cli.client import Client
+from shipyard.cli.render import JsonOpt, console, emit_json, line, when
+
+app = typer.Typer(help="Watch and steer progressive rollouts.", no_args_is_help=True)
+
+PHASE_STYLE = {
+    "progressing": "yellow",
+    "paused": "cyan",
+    "promoting": "green",
+    "aborting": "red",
+    "promoted": "green",
+    "rolled_back": "magenta",
+}
+_ACTIVE = ("progressing", "paused", "promoting", "aborting")
+
+
+def _path(project: str, environment: str) -> str:
+    return f"/api/v1/projects/{project}/environments/{environment}/rollout"
+
+
+def _pct(x: float | None) -> str:
+    return "" if x is None else f"{100 * x:.2f}%"
+
+
+def _ms(x: float | None) -> str:
+    return "" if x is None else f"{x:.0f} ms"
+
+
+def _header(r: dict[str, Any]) -> Text:
+    phase = r["phase"]
+    text = Text.from_markup(
+        f"[bold]{r['project']}/{r['environment']}[/]: {r['canary']}"
+        + (f" replacing {r['stable']}" if r["stable"] else "")
+        + f" — policy [bold]{r['policy']}[/] ({r['strategy']}) — "
+        f"[{PHASE_STYLE.get(phase, 'white')}]{phase}[/]"
+    )
+    total = len(r["steps"])
+    text.append(f"\nstep {min(r['step'] + 1, total)}/{total}, weight {r['weight']:g}%")
+    if r["segment"]:
+        text.append(f", segment: {r['segment']}")
+    if r["mirror"]:
+        text.append(f", mirroring {r['mirror']:g}%")
+    if r["pause_reason"]:
+        text.append(f"\npaused: {r['pause_reason']}", style="cyan")
+    if r["reason"]:
+        text.append(f"\n{r['reason']}")
+    if r["last_error"]:
+        text.append(f"\nlast error: {r['last_error']}", style="red")
+    if r["url"]:
+        text.append(f"\nserving at {r['url']}", style="dim")
+    return text
+
+
+def _steps(r: dict[str, Any]) -> Table:
+    t = Table(title="steps", title_justify="left", header_style="bold", expand=False)
+    t.add_column("#")
+    t.add_column("step")
+    t.add_column("")
+    marks = {"done": "[green]✓[/]", "current": "[yellow]▶[/]", "next": ""}
+    for s in r["steps"]:
+        t.add_row(str(s["index"] + 1), s["description"], marks[s["state"]])
+    return t
+
+
+def _versions(r: dict[str, Any]) -> Table:
+    t = Table(title="traffic (since the router started)", title_justify="left", header_style="bold")
+    for c in ("version", "role", "requests", "5xx", "error ratio", "avg", "p50", "p95", "p99"):
+        t.add_column(c)
+    for v in r["versions"]:
+        lat = v["latency_ms"]
+        t.add_row(
+            v["candidate"],
+            v["role"],
+            str(v["requests"]),
+            str(v["errors_5xx"]),
+            _pct(v["error_ratio"]),
+            _ms(v["latency_ms_avg"]),
+            _ms(lat.get("p50")),
+            _ms(lat.get("p95")),
+            _ms(lat.get("p99")),
+        )
+    return t
+
+
+def _checks(r: dict[str, Any]) -> Table | None:
+    if not r["checks"]:
+        return None
+    t = Table(title="analysis", title_justify="left", header_style="bold")
+    for c in ("check", "verdict", "canary", "stable", "failures", "why"):
+        t.add_column(c, overflow="fold")
+    for c in r["checks"]:
+        verdict = c["verdict"] + (" (dry run)" if c["dry_run"] else "")
+        t.add_row(
+            c["name"],
+            verdict,
+            "" if c["value"] is None else f"{c['value']:.4g}",
+            "" if c["baseline"] is None else f"{c['baseline']:.4g}",
+            f"{c['failures']}/{c['failure_limit']}",
+            c["reason"],
+        )
+    return t
+
+
+def _records(records: list[dict[str, Any]], title: str = "decisions") -> Table:
+    t = Table(title=title, title_justify="left", header_style="bold")
+    for c in ("when", "step", "decision", "by", "what"):
+        t.add_column(c, overflow="fold")
+    for rec in records:
+        t.add_row(when(rec["at"]), str(rec["step"] + 1), rec["kind"], rec["actor"], rec["message"])
+    return t
+
+
+def _view(r: dict[str, Any]) -> Group:
+    parts: list[Any] = [Panel(_header(r), expand=False), _steps(r)]
+    if r["versions"]:
+        parts.append(_versions(r))
+    checks = _checks(r)
+    if checks is not None:
+        parts.append(checks)
+    parts.append(_records(r["records"], "last decisions"))
+    return Group(*parts)
+
+
+def status(
+    project: str,
+    environment: str,
+    watch: Annotated[bool, typer.Option("--watch", "-w", help="refresh until it ends")] = False,
+    interval: Annotated[float, typer.Option(help="seconds between refreshes")] = 1.0,
+    json_: JsonOpt = False,
+) -> None:
+    """The environment's rollout: step, weights, traffic per version, checks, decisions."""
+    client = Client()
+    r = client.get(_path(project, environment))
+    if json_:
+        return emit_json(r)
+    if not watch:
+        console.print(_view(r))
+        return None
+    with Live(_view(r), console=console, refresh_per_second=4) as live:
+        while r["phase"] in _ACTIVE:
+            time.sleep(interval)
+            r = client.get(_path(project, environment))
+            live.update(_view(r))
+    return None
+
+
+def _act(project: str, environment: str, action: str, body: dict[str, Any], json_: bool) -> None:
+    r = Client().post(f"{_path(project, environment)}/{action}", body)
+    if json_:
+        return emit_json(r)
+    line(str(_header(r)))
+    if r["records"]:
+        last = r["records"][-1]
+        line(f"[bold]{last['kind']}[/] by {last['actor']}: {last['message']}")
+    return None
+
+
+def promote(
+    project: str,
+    environment: str,
+    full: Annotated[bool, typer.Option("--full", help="skip every remaining step")] = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Go past the current step (a pause, an approval, an inconclusive analysis)."""
+    _act(project, environment, "promote", {"full": full}, json_)
+
+
+def pause(project: str, environment: str, json_: JsonOpt = False) -> None:
+    """Hold the rollout at its current step and weight."""
+    _act(project, environment, "pause", {}, json_)
+
+
+def resume(project: str, environment: str, json_: JsonOpt = False) -> None:
+    """Continue a paused rollout (an inconclusive analysis runs again)."""
+    _act(project, environment, "resume", {}, json_)
+
+
+def abort(
+    project: str,
+    environment: str,
+    reason: Annotated[str, typer.Option(help="why (recorded with the decision)")] = "",
+    json_: JsonOpt = False,
+) -> None:
+    """Send 100% of traffic back to the stable version and stop the new one."""
+    _act(project, environment, "abort", {"reason": reason}, json_)
+
+
+def explain(project: str, deployment: int, json_: JsonOpt = False) -> None:
+    """Every decision of a deployment's rollout, with its evidence."""
+    r = Client().get(f"/api/v1/projects/{project}/deployments/{deployment}/rollout")
+    if json_:
+        return emit_json(r)
+    console.print(Panel(_header(r), expand=False))
+    for rec in r["records"]:
+        line(
+            f"[dim]{when(rec['at'])}[/] step {rec['step'] + 1} [bold]{rec['kind']}[/] "
+            f"by {rec['actor']}: {rec['message']}"
+        )
+        for check in rec["evidence"].get("checks", []):
+            ev = check.get("evidence", {})
+            line(
+                f"    {check['name']}: [bold]{check['verdict']}[/] — {check['reason']}"
+                + (" (dry run)" if check.get("dry_run") else "")
+            )
+            if ev:
+                line(f"      [dim]{json.dumps(ev, sort_keys=True, default=str)}[/]")
+        rest = {k: v for k, v in rec["evidence"].items() if k != "checks"}
+        if rest:
+            line(f"    [dim]{json.dumps(rest, sort_keys=True, default=str)}[/]")
+    return None
+
+
+for _name in ("status", "promote", "pause", "resume", "abort", "explain"):
+    app.command(_name)(globals()[_name])
