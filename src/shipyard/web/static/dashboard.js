@@ -4,6 +4,7 @@
 //                             element with the same id from the answer; data-refresh="0" stops.
 //   form[data-swap="a b"]     post with fetch, then swap #a and #b from the page it lands on.
 //   details[data-src]         load the [data-slot] body the first time it opens.
+//   ?notice=...               dropped from the address bar once shown, so a reload does not repeat it.
 "use strict";
 (function () {
   const PARTIAL = { "X-Shipyard-Partial": "1" };
@@ -89,4 +90,10 @@
   );
 
   document.querySelectorAll("[data-refresh]").forEach(watch);
+
+  const here = new URL(window.location.href);
+  if (here.searchParams.has("notice")) {
+    here.searchParams.delete("notice");
+    window.history.replaceState(null, "", here.pathname + here.search + here.hash);
+  }
 })();
