@@ -1,0 +1,158 @@
+"""Progressive delivery as a user drives it: real server, real HAProxy, real processes, real load.
+
+A healthy candidate walks the canary steps to 100%; a candidate that fails 30% of its requests
+is rolled back by the analysis; neither move drops a request (only the bad version's own 500s
+fail), and every decision can be explained afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shipyard.adapters.routers.haproxy import HaproxyRouter
+from shipyard.adapters.targets.local import LocalTarget
+from shipyard.ports.routers import RouteRef
+from tests.support import loadgen, sample_service
+from tests.support.gitrepo import GitRepo
+from tests.support.server import ServerProcess, free_port
+
+PORT = free_port()
+
+CONFIG = f"""\
+project: shop
+versioning: {{initial: 1.0.0}}
+build:
+  command: tar czf "$SHIPYARD_ARTIFACTS_DIR/app.tar.gz" sample_service.py sample.json
+  artifacts: ["*.tar.gz"]
+environments:
+  - name: production
+    target: {{kind: local, start: "{sample_service.START}", instances: 2, health_timeout: 20}}
+    router: {{port: {PORT}}}
+    policy: canary
+policies:
+  canary:
+    steps:
+      - set_weight: 20
+      - analysis: {{checks: [errors], interval: 1s, duration: 4s}}
+      - set_weight: 50
+      - analysis: {{checks: [errors], interval: 1s, duration: 3s}}
+checks:
+  errors: {{metric: error_ratio, judge: threshold, threshold: {{max: 0.05}}, failure_limit: 1}}
+"""
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ServerProcess]:
+    s = ServerProcess(tmp_path / "data", env={"SHIPYARD_LEASE_SECONDS": "3"}).start()
+    yield s
+    s.stop()
+    env_dir = tmp_path / "data" / "environments" / "shop" / "production"
+    HaproxyRouter().stop(RouteRef("shop", "production", env_dir / "router", PORT))
+    target = LocalTarget()
+    target.stop_all(env_dir)
+    target.close()
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> GitRepo:
+    r = GitRepo(tmp_path / "shop")
+    r.commit(
+        "feat: shop service (#1)",
+        {
+            "shipyard.yaml": CONFIG,
+            "sample_service.py": Path(sample_service.__file__).read_text(),
+            "sample.json": json.dumps({"version": "v1"}),
+        },
+    )
+    return r
+
+
+def ok(result):  # type: ignore[no-untyped-def]
+    assert result.code == 0, result
+    return result
+
+
+def rollout(server: ServerProcess) -> dict[str, Any]:
+    return ok(server.cli("rollout", "status", "shop", "production", "--json")).json()  # type: ignore[no-any-return]
+
+
+def wait_done(server: ServerProcess, deployment_id: int, timeout: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r = rollout(server)
+        if r["deployment_id"] == deployment_id and r["phase"] in ("promoted", "rolled_back"):
+            return r
+        time.sleep(0.3)
+    raise AssertionError(f"rollout of deployment {deployment_id} did not end: {rollout(server)}")
+
+
+def serving() -> set[str]:
+    seen = set()
+    for _ in range(20):
+        with urllib.request.urlopen(f"http://127.0.0.1:{PORT}/", timeout=5) as resp:
+            seen.add(json.loads(resp.read())["candidate"])
+    return seen
+
+
+def proxy_failures(result: loadgen.LoadResult) -> int:
+    """Requests the move itself broke: connection errors and the proxy's own 502/503/504."""
+    return sum(result.errors.values()) + sum(result.statuses[s] for s in (502, 503, 504))
+
+
+def test_healthy_canary_is_promoted_and_a_failing_one_rolled_back(
+    server: ServerProcess, repo: GitRepo
+) -> None:
+    ok(server.cli("project", "add", str(repo.path)))
+    ok(server.cli("release", "cut", "shop"))
+    first = ok(server.cli("deploy", "shop", "1.0.0-rc.1", "production", "--json")).json()
+    wait_done(server, first["id"])
+    assert serving() == {"1.0.0-rc.1"}
+
+    load = loadgen.Load(f"http://127.0.0.1:{PORT}/", seconds=50, concurrency=4).start()
+    try:
+        good = repo.commit("fix: faster (#2)", {"sample.json": json.dumps({"version": "v2"})})
+        ok(server.cli("release", "pick", "shop", "1.0.0", good))
+        d2 = ok(server.cli("deploy", "shop", "1.0.0-rc.2", "production", "--json")).json()
+        assert d2["state"] == "running"  # the rollout holds it
+        done = wait_done(server, d2["id"])
+        assert done["phase"] == "promoted"
+        assert [s["state"] for s in done["steps"]] == ["done"] * 4
+        shown = ok(server.cli("deployment", str(d2["id"]), "--json")).json()
+        assert shown["state"] == "succeeded"
+        assert serving() == {"1.0.0-rc.2"}
+
+        bad = repo.commit(
+            "feat: risky (#3)", {"sample.json": json.dumps({"version": "v3", "error_rate": 0.3})}
+        )
+        ok(server.cli("release", "pick", "shop", "1.0.0", bad))
+        d3 = ok(server.cli("deploy", "shop", "1.0.0-rc.3", "production", "--json")).json()
+        done = wait_done(server, d3["id"])
+        assert done["phase"] == "rolled_back"
+        assert done["reason"].startswith("analysis failed: errors:")
+        assert serving() == {"1.0.0-rc.2"}
+    finally:
+        result = load.stop()
+    assert result.total > 200, result
+    assert proxy_failures(result) == 0, result  # weights moved five times, nothing dropped
+    assert result.statuses[500] > 0  # the bad version's own failures were seen, then stopped
+
+    failed = server.cli("deployment", str(d3["id"]), "--json").json()
+    assert failed["state"] == "failed" and "rolled back: analysis failed" in failed["outcome"]
+    explained = ok(server.cli("rollout", "explain", "shop", str(d3["id"]), "--json")).json()
+    kinds = [r["kind"] for r in explained["records"]]
+    assert kinds[:2] == ["started", "weight"] and kinds[-2:] == ["aborting", "rolled_back"]
+    aborting = explained["records"][-2]
+    [check] = aborting["evidence"]["checks"]
+    assert check["verdict"] == "fail" and check["failures"] == 2
+    assert all(v > 0.05 for v in check["evidence"]["values"][-2:])
+    text = ok(server.cli("rollout", "explain", "shop", str(d3["id"]))).out
+    assert "errors: fail" in text and "> max 0.05" in text
+    status_text = ok(server.cli("rollout", "status", "shop", "production")).out
+    assert "rolled_back" in status_text and "1.0.0-rc.3" in status_text
