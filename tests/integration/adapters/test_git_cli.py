@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,7 +11,7 @@ import pytest
 
 from shipyard.adapters.git.cli import CliGitRepository
 from shipyard.domain.changelog import build_changelog
-from shipyard.errors import ConflictError, ErrorCode, InvalidError, NotFoundError
+from shipyard.errors import AdapterError, ConflictError, ErrorCode, InvalidError, NotFoundError
 from shipyard.ports.git import Identity
 from tests.support.gitrepo import GitRepoBuilder
 
@@ -258,6 +259,56 @@ def test_empty_pick_is_already_picked(repo: GitRepoBuilder, git: CliGitRepositor
     assert err.value.code is ErrorCode.ALREADY_PICKED
 
 
+def test_pick_names_commits_any_way_resolve_does(
+    repo: GitRepoBuilder, git: CliGitRepository
+) -> None:
+    base = _release(repo, git)
+    fix = repo.commit("fix: price", {"app.py": "PRICE = 9\n"})
+    repo.tag("v-fix", message="annotated")
+    for rev in (fix[:9], "v-fix", "main", "HEAD~0"):
+        plan = git.plan_pick("release/1.0.0", [rev], BOT)
+        assert (plan.old_tip, [p.source_sha for p in plan.picked]) == (base, [fix])
+    with pytest.raises(NotFoundError) as err:  # a range is no commit
+        git.plan_pick("release/1.0.0", [f"{base}..{fix}"], BOT)
+    assert err.value.code is ErrorCode.UNKNOWN_SHA
+    for rev in (f"{fix}^{{tree}}", f"{fix}:app.py", "nope"):
+        with pytest.raises(NotFoundError) as err:
+            git.plan_pick("release/1.0.0", [rev], BOT)
+        assert err.value.code is ErrorCode.UNKNOWN_SHA
+        assert err.value.details == {"rev": rev}
+    with pytest.raises(NotFoundError) as missing:  # the branch is checked first
+        git.plan_pick("release/9.9.9", ["nope"], BOT)
+    assert missing.value.details == {"branch": "release/9.9.9"}
+
+
+def test_pick_the_same_commit_twice_or_the_tip(repo: GitRepoBuilder, git: CliGitRepository) -> None:
+    base = _release(repo, git)
+    fix = repo.commit("fix: price", {"app.py": "PRICE = 9\n"})
+    with pytest.raises(ConflictError) as twice:  # the second one changes nothing
+        git.plan_pick("release/1.0.0", [fix, fix[:10]], BOT)
+    assert twice.value.code is ErrorCode.ALREADY_PICKED
+    with pytest.raises(ConflictError) as tip:
+        git.plan_pick("release/1.0.0", [fix, base], BOT)
+    assert (tip.value.code, tip.value.details["shas"]) == (ErrorCode.ALREADY_PICKED, [base])
+
+
+def test_already_picked_by_patch_id_of_a_commit_below_the_cut(
+    repo: GitRepoBuilder, git: CliGitRepository
+) -> None:
+    """A fix from a side branch forked before the cut, whose change mainline took as another
+    commit before the cut: the release branch has no commit of its own, and still has it."""
+    fork = repo.head()
+    with repo.on("hotfix", create_from=fork):
+        side = repo.commit("fix: limit", {"limits.py": "MAX = 10\n"})
+    repo.commit("fix: limit (squashed)", {"limits.py": "MAX = 10\n"})
+    repo.commit("feat: more", {"more.py": "1\n"})
+    git.create_branch("release/1.0.0", repo.head())
+    for picks in ([side], ["hotfix"], [side, repo.commit("fix: b", {"b.py": "b\n"})]):
+        with pytest.raises(ConflictError) as err:
+            git.plan_pick("release/1.0.0", picks, BOT)
+        assert (err.value.code, err.value.details["shas"]) == (ErrorCode.ALREADY_PICKED, [side])
+
+
 def test_merge_commit_pick_is_refused(repo: GitRepoBuilder, git: CliGitRepository) -> None:
     _release(repo, git)
     with repo.on("topic", create_from="main"):
@@ -285,6 +336,23 @@ def test_apply_and_revert_are_compare_and_swap(repo: GitRepoBuilder, git: CliGit
 def test_pick_onto_unknown_branch(repo: GitRepoBuilder, git: CliGitRepository) -> None:
     with pytest.raises(NotFoundError):
         git.plan_pick("release/9.9.9", [repo.head()], BOT)
+
+
+def test_a_git_process_past_its_timeout_is_killed(
+    repo: GitRepoBuilder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    slow = CliGitRepository(str(repo.path), tmp_path / "mirrors" / "slow", timeout_s=0.2)
+    assert slow.resolve("main") == repo.head()
+    shim = tmp_path / "bin"
+    shim.mkdir()
+    (shim / "git").write_text("#!/bin/sh\nexec sleep 30\n")
+    (shim / "git").chmod(0o755)
+    with monkeypatch.context() as m:
+        m.setenv("PATH", f"{shim}:{os.environ['PATH']}")
+        for _ in range(2):
+            with pytest.raises(AdapterError, match=r"timed out after 0\.2s"):
+                slow.resolve("main")
+    assert slow.resolve("main") == repo.head()  # the watchdog lets a quick call be
 
 
 # -- files and worktrees -----------------------------------------------------------------------
