@@ -157,10 +157,14 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
 
 def error_page(request: Request, exc: ShipyardError, session: Any = None) -> Response:
     if isinstance(exc, LoginRequired):
-        if request.method == "GET" and request.headers.get(PARTIAL_HEADER) is None:
-            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            return RedirectResponse(f"/ui/login?next={quote(target, safe='')}", status_code=303)
-        return RedirectResponse("/ui/login", status_code=303)
+        if request.method != "GET" or request.headers.get(PARTIAL_HEADER) is not None:
+            return RedirectResponse("/ui/login", status_code=303)
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        if request.headers.get("sec-fetch-site") == "cross-site":
+            # a link from another site: the SameSite=Strict cookie stayed home. Ask again from
+            # here (a same-site navigation carries it); with no session that lands on the login.
+            return render(request, "bounce.html", target=target, title="Shipyard")
+        return RedirectResponse(f"/ui/login?next={quote(target, safe='')}", status_code=303)
     return render(
         request,
         "error.html",

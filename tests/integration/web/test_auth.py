@@ -106,3 +106,14 @@ def test_static_files_are_served_with_their_types(shop: Shop) -> None:
     assert client.get("/ui/static/secret.txt").status_code == 404
     page = client.get("/ui/login").text
     assert "/ui/static/dashboard.css?v=" in page and "/ui/static/dashboard.js?v=" in page
+
+
+def test_a_link_from_another_site_is_followed_again_from_here(shop: Shop) -> None:
+    """SameSite=Strict keeps the cookie off cross-site navigations; the page asks once more."""
+    browser = shop.client()  # what arrives from another site: no cookie
+    bounced = browser.get("/ui/projects/shop?x=1", headers={"Sec-Fetch-Site": "cross-site"})
+    assert bounced.status_code == 200
+    assert '<meta http-equiv="refresh" content="0;url=/ui/projects/shop?x=1">' in bounced.text
+    again = browser.get("/ui/projects/shop?x=1", headers={"Sec-Fetch-Site": "same-origin"})
+    assert again.status_code == 303  # still no session: now the login form, no loop
+    assert again.headers["location"].startswith("/ui/login?next=")
