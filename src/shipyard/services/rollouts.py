@@ -134,6 +134,8 @@ def tick(
         r = _save(svc, r, d, owner) or r
     _sync_route(svc, ctx, r, applied)
     now = svc.clock.now()
+    if r.phase is Phase.PAUSED and r.due_at is not None:  # the route is live; wait for a human
+        r = _save(svc, r, Decision(replace(r, due_at=None)), owner) or r
     if r.phase is Phase.PROGRESSING:
         wants = ro.wants(r, now)
         obs = None
@@ -250,9 +252,8 @@ def _command(
             d = ro.resume(r, user=actor.user, now=now)
         else:
             d = ro.abort(r, user=actor.user, now=now, **kw)
+        # due at once, paused or not: the engine makes the route match what was decided
         nxt = replace(d.rollout, due_at=now if d.rollout.active else None)
-        if nxt.phase is Phase.PAUSED:
-            nxt = replace(nxt, due_at=None)
         saved = uow.rollouts.save(nxt, now)
         if saved is None:
             raise ShipyardError("the rollout changed while this command was applied; try again")

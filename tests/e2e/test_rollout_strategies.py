@@ -1,0 +1,150 @@
+"""Blue-green and segments through a real HAProxy: preview by header, one switch, logged-out users.
+
+The blue-green policy starts the new colour beside the old with 0% of the traffic, reachable only
+with the preview header, waits for a human, then switches everything at once. The segment policy
+sends requests without a `session` cookie (logged-out users) to the new version before any weight.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shipyard.adapters.routers.haproxy import HaproxyRouter
+from shipyard.adapters.targets.local import LocalTarget
+from shipyard.ports.routers import RouteRef
+from tests.support import sample_service
+from tests.support.gitrepo import GitRepo
+from tests.support.server import ServerProcess, free_port
+
+PORT = free_port()
+
+CONFIG = f"""\
+project: shop
+versioning: {{initial: 1.0.0}}
+build:
+  command: tar czf "$SHIPYARD_ARTIFACTS_DIR/app.tar.gz" sample_service.py sample.json
+  artifacts: ["*.tar.gz"]
+environments:
+  - name: production
+    target: {{kind: local, start: "{sample_service.START}", health_timeout: 20}}
+    router: {{port: {PORT}}}
+    policy: switch
+policies:
+  switch:
+    strategy: blue_green
+    keep_old_for: 1h
+  logged-out-first:
+    steps:
+      - segment: {{match: {{cookie: {{name: session, present: false}}}}}}
+      - pause: {{}}
+      - set_weight: 50
+      - pause: {{}}
+"""
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ServerProcess]:
+    s = ServerProcess(tmp_path / "data", env={"SHIPYARD_LEASE_SECONDS": "3"}).start()
+    yield s
+    s.stop()
+    env_dir = tmp_path / "data" / "environments" / "shop" / "production"
+    HaproxyRouter().stop(RouteRef("shop", "production", env_dir / "router", PORT))
+    target = LocalTarget()
+    target.stop_all(env_dir)
+    target.close()
+
+
+def ok(result):  # type: ignore[no-untyped-def]
+    assert result.code == 0, result
+    return result
+
+
+def rollout(server: ServerProcess) -> dict[str, Any]:
+    return ok(server.cli("rollout", "status", "shop", "production", "--json")).json()  # type: ignore[no-any-return]
+
+
+def wait_for(server: ServerProcess, deployment_id: int, phases: tuple[str, ...]) -> dict[str, Any]:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        r = rollout(server)
+        if r["deployment_id"] == deployment_id and r["phase"] in phases:
+            return r
+        time.sleep(0.2)
+    raise AssertionError(f"no {phases}: {rollout(server)}")
+
+
+def answered(headers: dict[str, str] | None = None, n: int = 16) -> set[str]:
+    seen = set()
+    for _ in range(n):
+        req = urllib.request.Request(f"http://127.0.0.1:{PORT}/", headers=headers or {})
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            seen.add(json.loads(resp.read())["candidate"])
+    return seen
+
+
+def test_blue_green_preview_then_one_switch_and_segment_first(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    repo = GitRepo(tmp_path / "shop")
+    repo.commit(
+        "feat: shop (#1)",
+        {
+            "shipyard.yaml": CONFIG,
+            "sample_service.py": Path(sample_service.__file__).read_text(),
+            "sample.json": json.dumps({"version": "v1"}),
+        },
+    )
+    ok(server.cli("project", "add", str(repo.path)))
+    ok(server.cli("release", "cut", "shop"))
+    d1 = ok(server.cli("deploy", "shop", "1.0.0-rc.1", "production", "--json")).json()
+    wait_for(server, d1["id"], ("promoted",))
+
+    ok(
+        server.cli(
+            "release", "pick", "shop", "1.0.0", repo.commit("fix: v2", {"sample.json": "{}"})
+        )
+    )
+    d2 = ok(server.cli("deploy", "shop", "1.0.0-rc.2", "production", "--json")).json()
+    waiting = wait_for(server, d2["id"], ("paused",))
+    assert waiting["pause_reason"] == "waiting for promote to switch all traffic"
+    assert waiting["strategy"] == "blue_green" and waiting["weight"] == 0
+    assert answered() == {"1.0.0-rc.1"}  # live traffic stays on blue
+    assert answered({"x-shipyard-preview": "1"}) == {"1.0.0-rc.2"}  # green, by preview header
+
+    ok(server.cli("rollout", "promote", "shop", "production"))
+    switched = wait_for(server, d2["id"], ("promoted",))
+    assert answered() == {"1.0.0-rc.2"}  # one switch, all of it
+    assert "stays ready until" in switched["records"][-1]["message"]
+    assert ok(server.cli("deployment", str(d2["id"]), "--json")).json()["state"] == "succeeded"
+
+    ok(
+        server.cli(
+            "release", "pick", "shop", "1.0.0", repo.commit("fix: v3", {"sample.json": "[]"})
+        )
+    )
+    d3 = ok(
+        server.cli(
+            "deploy", "shop", "1.0.0-rc.3", "production", "--policy", "logged-out-first", "--json"
+        )
+    ).json()
+    paused = wait_for(server, d3["id"], ("paused",))
+    assert paused["segment"] == "not (cookie session present)" and paused["weight"] == 0
+    assert answered() == {"1.0.0-rc.3"}  # logged out: no session cookie
+    assert answered({"Cookie": "session=abc"}) == {"1.0.0-rc.2"}  # logged in: still stable
+    ok(server.cli("rollout", "promote", "shop", "production"))
+    half = wait_for(server, d3["id"], ("paused",))
+    while half["step"] != 3:
+        half = rollout(server)
+    assert half["weight"] == 50
+    assert answered({"Cookie": "session=abc"}, n=40) == {"1.0.0-rc.2", "1.0.0-rc.3"}
+    ok(server.cli("rollout", "abort", "shop", "production", "--reason", "not today"))
+    back = wait_for(server, d3["id"], ("rolled_back",))
+    assert back["reason"] == "aborted by admin: not today"
+    assert answered() == answered({"Cookie": "session=abc"}) == {"1.0.0-rc.2"}
