@@ -29,6 +29,18 @@ def _project(row: ProjectRow) -> Project:
     return Project(row.id, row.name, row.source, row.mainline, row.created_at)
 
 
+# Release's fields in order, for queries that build releases from plain rows.
+_RELEASE_COLUMNS = (
+    ReleaseRow.id,
+    ReleaseRow.project_id,
+    ReleaseRow.version,
+    ReleaseRow.branch,
+    ReleaseRow.base_sha,
+    ReleaseRow.created_by,
+    ReleaseRow.created_at,
+)
+
+
 def _release(row: ReleaseRow) -> Release:
     return Release(
         row.id,
@@ -106,12 +118,13 @@ class SqlReleases:
         return _release(row)
 
     def list_releases(self, project: Project) -> Sequence[Release]:
-        rows = self._s.scalars(
-            select(ReleaseRow)
+        # plain columns, no ORM objects: a project's every release is read on each cut and view
+        rows = self._s.execute(
+            select(*_RELEASE_COLUMNS)
             .where(ReleaseRow.project_id == project.id)
             .order_by(ReleaseRow.id.desc())
         )
-        return [_release(r) for r in rows]
+        return [Release(*r) for r in rows]
 
     def add_candidate(
         self,
@@ -149,8 +162,10 @@ class SqlReleases:
                     new_sha=p.new_sha,
                 )
             )
-        self._s.flush()
-        return self._candidate(row)
+        if picks:
+            self._s.flush()
+        # a new candidate has no artifacts yet and exactly these picks: nothing to read back
+        return self._to_candidate(row, (), tuple(Pick(p.source_sha, p.new_sha) for p in picks))
 
     def _candidate(self, row: CandidateRow) -> Candidate:
         arts = self._s.scalars(
@@ -159,6 +174,16 @@ class SqlReleases:
         picks = self._s.scalars(
             select(PickRow).where(PickRow.candidate_id == row.id).order_by(PickRow.id)
         )
+        return self._to_candidate(
+            row,
+            tuple(Artifact(a.name, a.digest, a.size, a.uri) for a in arts),
+            tuple(Pick(p.source_sha, p.new_sha) for p in picks),
+        )
+
+    @staticmethod
+    def _to_candidate(
+        row: CandidateRow, artifacts: tuple[Artifact, ...], picks: tuple[Pick, ...]
+    ) -> Candidate:
         return Candidate(
             id=row.id,
             release_id=row.release_id,
@@ -172,17 +197,35 @@ class SqlReleases:
             build_log=row.build_log,
             reason=row.reason,
             built_at=row.built_at,
-            artifacts=tuple(Artifact(a.name, a.digest, a.size, a.uri) for a in arts),
-            picks=tuple(Pick(p.source_sha, p.new_sha) for p in picks),
+            artifacts=artifacts,
+            picks=picks,
         )
 
     def candidates(self, release: Release) -> Sequence[Candidate]:
-        rows = self._s.scalars(
-            select(CandidateRow)
-            .where(CandidateRow.release_id == release.id)
-            .order_by(CandidateRow.number)
+        """Three queries however many candidates there are (not two more per candidate)."""
+        rows = list(
+            self._s.scalars(
+                select(CandidateRow)
+                .where(CandidateRow.release_id == release.id)
+                .order_by(CandidateRow.number)
+            )
         )
-        return [self._candidate(r) for r in rows]
+        if not rows:
+            return []
+        ids = select(CandidateRow.id).where(CandidateRow.release_id == release.id)
+        arts: dict[int, list[Artifact]] = {r.id: [] for r in rows}
+        for a in self._s.scalars(
+            select(ArtifactRow)
+            .where(ArtifactRow.candidate_id.in_(ids))
+            .order_by(ArtifactRow.candidate_id, ArtifactRow.name)
+        ):
+            arts[a.candidate_id].append(Artifact(a.name, a.digest, a.size, a.uri))
+        picks: dict[int, list[Pick]] = {r.id: [] for r in rows}
+        for p in self._s.scalars(
+            select(PickRow).where(PickRow.candidate_id.in_(ids)).order_by(PickRow.id)
+        ):
+            picks[p.candidate_id].append(Pick(p.source_sha, p.new_sha))
+        return [self._to_candidate(r, tuple(arts[r.id]), tuple(picks[r.id])) for r in rows]
 
     def get_candidate(self, project: Project, name: str) -> Candidate | None:
         row = self._s.scalar(
@@ -237,12 +280,15 @@ class SqlReleases:
 
     def picks_of_project(self, project: Project) -> Sequence[tuple[Release, Pick]]:
         rows = self._s.execute(
-            select(ReleaseRow, PickRow)
+            select(*_RELEASE_COLUMNS, PickRow.source_sha, PickRow.new_sha)
             .join(PickRow, PickRow.release_id == ReleaseRow.id)
             .where(ReleaseRow.project_id == project.id)
             .order_by(PickRow.id)
         )
-        return [(_release(r), Pick(p.source_sha, p.new_sha)) for r, p in rows]
+        return [
+            (Release(rid, pid, version, branch, base, by, at), Pick(source, new))
+            for rid, pid, version, branch, base, by, at, source, new in rows
+        ]
 
 
 class SqlTokens:

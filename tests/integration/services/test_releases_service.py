@@ -116,6 +116,39 @@ def test_pick_mints_next_candidate_and_refuses_a_repeat(
     ]
 
 
+def test_each_candidate_keeps_its_own_picks_and_artifacts(
+    runtime: Runtime, repo: GitRepo, admin: Actor, ada: Actor
+) -> None:
+    svc = runtime.services
+    projects.add_project(svc, admin, str(repo.path))
+    releases.cut_release(svc, ada, "shop")
+    one = repo.commit("fix: one (#5)", {"one.py": "1\n"})
+    two = repo.commit("fix: two (#6)", {"two.py": "2\n"})
+    rc2 = releases.pick(svc, ada, "shop", "1.0.0", [one])
+    build_all(runtime)
+    rc3 = releases.pick(svc, ada, "shop", "1.0.0", [two])
+    assert [p.source_sha for p in rc2.picks] == [one] and rc2.artifacts == ()
+    assert [p.source_sha for p in rc3.picks] == [two]
+    view = releases.show_release(svc, ada, "shop", "1.0.0")
+    assert [(c.name, [p.source_sha for p in c.picks]) for c in view.candidates] == [
+        ("1.0.0-rc.1", []),
+        ("1.0.0-rc.2", [one]),
+        ("1.0.0-rc.3", [two]),
+    ]
+    assert [[a.name for a in c.artifacts] for c in view.candidates] == [
+        ["app.tar.gz"],
+        ["app.tar.gz"],
+        [],
+    ]
+    assert view.candidates[2] == rc3
+    assert [(e.pr, e.picked) for e in view.changelog] == [
+        (6, True),
+        (5, True),
+        (2, False),
+        (None, False),
+    ]
+
+
 def test_changelog_since_the_previous_release_is_capped(
     runtime: Runtime, repo: GitRepo, admin: Actor, ada: Actor, monkeypatch: pytest.MonkeyPatch
 ) -> None:
