@@ -139,10 +139,11 @@ def test_blue_green_preview_then_one_switch_and_segment_first(
     assert answered() == {"1.0.0-rc.3"}  # logged out: no session cookie
     assert answered({"Cookie": "session=abc"}) == {"1.0.0-rc.2"}  # logged in: still stable
     ok(server.cli("rollout", "promote", "shop", "production"))
-    half = wait_for(server, d3["id"], ("paused",))
-    while half["step"] != 3:
-        half = rollout(server)
-    assert half["weight"] == 50
+    deadline = time.monotonic() + 30
+    while (half := rollout(server))["step"] != 3:  # past the pause, 50%, the next pause
+        assert time.monotonic() < deadline, half
+        time.sleep(0.1)
+    assert (half["phase"], half["weight"]) == ("paused", 50)
     seen: set[str] = set()
     deadline = time.monotonic() + 5  # the engine applies the route within a poll or two
     while seen != {"1.0.0-rc.2", "1.0.0-rc.3"} and time.monotonic() < deadline:
