@@ -116,6 +116,37 @@ _WATCHING, _FIRED, _DONE = "watching", "fired", "done"
 _WATCHDOG = _Watchdog()
 
 
+def _scratch_fd(opened: list[int]) -> int:
+    """An anonymous read-write file for a git process's stdin, stdout or stderr; appended to
+    ``opened`` for the caller to close. In memory on Linux; an unlinked temporary file elsewhere."""
+    if hasattr(os, "memfd_create"):
+        fd = os.memfd_create("shipyard-git")
+    else:  # pragma: no cover - not Linux
+        fd, path = tempfile.mkstemp(prefix="shipyard-git-")
+        os.unlink(path)
+    opened.append(fd)
+    return fd
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+    os.lseek(fd, 0, os.SEEK_SET)  # the child reads from the start: it shares this offset
+
+
+def _read_all(fd: int) -> bytes:
+    size = os.fstat(fd).st_size
+    chunks, offset = [], 0
+    while offset < size:
+        chunk = os.pread(fd, size - offset, offset)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        offset += len(chunk)
+    return b"".join(chunks)
+
+
 def _check_rev(rev: str) -> str:
     """Refuse what git would read as an option (``-x``) or what is no revision at all."""
     if not _SAFE_REV.match(rev):
@@ -179,31 +210,45 @@ class CliGitRepository:
     def _exec(
         self, args: Sequence[str], stdin: bytes | None, env: dict[str, str] | None, cwd: Path | None
     ) -> tuple[int, bytes, bytes]:
-        """Run git; the timeout is the shared watchdog thread, not ``run(timeout=)``, whose
-        polling wait costs ~1 ms on every call, nor a ``Timer`` per call, whose thread start
-        costs 0.1-0.8 ms (more on a busy machine)."""
+        """Run git with its input and output in memory files, not pipes.
+
+        Git writes a big output (a changelog's ``log``) without ever waiting for a reader, and
+        we wait for git to exit rather than poll its pipes: a 2,000-commit log comes back in
+        about 60% of the time. The timeout is the shared watchdog thread, not
+        ``run(timeout=)``, whose polling wait costs ~1 ms on every call, nor a ``Timer`` per
+        call, whose thread start costs 0.1-0.8 ms (more on a busy machine)."""
         cmd = ["git", *_GIT_OPTS]
         if cwd is None:
             cmd += ["-C", str(self.git_dir)]
+        fds: list[int] = []
         try:
-            proc = subprocess.Popen(
-                [*cmd, *args],
-                stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                env=(env or self._env()),
-                cwd=cwd,
-            )
-        except OSError as exc:
-            raise AdapterError(f"git {args[0]} could not run: {exc}") from exc
-        watch = _WATCHDOG.watch(proc, self._timeout)
-        try:
-            out, err = proc.communicate(stdin)
+            out_fd, err_fd = _scratch_fd(fds), _scratch_fd(fds)
+            in_fd: int = subprocess.DEVNULL
+            if stdin is not None:
+                in_fd = _scratch_fd(fds)
+                _write_all(in_fd, stdin)
+            try:
+                proc = subprocess.Popen(
+                    [*cmd, *args],
+                    stdin=in_fd,
+                    stdout=out_fd,
+                    stderr=err_fd,
+                    env=(env or self._env()),
+                    cwd=cwd,
+                )
+            except OSError as exc:
+                raise AdapterError(f"git {args[0]} could not run: {exc}") from exc
+            watch = _WATCHDOG.watch(proc, self._timeout)
+            try:
+                proc.wait()
+            finally:
+                fired = _WATCHDOG.cancel(watch)
+            if fired:
+                raise AdapterError(f"git {args[0]} timed out after {self._timeout:g}s")
+            return proc.returncode, _read_all(out_fd), _read_all(err_fd)
         finally:
-            fired = _WATCHDOG.cancel(watch)
-        if fired:
-            raise AdapterError(f"git {args[0]} timed out after {self._timeout:g}s")
-        return proc.returncode, out, err
+            for fd in fds:
+                os.close(fd)
 
     def _run(
         self,
