@@ -11,6 +11,7 @@ and git's own merge machinery (ort: renames, modes) does the three-way merge.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import os
@@ -116,6 +117,13 @@ _WATCHING, _FIRED, _DONE = "watching", "fired", "done"
 _WATCHDOG = _Watchdog()
 
 
+@functools.lru_cache(maxsize=8)
+def _git_binary(search_path: str | None) -> str:
+    """Where ``git`` is on this PATH, found once: given a bare name, the child would try
+    ``execve`` in every PATH directory before the right one, on every call."""
+    return shutil.which("git", path=search_path) or "git"
+
+
 def _scratch_fd(opened: list[int]) -> int:
     """An anonymous read-write file for a git process's stdin, stdout or stderr; appended to
     ``opened`` for the caller to close. In memory on Linux; an unlinked temporary file elsewhere."""
@@ -196,7 +204,7 @@ class CliGitRepository:
 
     # -- plumbing ---------------------------------------------------------------------------
     def _env(self) -> dict[str, str]:
-        keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "TMPDIR")}
+        keep = {k: os.environ[k] for k in ("PATH", "HOME", "TMPDIR") if k in os.environ}
         return keep | {
             "LC_ALL": "C",
             "GIT_TERMINAL_PROMPT": "0",
@@ -217,7 +225,9 @@ class CliGitRepository:
         about 60% of the time. The timeout is the shared watchdog thread, not
         ``run(timeout=)``, whose polling wait costs ~1 ms on every call, nor a ``Timer`` per
         call, whose thread start costs 0.1-0.8 ms (more on a busy machine)."""
-        cmd = ["git", *_GIT_OPTS]
+        env = env or self._env()
+        git = _git_binary(env.get("PATH"))
+        cmd = [git, *_GIT_OPTS]
         if cwd is None:
             cmd += ["-C", str(self.git_dir)]
         fds: list[int] = []
@@ -233,10 +243,11 @@ class CliGitRepository:
                     stdin=in_fd,
                     stdout=out_fd,
                     stderr=err_fd,
-                    env=(env or self._env()),
+                    env=env,
                     cwd=cwd,
                 )
             except OSError as exc:
+                _git_binary.cache_clear()  # moved or gone: look it up again next time
                 raise AdapterError(f"git {args[0]} could not run: {exc}") from exc
             watch = _WATCHDOG.watch(proc, self._timeout)
             try:
