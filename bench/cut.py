@@ -165,8 +165,8 @@ def shipyard_cut_pick(repo_path: Path, branch: str, timer: Timer) -> None:
     with timer.step("create branch"):
         git.create_branch(branch, cut)
     with timer.step("changelog since v1.0.0"):
-        commits = git.log(cut, since="v1.0.0")
-        assert len(commits) == RELEASE_BACK - CUT_BACK, len(commits)
+        entries = git.changelog(cut, since="v1.0.0", limit=2001)  # as show_release asks
+        assert len(entries) == RELEASE_BACK - CUT_BACK, len(entries)
     with timer.step("previous fixes on main"):
         assert git.missing_changes(cut, "release/1.0.0", "v1.0.0") == []
     with timer.step("cherry-pick + publish"):
@@ -182,7 +182,8 @@ def _raw(repo: Path, *args: str) -> str:
 
 WT_ADD = "worktree add (raw only)"
 WT_REMOVE = "worktree remove (raw only)"
-LOG_FORMAT = "%H%x1f%P%x1f%an%x1f%ae%x1f%aI%x1f%s%x1f%b%x1e"
+LOG_FORMAT = "%H%x1f%P%x1f%an%x1f%ae%x1f%aI%x1f%s%x1f%b%x1e"  # CliGitRepository.log's fields
+CHANGELOG_FORMAT = "%H%x1f%an%x1f%ae%x1f%s%x1f%b%x1e"  # CliGitRepository.changelog's fields
 
 
 def raw_cut_pick(repo_path: Path, branch: str, timer: Timer) -> None:
@@ -195,7 +196,7 @@ def raw_cut_pick(repo_path: Path, branch: str, timer: Timer) -> None:
     with timer.step("create branch"):
         _raw(repo_path, "branch", branch, cut)
     with timer.step("changelog since v1.0.0"):
-        out = _raw(repo_path, "log", f"--format={LOG_FORMAT}", cut, "^v1.0.0")
+        out = _raw(repo_path, "log", f"--format={CHANGELOG_FORMAT}", cut, "^v1.0.0")
         assert out.count("\x1e") == RELEASE_BACK - CUT_BACK
     with timer.step("previous fixes on main"):
         out = _raw(repo_path, "cherry", cut, "release/1.0.0", "v1.0.0")

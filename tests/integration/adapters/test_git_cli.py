@@ -25,9 +25,14 @@ def repo(tmp_path: Path) -> GitRepoBuilder:
     return r
 
 
-@pytest.fixture
-def git(repo: GitRepoBuilder, tmp_path: Path) -> CliGitRepository:
-    return CliGitRepository(str(repo.path), tmp_path / "mirrors" / "shop")
+@pytest.fixture(params=["processes", "batch"])
+def git(repo: GitRepoBuilder, tmp_path: Path, request: pytest.FixtureRequest) -> CliGitRepository:
+    """Every test twice: lookups through one-off git processes (a repository not yet probed),
+    and through the long-running ``cat-file --batch`` (after ``refresh`` probed it)."""
+    g = CliGitRepository(str(repo.path), tmp_path / "mirrors" / "shop")
+    if request.param == "batch":
+        g.refresh()
+    return g
 
 
 # -- resolve -----------------------------------------------------------------------------------
@@ -353,6 +358,46 @@ def test_a_git_process_past_its_timeout_is_killed(
             with pytest.raises(AdapterError, match=r"timed out after 0\.2s"):
                 slow.resolve("main")
     assert slow.resolve("main") == repo.head()  # the watchdog lets a quick call be
+
+
+def test_batch_lookups_see_what_changed_since_it_started(
+    repo: GitRepoBuilder, tmp_path: Path
+) -> None:
+    git = CliGitRepository(str(repo.path), tmp_path / "mirrors" / "shop")
+    git.refresh()
+    first = repo.head()
+    assert git.branch_tip("main") == first  # starts the batch process
+    assert git._batch is not None and git._batch._held
+    second = repo.commit("feat: more", {"dir/a b.txt": "spaced\n", "more.py": "1\n"})
+    assert git.branch_tip("main") == second
+    assert git.resolve(second[:8]) == second
+    assert git.read_file(second, "dir/a b.txt") == b"spaced\n"
+    assert git.read_file(second, "dir") is None  # a tree is no file
+    assert git.read_file(first, "more.py") is None
+    repo.git("branch", "topic", first)
+    assert git.branch_tip("topic") == first
+    repo.git("pack-refs", "--all")
+    repo.git("update-ref", "refs/heads/topic", second)
+    assert git.branch_tip("topic") == second
+    repo.git("branch", "-D", "topic")
+    assert git.branch_tip("topic") is None
+    repo.tag("v2", message="annotated")
+    assert git.resolve("v2") == second
+    with pytest.raises(NotFoundError) as err:
+        git.resolve("v3")
+    assert err.value.code is ErrorCode.UNKNOWN_SHA
+
+    git._batch._held[0].kill()  # a batch process that died is replaced
+    assert git.branch_tip("main") == second
+    assert git.read_file(second, "more.py") == b"1\n"
+
+
+def test_lookups_without_a_repository_fall_back_to_processes(tmp_path: Path) -> None:
+    nowhere = CliGitRepository(str(tmp_path / "nope"), tmp_path / "mirrors" / "nope")
+    assert nowhere.branch_tip("main") is None
+    assert nowhere.read_file("HEAD", "x") is None
+    with pytest.raises(NotFoundError):
+        nowhere.refresh()
 
 
 # -- files and worktrees -----------------------------------------------------------------------

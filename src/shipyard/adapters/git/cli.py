@@ -21,6 +21,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import datetime
@@ -155,6 +156,95 @@ def _read_all(fd: int) -> bytes:
     return b"".join(chunks)
 
 
+class _CatFile:
+    """A long-running ``git cat-file --batch``: a lookup (a ref's commit, a file at a commit)
+    is a line written and an answer read, about 0.1 ms, instead of a git process, 1.5-2 ms.
+
+    Refs and new objects are looked up afresh on every request (git re-reads loose refs and
+    packed-refs when they change, and rescans packs on a miss), so the answers are those of a
+    new ``git rev-parse`` or ``git cat-file``. One request at a time (a lock); the shared
+    watchdog kills a request that hangs. When the process cannot answer, ``lookup`` says so
+    and the caller runs a one-off git process as before."""
+
+    UNAVAILABLE = ("", "", b"")
+    GIVE_UP = 5  # consecutive failed requests before this process is not tried again
+
+    def __init__(self, argv: list[str], env: dict[str, str], timeout_s: float) -> None:
+        self._argv = [*argv, "cat-file", "--batch"]
+        self._env = env
+        self._timeout = timeout_s
+        self._lock = threading.Lock()
+        self._held: list[subprocess.Popen[bytes]] = []  # the running process, if any
+        self._pid = os.getpid()
+        self._failures = 0
+        weakref.finalize(self, _stop_all, self._held)
+
+    def lookup(self, name: str) -> tuple[str, str, bytes] | None:
+        """(object id, type, content) of what ``name`` names; None when it names nothing (or
+        is ambiguous); UNAVAILABLE when the process could not answer."""
+        if "\n" in name or "\r" in name:
+            return self.UNAVAILABLE
+        if self._pid != os.getpid():  # a forked child must not share the parent's pipes
+            self._lock, self._held[:], self._pid = threading.Lock(), [], os.getpid()
+        with self._lock:
+            for _ in range(2):  # a process that died (killed, say) is restarted once
+                if self._failures >= self.GIVE_UP:
+                    return self.UNAVAILABLE
+                answer = self._request(name)
+                if answer is not self.UNAVAILABLE:
+                    self._failures = 0
+                    return answer
+                self._failures += 1
+            return self.UNAVAILABLE
+
+    def _request(self, name: str) -> tuple[str, str, bytes] | None:
+        if not self._held:
+            try:
+                self._held.append(
+                    subprocess.Popen(
+                        self._argv,
+                        stdin=subprocess.PIPE,
+                        stdout=subprocess.PIPE,
+                        stderr=subprocess.DEVNULL,
+                        env=self._env,
+                    )
+                )
+            except OSError:
+                return self.UNAVAILABLE
+        proc = self._held[0]
+        assert proc.stdin is not None and proc.stdout is not None
+        watch = _WATCHDOG.watch(proc, self._timeout)
+        try:
+            proc.stdin.write(name.encode() + b"\n")
+            proc.stdin.flush()
+            header = proc.stdout.readline()
+            if header.endswith((b" missing\n", b" ambiguous\n")):
+                return None
+            oid, kind, size = header.decode().split()
+            content = proc.stdout.read(int(size) + 1)  # the object and a newline
+            if len(content) != int(size) + 1:
+                raise ValueError("short read")
+            return oid, kind, content[:-1]
+        except (OSError, ValueError):
+            _stop_all(self._held)
+            return self.UNAVAILABLE
+        finally:
+            _WATCHDOG.cancel(watch)
+
+
+def _stop_all(procs: list[subprocess.Popen[bytes]]) -> None:
+    while procs:
+        proc = procs.pop()
+        with suppress(OSError):
+            proc.kill()
+        with suppress(OSError, subprocess.TimeoutExpired):
+            proc.wait(5)
+        for pipe in (proc.stdin, proc.stdout):
+            if pipe is not None:
+                with suppress(OSError):
+                    pipe.close()
+
+
 def _check_rev(rev: str) -> str:
     """Refuse what git would read as an option (``-x``) or what is no revision at all."""
     if not _SAFE_REV.match(rev):
@@ -179,6 +269,7 @@ class CliGitRepository:
         self._timeout = timeout_s
         self._push = push and self._remote
         self._verified = False  # a local path is probed once per instance, not per operation
+        self._batch: _CatFile | None = None
 
     def _publish(self, branch: str, new: str, old: str) -> None:
         """Mirror a local ref move on the remote; undo it locally when the remote refuses.
@@ -301,8 +392,26 @@ class CliGitRepository:
             # no --prune: release branches made here (push=False) must survive a refresh
             self._run("fetch", "--quiet", "origin")
 
+    def _lookup(self, name: str) -> tuple[str, str, bytes] | None:
+        """``_CatFile.lookup`` through this repository's batch process (started on first use,
+        once the repository is known to be there)."""
+        if not (self._verified or (self._remote and (self.git_dir / "HEAD").exists())):
+            return _CatFile.UNAVAILABLE
+        if self._batch is None:
+            env = self._env()
+            cmd = [_git_binary(env.get("PATH")), *_GIT_OPTS, "-C", str(self.git_dir)]
+            self._batch = _CatFile(cmd, env, self._timeout)
+        return self._batch.lookup(name)
+
     def resolve(self, rev: str) -> str:
         _check_rev(rev)
+        found = self._lookup(f"{rev}^{{commit}}")
+        if found is None:
+            raise NotFoundError(
+                f"unknown commit {rev!r}", code=ErrorCode.UNKNOWN_SHA, details={"rev": rev}
+            )
+        if found is not _CatFile.UNAVAILABLE:
+            return found[0]
         done = self._run(
             "rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}", check=False
         )
@@ -314,6 +423,9 @@ class CliGitRepository:
 
     def branch_tip(self, branch: str) -> str | None:
         ref = branch if branch == "HEAD" or branch.startswith("refs/") else f"refs/heads/{branch}"
+        found = self._lookup(f"{ref}^{{commit}}")
+        if found is not _CatFile.UNAVAILABLE:
+            return found[0] if found else None
         done = self._run("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", check=False)
         return done.stdout.strip() if done.returncode == 0 else None
 
@@ -578,6 +690,9 @@ class CliGitRepository:
 
     def read_file(self, sha: str, path: str) -> bytes | None:
         _check_rev(sha)
+        found = self._lookup(f"{sha}:{path}")
+        if found is not _CatFile.UNAVAILABLE:
+            return found[2] if found and found[1] == "blob" else None
         code, out, _ = self._exec(("cat-file", "blob", f"{sha}:{path}"), None, None, None)
         return out if code == 0 else None
 
