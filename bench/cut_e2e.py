@@ -66,6 +66,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from sqlalchemy import event
 
+from shipyard.adapters.git import cli
 from shipyard.adapters.git.cli import CliGitRepository
 from shipyard.bootstrap import bootstrap
 from shipyard.domain.auth import Actor, Role
@@ -233,9 +234,10 @@ class Split:
     git_calls: int = 0
     sql_s: float = 0.0
     sql_calls: int = 0
+    lookups: int = 0  # answered by the long-running cat-file --batch, counted in git_s
 
-    def snapshot(self) -> tuple[float, int, float, int]:
-        return self.git_s, self.git_calls, self.sql_s, self.sql_calls
+    def snapshot(self) -> tuple[float, int, float, int, int]:
+        return self.git_s, self.git_calls, self.sql_s, self.sql_calls, self.lookups
 
 
 SPLIT = Split()
@@ -253,6 +255,18 @@ def _timed_git(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def _timed_lookup(fn: Callable[..., Any]) -> Callable[..., Any]:
+    def wrapper(*a: Any, **kw: Any) -> Any:
+        t = time.perf_counter()
+        try:
+            return fn(*a, **kw)
+        finally:
+            SPLIT.git_s += time.perf_counter() - t
+            SPLIT.lookups += 1
+
+    return wrapper
+
+
 def _timed_sql(fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*a: Any, **kw: Any) -> Any:
         t = time.perf_counter()
@@ -266,6 +280,9 @@ def _timed_sql(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def instrument(engine: Any) -> None:
     """Bench-only wrappers (the source is untouched): count git processes and SQL time."""
+    batch = getattr(cli, "_CatFile", None)  # lookups through the long-running cat-file --batch
+    if batch is not None:
+        batch.lookup = _timed_lookup(batch.lookup)
     if hasattr(CliGitRepository, "_exec"):  # the one place every git process starts
         CliGitRepository._exec = _timed_git(CliGitRepository._exec)  # type: ignore[method-assign]
     else:
@@ -434,18 +451,20 @@ def report(ship: Samples, raw: Samples, reps: int) -> None:
         memory = "changelog (memory file)"
         print(_row("", ship.times["changelog"], raw.times[memory], memory))
 
-    print("\nShipyard's time split (medians, ms): git = CliGitRepository subprocesses (procs),")
-    print("sql = cursor execute + commit + session close (stmts), rest = ORM, parsing, services")
+    print("\nShipyard's time split (medians, ms): git = CliGitRepository subprocesses (procs)")
+    print("and requests to its long-running cat-file --batch (lookups), sql = cursor execute +")
+    print("commit + session close (stmts), rest = ORM, parsing, services")
     print(
-        f"{'operation':<11} {'total':>7} {'git':>7} {'procs':>6} {'sql':>7} {'stmts':>6} {'rest':>7}"
+        f"{'operation':<11} {'total':>7} {'git':>7} {'procs':>6} {'lookups':>8} {'sql':>7} "
+        f"{'stmts':>6} {'rest':>7}"
     )
     for op in ("cut", "changelog", "pick"):
         times, splits = ship.times[op], ship.splits[op]
-        g, calls, q, stmts = (statistics.median(s[k] for s in splits) for k in range(4))
+        g, calls, q, stmts, looks = (statistics.median(s[k] for s in splits) for k in range(5))
         rest = statistics.median(t - s[0] - s[2] for t, s in zip(times, splits, strict=True))
         print(
             f"{op:<11} {statistics.median(times) * 1000:>7.1f} {g * 1000:>7.1f} {calls:>6.0f} "
-            f"{q * 1000:>7.1f} {stmts:>6.0f} {rest * 1000:>7.1f}"
+            f"{looks:>8.0f} {q * 1000:>7.1f} {stmts:>6.0f} {rest * 1000:>7.1f}"
         )
 
 
