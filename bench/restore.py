@@ -9,10 +9,11 @@ instances per version) behind the HAProxy router on a free port, background load
 ``tests.support.loadgen``. The CLI does what a user does (project add, release cut, pick, deploy,
 rollout abort); status and explain are read from the documented API.
 
-Each run has four phases (2 is two), each under load (loadgen, 2 workers) plus a probe (2 threads, keep-alive
-clients) that timestamps every answer with ``time.time()`` and the candidate that gave it (the
-``candidate`` field of the sample service's JSON; a 500 comes only from the bad version, whose
-knob injects it, since the stable one never fails):
+Each run has four phases (the abort runs twice: CLI, then API), each under load (loadgen, 2
+workers) plus a probe (2 threads, keep-alive clients) that timestamps every answer with
+``time.time()`` and the candidate that gave it (the ``candidate`` field of the sample service's
+JSON; a 500 comes only from the bad version, whose knob injects it, since the stable one never
+fails):
 
 1. verdict: a bad candidate (``error_rate`` 0.5) under policy ``failfast`` (50%, then an analysis
    of ``errors`` every ``--interval`` with ``failure_limit: 0``). The analysis fails, the engine
