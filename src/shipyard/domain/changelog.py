@@ -47,15 +47,15 @@ def changelog_entries(
     append = entries.append
     for sha, author, email, subject, body in records:
         m = pr_suffix(subject) or pr_merge(subject) or (mr_merge(body) if body else None)
-        pr = int(m.group("n")) if m else None
+        pr = int(m["n"]) if m else None
         c = conventional(subject)
         if c is None:
             kind = scope = None
             breaking = _BREAKING in body
         else:
-            kind = c.group("type").lower()
-            scope = c.group("scope") or None
-            breaking = c.group("bang") is not None or _BREAKING in body
+            kind, scope, bang = c.groups()  # type, scope, bang: one call, not three
+            kind, scope = kind.lower(), scope or None
+            breaking = bang is not None or _BREAKING in body
         append(ChangelogEntry(sha, subject, author, email, pr, kind, scope, breaking, picked))
     return entries
 
