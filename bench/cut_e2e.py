@@ -35,10 +35,10 @@ command, output captured and discarded:
   ``commit-tree``, ``update-ref``): the cheapest honest equivalent on git 2.39, whose
   ``merge-tree`` has no ``--merge-base``. Ratios use the cheaper of the two.
 
-Repetitions alternate which side runs first. Shipyard's time is split into git subprocesses
-(``CliGitRepository._run``/``read_file``), SQL (cursor execute, commit, session close) and the
-rest (ORM, config parsing, changelog parsing, services). ``--profile`` adds a cProfile of the
-Shipyard side.
+Repetitions alternate which side runs first. Shipyard's time is split into git (subprocesses
+started by ``CliGitRepository._exec`` and requests to its long-running ``cat-file --batch``),
+SQL (cursor execute, commit, session close) and the rest (ORM, config parsing, changelog
+parsing, services). ``--profile`` adds a cProfile of the Shipyard side.
 """
 
 from __future__ import annotations
