@@ -359,6 +359,12 @@ def test_a_git_process_past_its_timeout_is_killed(
                 slow.resolve("main")
     assert slow.resolve("main") == repo.head()  # the watchdog lets a quick call be
 
+    slow.refresh()  # probed: lookups go through cat-file --batch, started with the shim
+    with monkeypatch.context() as m:
+        m.setenv("PATH", f"{shim}:{os.environ['PATH']}")
+        with pytest.raises(AdapterError, match=r"cat-file timed out after 0\.2s"):
+            slow.branch_tip("main")
+
 
 def test_batch_lookups_see_what_changed_since_it_started(
     repo: GitRepoBuilder, tmp_path: Path

@@ -214,22 +214,26 @@ class _CatFile:
         proc = self._held[0]
         assert proc.stdin is not None and proc.stdout is not None
         watch = _WATCHDOG.watch(proc, self._timeout)
+        answer: tuple[str, str, bytes] | None
         try:
             proc.stdin.write(name.encode() + b"\n")
             proc.stdin.flush()
             header = proc.stdout.readline()
             if header.endswith((b" missing\n", b" ambiguous\n")):
-                return None
-            oid, kind, size = header.decode().split()
-            content = proc.stdout.read(int(size) + 1)  # the object and a newline
-            if len(content) != int(size) + 1:
-                raise ValueError("short read")
-            return oid, kind, content[:-1]
+                answer = None
+            else:
+                oid, kind, size = header.decode().split()
+                content = proc.stdout.read(int(size) + 1)  # the object and a newline
+                if len(content) != int(size) + 1:
+                    raise ValueError("short read")
+                answer = oid, kind, content[:-1]
         except (OSError, ValueError):
             _stop_all(self._held)
-            return self.UNAVAILABLE
-        finally:
-            _WATCHDOG.cancel(watch)
+            answer = self.UNAVAILABLE
+        if _WATCHDOG.cancel(watch):  # hung: no retry, no one-off process to wait for as well
+            _stop_all(self._held)
+            raise AdapterError(f"git cat-file timed out after {self._timeout:g}s")
+        return answer
 
 
 def _stop_all(procs: list[subprocess.Popen[bytes]]) -> None:
