@@ -285,6 +285,7 @@ class Wants:
 
     counters: bool = False
     queries: tuple[CheckSpec, ...] = ()
+    interval_s: float = 60.0  # the measurement interval: a query's {{interval}}
 
 
 def _analysis_interval(step: StepSpec) -> float:
@@ -316,6 +317,7 @@ def wants(r: Rollout, now: datetime) -> Wants:
     return Wants(
         counters=any(c.provider == "router" for c in step.checks),
         queries=tuple(c for c in step.checks if c.provider == "prometheus"),
+        interval_s=_analysis_interval(step),
     )
 
 

@@ -89,7 +89,7 @@ def _observe(
                 "stable_version": r.stable or "",
                 "project": r.project,
                 "environment": r.environment,
-                "interval": f"{max(1, round(check.interval_s))}s",
+                "interval": f"{max(1, round(wants.interval_s))}s",
             }
             got = provider.query(MetricQuery(expression, variables), now)
             base: float | None = None

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from shipyard.adapters.clock import FixedClock
+from shipyard.adapters.metrics.memory import MemoryProvider
 from shipyard.adapters.routers.memory import MemoryRouter
 from shipyard.adapters.targets.memory import MemoryTarget
 from shipyard.bootstrap import Runtime, bootstrap
@@ -62,7 +63,17 @@ policies:
     steps:
       - set_weight: 10
       - analysis: {checks: [errors], interval: 10s, duration: 20s}
+  business:
+    steps:
+      - set_weight: 10
+      - analysis: {checks: [checkout], interval: 10s, duration: 30s}
 checks:
+  checkout:
+    provider: prometheus
+    query: sum(rate(checkout_failures_total{version="{{version}}"}[{{interval}}]))
+    compare: baseline
+    max_increase: 0.5
+    threshold: {max: 2}
   errors: {metric: error_ratio, judge: threshold, threshold: {max: 0.05}}
   errors-dry: {metric: error_ratio, judge: threshold, threshold: {max: 0.05}, dry_run: true}
 """
@@ -279,7 +290,7 @@ def test_unknown_policy_override_is_refused_before_anything_changes(
         deployments.deploy(rt.services, ADA, "shop", rc2, "production", policy="nope")
     assert err.value.message == (
         "no release policy named 'nope' in this candidate's shipyard.yaml "
-        "(known: canary, careful, gated, shadow)"
+        "(known: business, canary, careful, gated, shadow)"
     )
     assert deployments.history(rt.services, ADA, "shop", None) == before
     drain(rt)
@@ -362,3 +373,36 @@ def test_an_expired_lease_is_taken_over_by_another_worker(
     assert live(router) == (rc2, None, 0.0)
     with pytest.raises(NotFoundError):
         rollouts.resume(svc, ADA, "shop", "production")
+
+
+def test_prometheus_check_compares_the_canary_with_the_stable_version(
+    rt: Runtime, repo: GitRepo, router: MemoryRouter, clock: FixedClock
+) -> None:
+    prom = MemoryProvider()
+    rt.services = replace(rt.services, metrics=lambda source: prom)
+    rc1, rc2 = release_two(rt, repo)
+    query = 'sum(rate(checkout_failures_total{{version="{v}"}}[10s]))'
+    prom.set(query.format(v=rc1), 1.0)
+    prom.set(query.format(v=rc2), 1.2)  # 20% worse: within max_increase 0.5, under max 2
+    d = deployments.deploy(rt.services, ADA, "shop", rc2, "production", policy="business")
+    drain(rt)
+    clock.advance(seconds=10)
+    drain(rt)
+    prom.set(query.format(v=rc2), 1.8)  # 80% worse than stable: fails the comparison
+    for _ in range(2):
+        clock.advance(seconds=10)
+        drain(rt)
+    done, _ = deployments.get_deployment(rt.services, ADA, d.id)
+    assert done.state is DeploymentState.FAILED
+    assert live(router) == (rc1, None, 0.0)
+    aborting = next(
+        e.record
+        for e in rollouts.explain(rt.services, ADA, "shop", d.id).records
+        if e.record.kind == "aborting"
+    )
+    [check] = aborting.evidence["checks"]
+    assert check["name"] == "checkout" and check["verdict"] == "fail"
+    assert check["evidence"]["query"] == query.format(v=rc2)
+    assert check["evidence"]["values"] == [1.2, 1.2, 1.8, 1.8]
+    assert check["evidence"]["failed"] == ["1.8 > stable 1 × 1.5", "1.8 > stable 1 × 1.5"]
+    assert query.format(v=rc1) in prom.asked  # the stable version was asked the same question
