@@ -27,7 +27,7 @@ from typing import Any
 from shipyard.analysis.mannwhitney import MannWhitneyConfig, MannWhitneyJudge
 from shipyard.analysis.samples import Judge, Metric, Verdict
 from shipyard.analysis.sequential import SequentialConfig, SequentialJudge
-from shipyard.analysis.slices import ArmCounters, arm_delta, build_slices
+from shipyard.analysis.slices import ArmCounters, arm_delta, build_slices, was_reset
 
 __all__ = [
     "CheckResult",
@@ -142,8 +142,7 @@ def interval_value(
         return None
     if metric == "error_ratio":
         return delta.errors / delta.requests
-    reset = after.requests < arm_before.requests
-    base = {} if reset else arm_before.buckets
+    base = {} if was_reset(arm_before, after) else arm_before.buckets
     buckets = {le: n - base.get(le, 0.0) for le, n in after.buckets.items()}
     return quantile_from_buckets(buckets, _QUANTILES[metric])
 
@@ -193,8 +192,11 @@ def _finite(x: float) -> float | None:
 def _statistical(check: CheckSpec, snaps: Sequence[Snapshot], final: bool) -> CheckResult:
     value, base = _window_values(check, snaps)
     if len(snaps) < 2 or any(s.baseline is None for s in snaps):
-        verdict = Verdict.NO_DATA
-        reason = "no stable version to compare with" if snaps else "no measurement yet"
+        verdict = Verdict.INCONCLUSIVE if final else Verdict.NO_DATA
+        if any(s.baseline is None for s in snaps):
+            reason = "no stable version to compare with"
+        else:
+            reason = "not enough measurements yet" if snaps else "no measurement yet"
         return CheckResult(
             check.name, verdict, value, base, 0, check.failure_limit, 0, check.dry_run, reason
         )
@@ -263,7 +265,10 @@ def _measured(
 ) -> list[tuple[float | None, float | None, str]]:
     """(canary, baseline, query or note) per measurement, oldest first."""
     if check.provider == "prometheus":
-        return [(q.canary, q.baseline, q.query or q.reason) for q in queries]
+        return [
+            (q.canary, q.baseline, q.reason if q.canary is None and q.reason else q.query)
+            for q in queries
+        ]
     out: list[tuple[float | None, float | None, str]] = []
     metric = check.metric or "error_ratio"
     for before, after in pairwise(snaps):
@@ -302,7 +307,10 @@ def _per_interval(
     else:
         verdict = Verdict.PASS if final else Verdict.CONTINUE
         reason = f"{len(failed)} of {len(values)} measurements failed (limit {limit})"
-    query = next((note for _, _, note in reversed(rows) if note), "")
+    if check.provider == "prometheus":
+        query = next((q.query for q in reversed(queries) if q.query), "")
+    else:
+        query = f"router {check.metric or 'error_ratio'}"
     evidence = {
         "query": query,
         "values": [round(v, 6) for v in values[-20:]],

@@ -27,7 +27,14 @@ from dataclasses import dataclass, field
 from shipyard.analysis.samples import ArmSlice, Slice
 from shipyard.errors import InvalidError
 
-__all__ = ["ArmCounters", "arm_delta", "build_slice", "build_slices", "histogram_latencies"]
+__all__ = [
+    "ArmCounters",
+    "arm_delta",
+    "build_slice",
+    "build_slices",
+    "histogram_latencies",
+    "was_reset",
+]
 
 DEFAULT_MAX_LATENCIES = 1000
 
@@ -51,7 +58,7 @@ class ArmCounters:
 ZERO = ArmCounters(0.0)
 
 
-def _was_reset(before: ArmCounters, after: ArmCounters) -> bool:
+def was_reset(before: ArmCounters, after: ArmCounters) -> bool:
     if after.requests < before.requests or after.errors < before.errors:
         return True
     return any(after.buckets.get(le, 0.0) < count for le, count in before.buckets.items())
@@ -110,7 +117,7 @@ def arm_delta(
     Errors are capped at requests: the two counters may be read a moment apart.
     """
     base = before or ZERO
-    if _was_reset(base, after):
+    if was_reset(base, after):
         base = ZERO
     requests = _count(after.requests - base.requests)
     errors = min(_count(after.errors - base.errors), requests)

@@ -398,7 +398,7 @@ def _run_analysis(r: Rollout, step: StepSpec, obs: Observation | None, now: date
         return Decision(nxt, tuple(records))
     if (acting and all(v is Verdict.PASS for v in verdicts)) or (final and not acting):
         records.append(Record("analysis", r.step, ENGINE, "analysis passed", evidence))
-        return _continue(_advance(replace(r, analysis=run), now), now, None, records)
+        return Decision(_advance(replace(r, analysis=run), now), tuple(records))  # caller goes on
     if final:  # some check could neither pass nor fail: a human decides
         unsure = [x for x in acting if x.verdict is not Verdict.PASS]
         why = "; ".join(f"{x.name}: {x.reason}" for x in unsure)
@@ -556,6 +556,9 @@ def promote(
     """
     _require_active(r, "promote")
     if full:
+        for gate in r.policy.steps[r.step :]:  # skipping an approval needs the right to give it
+            if gate.kind == "approval":
+                _check_approver(r, gate, user=user, roles=roles)
         return _finish_steps(r, now, user, f"promoted to 100% by {user}")
     step = r.current_step
     if step is None:
@@ -572,6 +575,17 @@ def promote(
 def _approve(
     r: Rollout, step: StepSpec, *, user: str, roles: Sequence[str], now: datetime
 ) -> Decision:
+    _check_approver(r, step, user=user, roles=roles)
+    if user in r.approvals:
+        raise ConflictError(f"{user} already approved this step", code=ErrorCode.INVALID_TRANSITION)
+    approved = replace(r, approvals=(*r.approvals, user))
+    rec = Record(
+        "approved", r.step, user, f"approved by {user} ({len(approved.approvals)}/{step.required})"
+    )
+    return _continue(replace(approved, phase=Phase.PROGRESSING), now, None, [rec])
+
+
+def _check_approver(r: Rollout, step: StepSpec, *, user: str, roles: Sequence[str]) -> None:
     role_names = {str(x) for x in roles}
     allowed = {Role.APPROVER.value, Role.ADMIN.value} & role_names
     named = (
@@ -590,13 +604,6 @@ def _approve(
             code=ErrorCode.SEPARATION_OF_DUTIES,
             hint="a second person with the approver role must approve",
         )
-    if user in r.approvals:
-        raise ConflictError(f"{user} already approved this step", code=ErrorCode.INVALID_TRANSITION)
-    approved = replace(r, approvals=(*r.approvals, user))
-    rec = Record(
-        "approved", r.step, user, f"approved by {user} ({len(approved.approvals)}/{step.required})"
-    )
-    return _continue(replace(approved, phase=Phase.PROGRESSING), now, None, [rec])
 
 
 def pause(r: Rollout, *, user: str, now: datetime) -> Decision:
