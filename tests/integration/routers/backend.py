@@ -1,8 +1,9 @@
 """A stand-in "version" for router tests: answers every request with its name.
 
-Run: ``python backend.py NAME [ERROR_RATE]``; it binds 127.0.0.1 on an ephemeral port and prints
-the port on its first stdout line. Every answer carries ``X-Version: NAME`` and the body ``NAME``;
-with ERROR_RATE (0..1) that share of answers is a 500. ``GET /_mirrored`` answers how many
+Run: ``python backend.py NAME [ERROR_RATE [DELAY_MS]]``; it binds 127.0.0.1 on an ephemeral port
+and prints the port on its first stdout line. Every answer carries ``X-Version: NAME`` and the body
+``NAME``; with ERROR_RATE (0..1) that share of answers is a 500; DELAY_MS delays every answer
+(``GET /?delay_ms=N`` delays that one request instead). ``GET /_mirrored`` answers how many
 requests carried ``x-shipyard-mirror`` (copies sent by the router's mirror). Stdlib only.
 Keep-alive fixes from the reference: no Nagle, a deep accept queue, quiet connection resets.
 """
@@ -12,8 +13,10 @@ from __future__ import annotations
 import random
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -21,6 +24,7 @@ class Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     name = "?"
     error_rate = 0.0
+    delay_ms = 0.0
     mirrored = 0
     lock = threading.Lock()
 
@@ -32,6 +36,10 @@ class Handler(BaseHTTPRequestHandler):
             if self.headers.get("x-shipyard-mirror"):
                 with Handler.lock:
                     Handler.mirrored += 1
+            query = parse_qs(urlsplit(self.path).query)
+            delay = float(query.get("delay_ms", [self.delay_ms])[0])
+            if delay > 0:
+                time.sleep(delay / 1000)
             status = 500 if random.random() < self.error_rate else 200
             body = self.name.encode()
         self.send_response(status)
@@ -56,6 +64,7 @@ class Server(ThreadingHTTPServer):
 def main() -> None:
     Handler.name = sys.argv[1]
     Handler.error_rate = float(sys.argv[2]) if len(sys.argv) > 2 else 0.0
+    Handler.delay_ms = float(sys.argv[3]) if len(sys.argv) > 3 else 0.0
     server = Server(("127.0.0.1", 0), Handler)
     print(server.server_address[1], flush=True)
     server.serve_forever()

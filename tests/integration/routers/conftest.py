@@ -24,14 +24,16 @@ def free_port() -> int:
 
 @pytest.fixture
 def start_backend() -> Iterator[Callable[..., Backend]]:
-    """start_backend("v1", error_rate=0.2) → Backend("v1", ("127.0.0.1:PORT",))."""
+    """start_backend("v1", error_rate=0.2, delay_ms=0) → Backend("v1", ("127.0.0.1:PORT",))."""
     procs: list[subprocess.Popen[str]] = []
 
-    def start(name: str, error_rate: float = 0.0, instances: int = 1) -> Backend:
+    def start(
+        name: str, error_rate: float = 0.0, instances: int = 1, delay_ms: float = 0.0
+    ) -> Backend:
         addresses = []
         for _ in range(instances):
             proc = subprocess.Popen(
-                [sys.executable, str(BACKEND), name, str(error_rate)],
+                [sys.executable, str(BACKEND), name, str(error_rate), str(delay_ms)],
                 stdout=subprocess.PIPE,
                 text=True,
             )

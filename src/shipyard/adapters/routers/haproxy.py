@@ -7,6 +7,8 @@ Layout of ``route.state_dir`` (see docs/routers.md):
   a restart comes back with the last applied plan
 - ``meta.map``     which candidate holds which slot group, the exact canary weight, the segment
 - ``hdr.map``      regexes over the request header block (header and cookie segments)
+- ``hval.map``     a regex that extracts one header's value (header segments with a regex)
+- ``hre.map``      the segment's own regex, run over that value
 - ``path.map``     path prefixes (path segments)
 - ``haproxy.pid``  the master's pid; ``haproxy.log`` its output
 - ``admin.sock``   the worker's stats socket (level admin); ``master.sock`` the master CLI
@@ -16,6 +18,12 @@ group for as long as it is in the plan, so promoting the canary only relabels a 
 weights: no address of a server carrying traffic changes. ``be_a``/``be_b`` hold the same slots
 (tracking ``be``'s health) for the segment route, which sends matching requests to the canary's
 group whatever the weights.
+
+Latencies: the frontend notes the time when a request's headers (and body) are in and when the
+server's response headers arrive, and counts the difference into one of ``LATENCY_BOUNDS``'
+buckets: a stick table ``shipyard_latency`` keyed by slot group, one ``gpc`` per bucket. The
+counters live in HAProxy (they survive a restart of Shipyard, not a reload of HAProxy), cost no
+Lua and no log parsing, and ``show table`` reads them.
 """
 
 from __future__ import annotations
@@ -38,7 +46,12 @@ from pathlib import Path
 from typing import ClassVar
 from urllib.parse import quote, unquote
 
-from shipyard.adapters.routers.validate import check_plan, parse_address
+from shipyard.adapters.routers.validate import (
+    LATENCY_BOUNDS,
+    check_plan,
+    cumulative_buckets,
+    parse_address,
+)
 from shipyard.errors import AdapterError, InvalidError
 from shipyard.ports.routers import (
     Backend,
@@ -98,6 +111,8 @@ core.register_action("shipyard_mirror_res", {"http-res"}, function(txn)
   end)
 end)
 """
+CONFIG_FORMAT = 2  # bumped when the generated config changes shape; an adopted older one is redone
+LATENCY_TABLE = "shipyard_latency"
 MAX_WEIGHT = 256  # HAProxy's per-server weight range is 0..256; weights are ratios
 PARKED = ("127.0.0.1", 1)  # where an unused slot points (it is in maintenance, never used)
 _SOCK_MAX = 100  # sun_path is 108 bytes
@@ -141,6 +156,32 @@ class Slot:
     enabled: bool
 
 
+@dataclass(frozen=True, slots=True)
+class Totals:
+    """A slot group's cumulative counts in this HAProxy process (baselines are these, too)."""
+
+    requests: int = 0
+    errors_5xx: int = 0
+    buckets: tuple[int, ...] = ()  # requests per latency bucket (not cumulative); () = unknown
+
+    def encode(self) -> str:
+        return f"{self.requests}:{self.errors_5xx}:{','.join(map(str, self.buckets))}"
+
+    @classmethod
+    def decode(cls, text: str) -> Totals:
+        """ "req:err[:b0,b1,...]"; format 1 had no buckets."""
+        req, _, rest = text.partition(":")
+        err, _, hist = rest.partition(":")
+        buckets = tuple(int(n) for n in hist.split(",") if n) if hist else ()
+        return cls(int(req or 0), int(err or 0), buckets)
+
+    def below(self, base: Totals) -> bool:
+        """Did any counter go down since ``base`` (a new HAProxy process)?"""
+        if self.requests < base.requests or self.errors_5xx < base.errors_5xx:
+            return True
+        return any(n < b for n, b in zip(self.buckets, base.buckets, strict=False))
+
+
 @dataclass(slots=True)
 class Layout:
     """What the proxy holds: per group, the candidate and its slots; the plan's own numbers."""
@@ -151,7 +192,7 @@ class Layout:
     weight: float = 0.0
     mirror: float = 0.0
     segment: SegmentMatch | None = None
-    base: dict[str, tuple[int, int]] = field(default_factory=dict)  # group -> (req, 5xx) at assign
+    base: dict[str, Totals] = field(default_factory=dict)  # group -> its totals when assigned
     slots: dict[str, Slot] = field(default_factory=dict)  # "a1" -> Slot
 
 
@@ -172,28 +213,68 @@ def _hexescape(text: str) -> str:
 _SP = r"[\t\x20]*"
 
 
-def segment_keys(segment: SegmentMatch | None) -> tuple[list[str], list[str]]:
-    """(hdr.map regexes, path.map prefixes) that match the segment's requests."""
+SEGMENT_MAPS = ("hdr", "hval", "hre", "path")
+
+
+def _regex_key(regex: str) -> str:
+    """The user's regex as a map key: spaces, '#' and ';' (bare or escaped) become ``\\xHH``.
+
+    validate.py has already refused verbose mode and non-ASCII, where this would change meaning.
+    """
+    out: list[str] = []
+    i = 0
+    while i < len(regex):
+        ch = regex[i]
+        if ch == "\\" and i + 1 < len(regex):
+            nxt = regex[i + 1]
+            out.append(f"\\x{ord(nxt):02x}" if nxt in " #;" else ch + nxt)
+            i += 2
+            continue
+        out.append(f"\\x{ord(ch):02x}" if ch in " #;" else ch)
+        i += 1
+    return "".join(out)
+
+
+def segment_maps(segment: SegmentMatch | None) -> dict[str, dict[str, str]]:
+    """The entries of hdr.map, hval.map, hre.map and path.map that match the segment.
+
+    - ``hdr``: regexes over the header block (``req.hdrs``) for a header's or a cookie's
+      presence or exact value
+    - ``hval`` + ``hre``: for a header regex, ``hval`` extracts the header's (first) value with
+      ``map_regm``, and ``hre`` runs the segment's regex over it, unanchored
+    - ``path``: path prefixes (``map_beg``)
+    """
+    maps: dict[str, dict[str, str]] = {name: {} for name in SEGMENT_MAPS}
     if segment is None:
-        return [], []
+        return maps
     if segment.kind == "path":
-        return [], [segment.value or "/"]
+        maps["path"][segment.value or "/"] = "1"
+        return maps
     if segment.kind == "header":
         head = f"(?m)^(?i:{_hexescape(segment.name)}):"
-        if segment.value is None:
-            return [head], []
-        return [f"{head}{_SP}{_hexescape(segment.value)}{_SP}\\r?$"], []
+        if segment.regex is not None:
+            maps["hval"][f"{head}{_SP}([^\\r\\n]*?){_SP}\\r?$"] = "\\1"
+            maps["hre"][_regex_key(segment.regex)] = "1"
+        elif segment.value is None:
+            maps["hdr"][head] = "1"
+        else:
+            maps["hdr"][f"{head}{_SP}{_hexescape(segment.value)}{_SP}\\r?$"] = "1"
+        return maps
     # cookie: one "Cookie:" line, the pair at its start or after a ';'
     head = f"(?m)^(?i:cookie):(.*\\x3b)?{_SP}{_hexescape(segment.name)}="
     if segment.value is None:
-        return [head], []
-    return [f"{head}{_hexescape(segment.value)}{_SP}(\\x3b|\\r?$)"], []
+        maps["hdr"][head] = "1"
+    else:
+        maps["hdr"][f"{head}{_hexescape(segment.value)}{_SP}(\\x3b|\\r?$)"] = "1"
+    return maps
 
 
 def _encode_segment(segment: SegmentMatch) -> str:
     data: dict[str, object] = {"kind": segment.kind, "name": segment.name, "value": segment.value}
     if segment.negate:
         data["negate"] = True
+    if segment.regex is not None:
+        data["regex"] = segment.regex
     return quote(json.dumps(data, separators=(",", ":"), sort_keys=True), safe="")
 
 
@@ -204,6 +285,7 @@ def _decode_segment(text: str) -> SegmentMatch:
         name=str(data.get("name", "")),
         value=None if data.get("value") is None else str(data["value"]),
         negate=bool(data.get("negate", False)),
+        regex=None if data.get("regex") is None else str(data["regex"]),
     )
 
 
@@ -211,8 +293,7 @@ def meta_entries(layout: Layout) -> dict[str, str]:
     meta: dict[str, str] = {"weight": repr(float(layout.weight))}
     for group, candidate in sorted(layout.candidates.items()):
         meta[group] = quote(candidate, safe="")
-        req, err = layout.base.get(group, (0, 0))
-        meta[f"base_{group}"] = f"{req}:{err}"
+        meta[f"base_{group}"] = layout.base.get(group, Totals()).encode()
     if layout.stable:
         meta["stable"] = layout.stable
     if layout.canary:
@@ -232,8 +313,8 @@ def layout_from_meta(meta: Mapping[str, str]) -> Layout:
     for group in GROUPS:
         if group in meta:
             layout.candidates[group] = unquote(meta[group])
-            req, _, err = meta.get(f"base_{group}", "0:0").partition(":")
-            layout.base[group] = (int(req or 0), int(err or 0))
+            with contextlib.suppress(ValueError):
+                layout.base[group] = Totals.decode(meta.get(f"base_{group}", ""))
     layout.stable = meta.get("stable") or None
     layout.canary = meta.get("canary") or None
     with contextlib.suppress(ValueError):
@@ -256,6 +337,8 @@ class _Paths:
     lua: Path
     meta: Path
     hdr: Path
+    hval: Path
+    hre: Path
     path: Path
     pid: Path
     log: Path
@@ -306,6 +389,8 @@ class HaproxyRouter:
             lua=d / "mirror.lua",
             meta=d / "meta.map",
             hdr=d / "hdr.map",
+            hval=d / "hval.map",
+            hre=d / "hre.map",
             path=d / "path.map",
             pid=d / "haproxy.pid",
             log=d / "haproxy.log",
@@ -330,6 +415,11 @@ class HaproxyRouter:
             raise AdapterError(f"haproxy socket {sock_path}: {command.split()[0]}: {exc}") from exc
         return b"".join(chunks).decode(errors="replace")
 
+    @staticmethod
+    def _map_path(paths: _Paths, name: str) -> Path:
+        path: Path = getattr(paths, name)
+        return path
+
     def _admin(self, paths: _Paths, command: str) -> str:
         out = self._cli(paths.admin, command)
         first_line = out.strip().split("\n", 1)[0].lower()
@@ -343,7 +433,8 @@ class HaproxyRouter:
 
     def _render(self, route: RouteRef, paths: _Paths, layout: Layout) -> str:
         lines = [
-            "# Generated by Shipyard (router kind haproxy); rewritten on every apply.",
+            f"# Generated by Shipyard (router kind haproxy, format {CONFIG_FORMAT}); "
+            "rewritten on every apply.",
             "global",
             f"    lua-load {paths.lua}",
             f"    stats socket {paths.admin} mode 600 level admin",
@@ -361,6 +452,7 @@ class HaproxyRouter:
             "frontend fe",
             f"    bind 127.0.0.1:{route.listen_port}",
             "    option http-buffer-request",
+            "    http-request set-var(txn.shipyard_t0) date(0,us)",
             f"    http-request set-var(txn.shipyard_mirror) str(mirror),map({paths.meta})"
             f" if {{ str(mirror),map({paths.meta}) -m found }}",
             "    http-request lua.shipyard_mirror_req if { var(txn.shipyard_mirror) -m found }",
@@ -368,10 +460,14 @@ class HaproxyRouter:
             f"    acl seg_on str(segment),map({paths.meta}) -m found",
             f"    acl seg_neg str(negate),map({paths.meta}) -m found",
             f"    acl seg_hit req.hdrs,map_reg({paths.hdr}) -m found",
+            f"    acl seg_hit req.hdrs,map_regm({paths.hval}),map_reg({paths.hre}) -m found",
             f"    acl seg_hit path,map_beg({paths.path}) -m found",
             f"    use_backend %[str(segment),map({paths.meta})] if seg_on !seg_neg seg_hit",
             f"    use_backend %[str(segment),map({paths.meta})] if seg_on seg_neg !seg_hit",
             "    default_backend be",
+            *self._latency_rules(),
+            f"backend {LATENCY_TABLE}",
+            f"    stick-table type string len 8 size 8 store gpc({len(LATENCY_BOUNDS)})",
             "backend be",
             "    balance roundrobin",
         ]
@@ -388,6 +484,28 @@ class HaproxyRouter:
                 lines.append(f"    server {name} {_addr(slot.host, slot.port)} track be/{name}")
         return "\n".join(lines) + "\n"
 
+    @staticmethod
+    def _latency_rules() -> list[str]:
+        """Count each answered request into exactly one bucket of its slot group's table entry.
+
+        The time is from the end of the request rules (headers and body in) to the server's
+        response headers: queue + connect + the server's own time, in microseconds.
+        """
+        us = "var(txn.shipyard_us) -m int"
+        lines = [
+            "    http-response set-var(txn.shipyard_us) date(0,us),sub(txn.shipyard_t0)",
+            f"    http-response track-sc0 srv_name,bytes(0,1) table {LATENCY_TABLE}",
+        ]
+        low: int | None = None
+        for index, bound in enumerate(LATENCY_BOUNDS):
+            cond = [] if low is None else [f"{{ {us} gt {low} }}"]
+            if bound != float("inf"):
+                high = round(bound * 1_000_000)
+                cond.append(f"{{ {us} le {high} }}")
+                low = high
+            lines.append(f"    http-response sc-inc-gpc({index},0) if {' '.join(cond)}")
+        return lines
+
     def _slot_names(self, group: str | None = None) -> list[str]:
         groups = GROUPS if group is None else (group,)
         return [f"{g}{i}" for g in groups for i in range(1, self.slots + 1)]
@@ -400,11 +518,11 @@ class HaproxyRouter:
         ``check`` runs ``haproxy -c`` on the new config first (before a start; apply skips it:
         the config only differs in addresses and weights it has already validated).
         """
-        hdr_keys, path_keys = segment_keys(layout.segment if layout.canary else None)
+        maps = segment_maps(layout.segment if layout.canary else None)
         _atomic_write(paths.lua, MIRROR_LUA)
         _atomic_write(paths.meta, _map_text(meta_entries(layout).items()))
-        _atomic_write(paths.hdr, _map_text((k, "1") for k in hdr_keys))
-        _atomic_write(paths.path, _map_text((k, "1") for k in path_keys))
+        for name, entries in maps.items():
+            _atomic_write(self._map_path(paths, name), _map_text(entries.items()))
         cfg_text = self._render(route, paths, layout)
         tmp = paths.cfg.with_name(".haproxy.cfg.new")
         tmp.write_text(cfg_text)
@@ -455,8 +573,11 @@ class HaproxyRouter:
         route.state_dir.mkdir(parents=True, exist_ok=True)
         paths = self._paths(route)
         if self._running_pid(paths) is not None:
-            if f"bind 127.0.0.1:{route.listen_port}\n" not in paths.cfg.read_text():
-                # adopted, but the environment's port changed: rewrite from what is live, reload
+            cfg = paths.cfg.read_text()
+            current = f"format {CONFIG_FORMAT})" in cfg.split("\n", 1)[0]
+            if not current or f"bind 127.0.0.1:{route.listen_port}\n" not in cfg:
+                # adopted, but the environment's port changed or an older Shipyard wrote the
+                # config: rewrite it from what is live, and reload
                 self._write_files(route, paths, self._live_layout(paths), check=True)
                 self.reload(route)
             return
@@ -632,10 +753,11 @@ class HaproxyRouter:
             totals = self._group_totals(paths)
             for group, candidate in target.candidates.items():
                 if live.candidates.get(group) != candidate:
-                    target.base[group] = totals.get(group, (0, 0))
+                    target.base[group] = totals.get(group, Totals())
         self._probe([target.slots[n] for n in target.slots if live.slots.get(n) != target.slots[n]])
+        prepared = self._prepare_segment(paths, live, target)
         self._apply_servers(paths, live, target)
-        self._apply_maps(paths, live, target)
+        self._apply_maps(paths, target, prepared)
         self._write_files(route, paths, target)
 
     def _target_layout(self, live: Layout, plan: RoutePlan) -> Layout:
@@ -660,7 +782,7 @@ class HaproxyRouter:
             backend = wanted[role]
             assert backend is not None
             target.candidates[group] = backend.candidate
-            target.base[group] = live.base.get(group, (0, 0))
+            target.base[group] = live.base.get(group, Totals())
             setattr(target, role, group)
         n_stable = len(plan.stable.addresses) if plan.stable else 0
         n_canary = len(plan.canary.addresses) if plan.canary else 0
@@ -754,26 +876,42 @@ class HaproxyRouter:
                 f"within {self.ready_timeout:g}s"
             )
 
-    def _apply_maps(self, paths: _Paths, live: Layout, target: Layout) -> None:
-        hdr_keys, path_keys = segment_keys(target.segment if target.canary else None)
+    def _prepare_segment(self, paths: _Paths, live: Layout, target: Layout) -> dict[Path, str]:
+        """Load the new segment maps as uncommitted versions: HAProxy refuses a regex here,
+        before anything changed. Returns {map: version}; empty when the segment is unchanged."""
+        if live.segment == target.segment and live.canary == target.canary:
+            return {}
+        maps = segment_maps(target.segment if target.canary else None)
+        return {
+            self._map_path(paths, name): self._prepare_map(paths, self._map_path(paths, name), e)
+            for name, e in maps.items()
+        }
+
+    def _apply_maps(self, paths: _Paths, target: Layout, prepared: Mapping[Path, str]) -> None:
         meta = meta_entries(target)
-        if live.segment != target.segment or live.canary != target.canary:
+        if prepared:
             # switch the segment off first, so a half-updated match never routes anybody
             off = {k: v for k, v in meta.items() if k not in ("segment", "negate", "match")}
             self._replace_map(paths, paths.meta, off)
-            self._replace_map(paths, paths.hdr, dict.fromkeys(hdr_keys, "1"))
-            self._replace_map(paths, paths.path, dict.fromkeys(path_keys, "1"))
+            for map_path, version in prepared.items():
+                self._admin(paths, f"commit map @{version} {map_path}")
         self._replace_map(paths, paths.meta, meta)
 
-    def _replace_map(self, paths: _Paths, map_path: Path, entries: Mapping[str, str]) -> None:
-        """Swap a map's whole content atomically: prepare, fill, commit (HAProxy ≥ 2.4)."""
+    def _prepare_map(self, paths: _Paths, map_path: Path, entries: Mapping[str, str]) -> str:
+        """A new, uncommitted version of the map holding ``entries``; returns its number."""
         out = self._admin(paths, f"prepare map {map_path}")
         version = out.strip().rsplit(":", 1)[-1].strip()
         if not version.isdigit():
             raise AdapterError(f"haproxy prepare map answered {out.strip()!r}")
         for key, value in entries.items():
-            cli_key = key.replace("\\", "\\\\")  # the CLI eats one level of backslashes
-            self._admin(paths, f"add map @{version} {map_path} {cli_key} {value}")
+            # the CLI eats one level of backslashes
+            cli = f"{key} {value}".replace("\\", "\\\\")
+            self._admin(paths, f"add map @{version} {map_path} {cli}")
+        return version
+
+    def _replace_map(self, paths: _Paths, map_path: Path, entries: Mapping[str, str]) -> None:
+        """Swap a map's whole content atomically: prepare, fill, commit (HAProxy >= 2.4)."""
+        version = self._prepare_map(paths, map_path, entries)
         self._admin(paths, f"commit map @{version} {map_path}")
 
     def observe(self, route: RouteRef) -> RoutePlan:
@@ -811,49 +949,89 @@ class HaproxyRouter:
         mirror = live.mirror if stable is not None and canary is not None else 0.0
         return RoutePlan(stable, canary, weight, segment, mirror)
 
-    def _group_totals(self, paths: _Paths) -> dict[str, tuple[int, int]]:
-        totals: dict[str, tuple[int, int]] = {}
-        for row in self._stats(paths):
-            name = row.get("svname", "")
-            if row["pxname"] not in ("be", "be_a", "be_b") or name[:1] not in GROUPS:
-                continue
-            req, err = totals.get(name[0], (0, 0))
-            totals[name[0]] = (req + _int(row.get("req_tot")), err + _int(row.get("hrsp_5xx")))
-        return totals
+    def _latency_table(self, paths: _Paths) -> dict[str, tuple[int, ...]] | None:
+        """Requests per latency bucket per slot group; None when the proxy keeps no table."""
+        out = self._admin(paths, f"show table {LATENCY_TABLE}")
+        if not out.startswith("# table:"):
+            return None  # a proxy started from an older config
+        table: dict[str, tuple[int, ...]] = {}
+        for line in out.splitlines()[1:]:
+            fields = dict(word.partition("=")[::2] for word in line.split()[1:] if "=" in word)
+            counts = [_int(fields.get(f"gpc{i}")) for i in range(len(LATENCY_BOUNDS))]
+            if fields.get("key"):
+                table[fields["key"]] = tuple(counts)
+        return table
+
+    def _group_totals(self, paths: _Paths) -> dict[str, Totals]:
+        """Per slot group: requests and 5xx (servers of be and be_x), and the latency buckets.
+
+        The table is read first: a request is in ``req_tot`` from when it is sent, and in a bucket
+        only once it is answered, so no bucket is ever ahead of the requests.
+        """
+        table = self._latency_table(paths)
+        return _totals(self._stats(paths), table)
 
     def counters(self, route: RouteRef) -> dict[str, Counters]:
         paths = self._paths(route)
         live = layout_from_meta(self._show_map(paths, paths.meta))
+        table = self._latency_table(paths)  # first: see _group_totals
+        rows = self._stats(paths)
+        totals = _totals(rows, table)
         sums: dict[str, dict[str, float]] = {}
-        for row in self._stats(paths):
+        for row in rows:
             name = row.get("svname", "")
             if row["pxname"] not in ("be", "be_a", "be_b") or name[:1] not in live.candidates:
                 continue
             acc = sums.setdefault(name[0], {})
             req = _int(row.get("req_tot"))
-            for key in ("req_tot", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx", "hrsp_5xx", "scur"):
+            for key in ("req_tot", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx", "scur"):
                 acc[key] = acc.get(key, 0.0) + _int(row.get(key))
             acc["rtime_weighted"] = acc.get("rtime_weighted", 0.0) + req * _int(row.get("rtime"))
         result: dict[str, Counters] = {}
         for group, candidate in live.candidates.items():
             acc = sums.get(group, {})
-            base_req, base_err = live.base.get(group, (0, 0))
-            total_req = int(acc.get("req_tot", 0))
-            total_err = int(acc.get("hrsp_5xx", 0))
-            if total_req < base_req:  # counters restarted with a new worker: no baseline left
-                base_req, base_err = 0, 0
+            total = totals.get(group, Totals())
+            base = live.base.get(group, Totals())
+            if total.below(base):  # counters restarted with a new worker: no baseline left
+                base = Totals()
+            buckets: dict[float, float] = {}
+            if total.buckets:
+                zero = (0,) * len(total.buckets)
+                start = base.buckets if len(base.buckets) == len(total.buckets) else zero
+                buckets = cumulative_buckets(
+                    [n - b for n, b in zip(total.buckets, start, strict=True)]
+                )
             req_all = acc.get("req_tot", 0.0)
             rtime = acc.get("rtime_weighted", 0.0) / req_all if req_all else 0.0
             result[candidate] = Counters(
-                requests=total_req - base_req,
-                errors_5xx=max(0, total_err - base_err),
+                requests=max(0, total.requests - base.requests),
+                errors_5xx=max(0, total.errors_5xx - base.errors_5xx),
                 response_time_ms_avg=rtime,
                 extra={k: acc.get(k, 0.0) for k in ("hrsp_2xx", "hrsp_3xx", "hrsp_4xx", "scur")},
+                latency_buckets=buckets,
             )
         return result
 
 
 # -- small helpers -------------------------------------------------------------------------------
+def _totals(
+    rows: Iterable[Mapping[str, str]], table: Mapping[str, tuple[int, ...]] | None
+) -> dict[str, Totals]:
+    sums: dict[str, list[int]] = {}
+    for row in rows:
+        name = row.get("svname", "")
+        if row["pxname"] not in ("be", "be_a", "be_b") or name[:1] not in GROUPS:
+            continue
+        acc = sums.setdefault(name[0], [0, 0])
+        acc[0] += _int(row.get("req_tot"))
+        acc[1] += _int(row.get("hrsp_5xx"))
+    empty = (0,) * len(LATENCY_BOUNDS)
+    return {
+        group: Totals(req, err, () if table is None else table.get(group, empty))
+        for group, (req, err) in sums.items()
+    }
+
+
 def _addr(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
