@@ -1,7 +1,9 @@
-"""The in-memory router keeps plans like the real one; the registry names the kinds."""
+"""The in-memory router keeps plans like the real one; the registry names the kinds; the checks
+and bucket bounds every router shares."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -9,6 +11,12 @@ import pytest
 from shipyard.adapters.routers.haproxy import HaproxyRouter
 from shipyard.adapters.routers.memory import MemoryRouter
 from shipyard.adapters.routers.registry import ROUTERS, RouterRegistry
+from shipyard.adapters.routers.validate import (
+    LATENCY_BOUNDS,
+    bucket_of,
+    check_plan,
+    cumulative_buckets,
+)
 from shipyard.errors import AdapterError, InvalidError
 from shipyard.ports.routers import Backend, Capability, Counters, RoutePlan, RouteRef, SegmentMatch
 
@@ -48,3 +56,59 @@ def test_registry_makes_one_router_per_kind_and_names_the_known_ones() -> None:
         registry("nginx")
     assert HaproxyRouter.capabilities == set(Capability)
     assert set(ROUTERS) == {"haproxy", "memory"}
+
+
+def test_memory_router_counts_latencies_into_the_shared_buckets() -> None:
+    router = MemoryRouter()
+    router.apply(ROUTE, RoutePlan(V1, V2, 50.0))
+    router.serve(ROUTE, "v1", 3, latencies=(0.001, 0.005, 0.2))
+    router.serve(ROUTE, "v1", 2, 1, latencies=[0.0051, 30.0])
+    router.serve(ROUTE, "v2", 4)  # no latencies given: no buckets, as from a router without them
+    counters = router.counters(ROUTE)
+    assert counters["v1"].requests == 5 and counters["v1"].errors_5xx == 1
+    assert counters["v1"].latency_buckets == {
+        **dict.fromkeys((0.005,), 2.0),
+        **dict.fromkeys((0.01, 0.025, 0.05, 0.1), 3.0),
+        **dict.fromkeys((0.25, 0.5, 1.0, 2.5, 5.0, 10.0), 4.0),
+        math.inf: 5.0,
+    }
+    assert list(counters["v1"].latency_buckets) == list(LATENCY_BOUNDS)
+    assert counters["v2"].latency_buckets == {}
+    with pytest.raises(InvalidError, match="seconds >= 0"):
+        router.serve(ROUTE, "v1", 1, latencies=[-1.0])
+
+
+def test_bucket_bounds_are_prometheus_le() -> None:
+    assert LATENCY_BOUNDS[-1] == math.inf and list(LATENCY_BOUNDS) == sorted(LATENCY_BOUNDS)
+    assert [bucket_of(s) for s in (0.0, 0.005, 0.00500001, 10.0, 10.5)] == [0, 0, 1, 10, 11]
+    assert cumulative_buckets([1] * 12)[math.inf] == 12
+    with pytest.raises(ValueError, match="12 bucket counts"):
+        cumulative_buckets([1, 2])
+
+
+@pytest.mark.parametrize(
+    ("segment", "needle"),
+    [
+        (SegmentMatch("cookie", "session", regex="a.*"), "only a header segment"),
+        (SegmentMatch("path", value="/api", regex="a"), "not a regex"),
+        (SegmentMatch("header", "X-Tier", "gold", regex="g.*"), "a value or a regex, not both"),
+        (SegmentMatch("header", "X-Tier", regex=""), "cannot be empty"),
+        (SegmentMatch("header", "X-Tier", regex="(unclosed"), "bad header segment regex"),
+        (SegmentMatch("header", "X-Tier", regex="caf\u00e9"), "printable ASCII"),
+        (SegmentMatch("header", "X-Tier", regex="a\nb"), "printable ASCII"),
+        (SegmentMatch("header", "X-Tier", regex="(?x) a b # c"), "verbose"),
+        (SegmentMatch("header", "X-Tier", regex="(?ix:a b)"), "verbose"),
+        (SegmentMatch("header", "X-Tier", regex="a" * 513), "at most 512"),
+    ],
+)
+def test_header_regex_segments_are_checked(segment: SegmentMatch, needle: str) -> None:
+    with pytest.raises(InvalidError, match=needle) as caught:
+        check_plan(RoutePlan(V1, V2, segment=segment))
+    assert "\n" not in str(caught.value)
+
+
+def test_a_header_regex_is_fine_alone_and_negated() -> None:
+    for regex in ("^(gold|plat)", r"beta\d+$", "a b#c;d", r"\x41"):
+        check_plan(RoutePlan(V1, V2, segment=SegmentMatch("header", "X-Tier", regex=regex)))
+        negated = SegmentMatch("header", "X-Tier", regex=regex, negate=True)
+        check_plan(RoutePlan(V1, V2, segment=negated))

@@ -1,14 +1,15 @@
 """A router that only remembers the plan: for unit tests of the rollout engine.
 
 It validates plans like the real routers, keeps one plan per environment, and can be told to
-count traffic (``serve``) so counters() has something to report.
+count traffic (``serve``) so counters() has something to report, latencies included.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import ClassVar
 
-from shipyard.adapters.routers.validate import check_plan
+from shipyard.adapters.routers.validate import check_plan, count_latencies, cumulative_buckets
 from shipyard.errors import AdapterError
 from shipyard.ports.routers import Capability, Counters, RoutePlan, RouteRef
 
@@ -46,11 +47,29 @@ class MemoryRouter:
             raise AdapterError(f"router for {route.project}/{route.environment} is not running")
         return self.plans[self._key(route)]
 
-    def serve(self, route: RouteRef, candidate: str, requests: int, errors_5xx: int = 0) -> None:
-        """Pretend ``requests`` requests reached ``candidate`` (``errors_5xx`` of them failed)."""
+    def serve(
+        self,
+        route: RouteRef,
+        candidate: str,
+        requests: int,
+        errors_5xx: int = 0,
+        latencies: Iterable[float] = (),
+    ) -> None:
+        """Pretend ``requests`` requests reached ``candidate`` (``errors_5xx`` of them failed).
+
+        ``latencies`` (seconds, any number of them) go into ``latency_buckets`` with the bounds
+        the real routers use (``validate.LATENCY_BOUNDS``). A candidate that was never given a
+        latency reports no buckets, like a router that cannot measure them.
+        """
         counts = self.counts.setdefault(self._key(route), {})
         old = counts.get(candidate, Counters(0, 0))
-        counts[candidate] = Counters(old.requests + requests, old.errors_5xx + errors_5xx)
+        buckets = dict(old.latency_buckets)
+        added = cumulative_buckets(count_latencies(latencies))
+        if buckets or added[float("inf")]:
+            buckets = {le: buckets.get(le, 0.0) + n for le, n in added.items()}
+        counts[candidate] = Counters(
+            old.requests + requests, old.errors_5xx + errors_5xx, latency_buckets=buckets
+        )
 
     def counters(self, route: RouteRef) -> dict[str, Counters]:
         plan = self.plans.get(self._key(route), RoutePlan(stable=None))

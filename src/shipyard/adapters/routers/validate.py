@@ -43,6 +43,8 @@ def count_latencies(latencies: Iterable[float]) -> list[int]:
     """Per-bucket counts of ``latencies`` (seconds)."""
     counts = [0] * len(LATENCY_BOUNDS)
     for seconds in latencies:
+        if not seconds >= 0:
+            raise InvalidError(f"a latency must be a number of seconds >= 0, got {seconds!r}")
         counts[bucket_of(seconds)] += 1
     return counts
 
