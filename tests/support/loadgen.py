@@ -5,13 +5,19 @@ in the background (``with Load(...) as load: ...; result = load.stop()``) so a t
 things while traffic flows. Each worker thread keeps one keep-alive ``httpx.Client``. Which
 version answered comes from a response header (``X-Version`` by default), else the body.
 Bounds are hard: at most ``MAX_REQUESTS`` requests and ``MAX_SECONDS`` seconds, never unbounded.
+
+Failures are told apart: ``proxy_failed`` counts what the move of traffic broke (connection
+errors, and 5xx answers without a version header: the proxy's own 502/503/504), ``app_failed``
+the 5xx a version sent itself (``version_5xx`` per version). ``latencies`` holds the seconds of
+every answer per version; ``latency(0.99, "v2")`` is a percentile.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -25,8 +31,10 @@ MAX_SECONDS = 60.0
 @dataclass
 class LoadResult:
     statuses: Counter[int] = field(default_factory=Counter)
-    versions: Counter[str] = field(default_factory=Counter)
+    versions: Counter[str] = field(default_factory=Counter)  # answers below 500, per version
+    version_5xx: Counter[str] = field(default_factory=Counter)  # 5xx a version sent itself
     errors: Counter[str] = field(default_factory=Counter)  # connection errors by exception name
+    latencies: defaultdict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     seconds: float = 0.0
 
     @property
@@ -37,6 +45,25 @@ class LoadResult:
     def failed(self) -> int:
         """Connection errors plus 5xx answers."""
         return sum(self.errors.values()) + sum(n for s, n in self.statuses.items() if s >= 500)
+
+    @property
+    def app_failed(self) -> int:
+        """5xx answers that carry a version header: the version's own failures."""
+        return sum(self.version_5xx.values())
+
+    @property
+    def proxy_failed(self) -> int:
+        """Connection errors and 5xx without a version header (the proxy's 502/503/504)."""
+        return self.failed - self.app_failed
+
+    def latency(self, q: float, version: str | None = None) -> float:
+        """The ``q`` quantile (0..1, nearest rank) of the answers' seconds; all versions if None."""
+        pool = sorted(
+            s for v, values in self.latencies.items() if version in (None, v) for s in values
+        )
+        if not pool:
+            return math.nan
+        return pool[min(len(pool) - 1, max(0, math.ceil(q * len(pool)) - 1))]
 
     def share(self, version: str) -> float:
         answered = sum(self.versions.values())
@@ -91,17 +118,24 @@ class Load:
     def _worker(self) -> None:
         with httpx.Client(timeout=self.timeout, headers=self.headers) as client:
             while self._take():
+                started = time.perf_counter()
                 try:
                     resp = client.get(self.url)
                 except httpx.HTTPError as exc:
                     with self._lock:
                         self.result.errors[type(exc).__name__] += 1
                     continue
-                version = resp.headers.get(self.version_header) or resp.text.strip()[:40]
+                took = time.perf_counter() - started
+                header = resp.headers.get(self.version_header)
+                version = header or resp.text.strip()[:40]
                 with self._lock:
                     self.result.statuses[resp.status_code] += 1
                     if resp.status_code < 500:
                         self.result.versions[version] += 1
+                    elif header:
+                        self.result.version_5xx[header] += 1
+                    if header or resp.status_code < 500:
+                        self.result.latencies[version].append(took)
 
     def start(self) -> Load:
         self._started = time.monotonic()

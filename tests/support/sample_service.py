@@ -8,7 +8,14 @@ Run: ``PORT=8123 python3 sample_service.py`` (stdlib only; this very file is wha
   packed in ``sample.json``; ``artifact_version`` is always the packed one; ``candidate`` is
   ``$SHIPYARD_CANDIDATE`` (``""`` when unset). With ``error_rate`` > 0 that share of answers is
   a 500 with ``{"error": ...}``.
-- ``GET /healthz`` → 200 ``ok``, or 503 ``unhealthy`` when ``unhealthy`` is set.
+- ``GET /healthz`` → 200 ``ok``, or 503 ``unhealthy`` when ``unhealthy`` is set. Never slow and
+  never failing otherwise: a bad version passes its deploy health checks; only its traffic is bad.
+- Every answer carries ``X-Version: <version>`` (the same value as the body's ``version``).
+
+Versions for a rollout test: ``repo_files("v2")`` (healthy), ``repo_files("v3", error_rate=0.3)``
+(30 % of ``/`` answers are 500s) or ``repo_files("v4", latency_ms=200)`` (every ``/`` answer 200 ms
+late) are the files of a commit that builds that version (``tar czf ... sample_service.py
+sample.json``); ``sample_config(...)`` is only the ``sample.json`` text.
 
 Knobs come from ``sample.json`` beside this file (re-read whenever it changes, so a test may flip
 a running instance's health) and are overridden by the environment: ``SAMPLE_ERROR_RATE``
@@ -40,18 +47,36 @@ KNOBS = ("error_rate", "latency_ms", "unhealthy")
 START = f"{shlex.quote(sys.executable)} sample_service.py"  # the `start:` command of a target
 
 
+def sample_config(version: str, **knobs: Any) -> str:
+    """The ``sample.json`` text for ``version`` with knobs baked in; unknown knobs raise TypeError."""
+    unknown = sorted(set(knobs) - set(KNOBS))
+    if unknown:
+        raise TypeError(f"unknown sample knobs {unknown}; known: {list(KNOBS)}")
+    rate = float(knobs.get("error_rate", 0) or 0)
+    if not 0 <= rate <= 1:
+        raise ValueError(f"error_rate is a share of requests within 0..1, got {rate}")
+    if float(knobs.get("latency_ms", 0) or 0) < 0:
+        raise ValueError("latency_ms cannot be negative")
+    return json.dumps({"version": version, **knobs}, sort_keys=True)
+
+
+def repo_files(version: str, **knobs: Any) -> dict[str, str]:
+    """The files a commit needs to build ``version`` of this service (see ``sample_config``)."""
+    return {
+        "sample_service.py": Path(__file__).read_text(),
+        CONFIG: sample_config(version, **knobs),
+    }
+
+
 def make_artifact(directory: Path, version: str, **knobs: Any) -> Path:
     """Pack this service and ``sample.json`` ({"version", **knobs}) into ``directory/app.tar.gz``.
 
     The archive is byte-for-byte reproducible (fixed mtimes and owners), so the same version and
     knobs always give the same digest. Unknown knobs raise TypeError.
     """
-    unknown = sorted(set(knobs) - set(KNOBS))
-    if unknown:
-        raise TypeError(f"unknown sample knobs {unknown}; known: {list(KNOBS)}")
     files = {
         "sample_service.py": Path(__file__).read_bytes(),
-        CONFIG: json.dumps({"version": version, **knobs}, sort_keys=True).encode(),
+        CONFIG: sample_config(version, **knobs).encode(),
     }
     directory.mkdir(parents=True, exist_ok=True)
     out = directory / "app.tar.gz"
@@ -99,12 +124,18 @@ def knobs() -> dict[str, Any]:
     return conf
 
 
+def _version(conf: dict[str, Any]) -> str:
+    env = os.environ
+    return env.get("SHIPYARD_VERSION") or env.get("SAMPLE_VERSION") or str(conf.get("version", ""))
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body go in separate sends: avoid the 40 ms stall
 
-    def _send(self, status: int, body: bytes, content_type: str) -> None:
+    def _send(self, status: int, body: bytes, content_type: str, conf: dict[str, Any]) -> None:
         self.send_response(status)
+        self.send_header("X-Version", _version(conf))
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -115,28 +146,26 @@ class Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         if path == "/healthz":
             if conf.get("unhealthy"):
-                self._send(503, b"unhealthy", "text/plain")
+                self._send(503, b"unhealthy", "text/plain", conf)
             else:
-                self._send(200, b"ok", "text/plain")
+                self._send(200, b"ok", "text/plain", conf)
             return
         if path != "/":
-            self._send(404, b'{"error": "not found"}', "application/json")
+            self._send(404, b'{"error": "not found"}', "application/json", conf)
             return
         latency = float(conf.get("latency_ms") or 0)
         if latency > 0:
             time.sleep(latency / 1000)
         if random.random() < float(conf.get("error_rate") or 0):
-            self._send(500, b'{"error": "injected failure"}', "application/json")
+            self._send(500, b'{"error": "injected failure"}', "application/json", conf)
             return
         packed = str(conf.get("version", ""))
         body = {
-            "version": os.environ.get("SHIPYARD_VERSION")
-            or os.environ.get("SAMPLE_VERSION")
-            or packed,
+            "version": _version(conf),
             "candidate": os.environ.get("SHIPYARD_CANDIDATE", ""),
             "artifact_version": packed,
         }
-        self._send(200, json.dumps(body).encode(), "application/json")
+        self._send(200, json.dumps(body).encode(), "application/json", conf)
 
     def log_message(self, format: str, *args: Any) -> None:
         return None  # keep the instance logs quiet under load

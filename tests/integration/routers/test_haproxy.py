@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import math
 import subprocess
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
 
 from shipyard.adapters.routers.haproxy import HaproxyRouter, split_weights
+from shipyard.adapters.routers.validate import LATENCY_BOUNDS
 from shipyard.errors import AdapterError, InvalidError
 from shipyard.ports.routers import Backend, RoutePlan, RouteRef, SegmentMatch
 from tests.integration.routers.conftest import free_port
@@ -160,8 +163,10 @@ def test_counters_per_version_include_5xx(
     v3 = start_backend("v3")
     router.apply(route, RoutePlan(stable=v1, canary=v3, canary_weight=50))
     assert router.counters(route)["v3"].requests == 0
+    assert router.counters(route)["v3"].latency_buckets[math.inf] == 0  # v2's are not v3's
     loadgen.run(url(route), requests=40)
     assert router.counters(route)["v3"].requests == 20
+    assert router.counters(route)["v3"].latency_buckets[math.inf] == 20
 
 
 def test_a_new_instance_adopts_the_running_proxy(
@@ -170,11 +175,15 @@ def test_a_new_instance_adopts_the_running_proxy(
     v1, v2 = start_backend("v1"), start_backend("v2")
     plan = RoutePlan(stable=v1, canary=v2, canary_weight=12.5)
     router.apply(route, plan)
+    loadgen.run(url(route), requests=40)
+    before = router.counters(route)
+    assert before["v1"].latency_buckets[math.inf] == before["v1"].requests > 0
     pid = int((route.state_dir / "haproxy.pid").read_text())
     restarted = HaproxyRouter()  # Shipyard restarted: no Popen, only the state dir
     restarted.ensure(route)
     assert int((route.state_dir / "haproxy.pid").read_text()) == pid
     assert restarted.observe(route) == plan
+    assert restarted.counters(route) == before  # the counters, histograms too, live in HAProxy
     restarted.stop(route)
     with pytest.raises(AdapterError, match="not running"):
         restarted.observe(route)
@@ -198,6 +207,7 @@ def test_reload_and_restart_keep_the_plan(
     router.reload(route)
     assert router.observe(route) == plan
     assert {c.requests for c in router.counters(route).values()} == {0}  # a new worker
+    assert {c.latency_buckets[math.inf] for c in router.counters(route).values()} == {0}
     assert "base_b 0:0" in (route.state_dir / "meta.map").read_text()
     assert loadgen.run(url(route), requests=20, headers={"X-Segment": "b"}).versions == {"v2": 20}
     router.stop(route)
@@ -341,3 +351,141 @@ def test_observe_reports_weights_moved_by_hand(
     assert router.observe(route).canary_weight == 50.0
     router.apply(route, RoutePlan(stable=v1, canary=v2, canary_weight=25))  # apply repairs it
     assert router.observe(route).canary_weight == 25.0
+
+
+def per_bucket(buckets: dict[float, float]) -> list[int]:
+    """Cumulative ``{le: n}`` back to the requests in each bucket, in LATENCY_BOUNDS order."""
+    counts = [buckets[le] for le in LATENCY_BOUNDS]
+    return [int(n - prev) for prev, n in zip([0.0, *counts], counts, strict=False)]
+
+
+def get_all(target: str, delays_ms: list[int]) -> list[int]:
+    """One request per delay, all at once (the backend answers each after its delay)."""
+    with httpx.Client(timeout=10) as client, ThreadPoolExecutor(len(delays_ms)) as pool:
+        answers = pool.map(lambda ms: client.get(target, params={"delay_ms": ms}), delays_ms)
+        return [resp.status_code for resp in answers]
+
+
+def test_latency_histogram_puts_each_request_in_its_bucket(
+    router: HaproxyRouter, route: RouteRef, start_backend: StartBackend
+) -> None:
+    v1, v2 = start_backend("v1"), start_backend("v2")
+    router.apply(route, RoutePlan(stable=v1, canary=v2, canary_weight=0))
+    assert router.counters(route)["v1"].latency_buckets == dict.fromkeys(LATENCY_BOUNDS, 0.0)
+    # each delay sits well inside one bucket: (0.1, 0.25], (0.25, 0.5], (0.5, 1], (1, 2.5]
+    delays = [120, 300, 700, 1500] * 3
+    assert get_all(url(route), delays) == [200] * 12
+    v1_counts = router.counters(route)["v1"]
+    assert v1_counts.requests == 12
+    assert list(v1_counts.latency_buckets) == list(LATENCY_BOUNDS)
+    assert per_bucket(v1_counts.latency_buckets) == [0, 0, 0, 0, 0, 3, 3, 3, 3, 0, 0, 0]
+    assert v1_counts.latency_buckets[math.inf] == 12
+    assert router.counters(route)["v2"].latency_buckets[math.inf] == 0
+    # the segment route (be_b) counts too, for the canary, and the mirror copies never do
+    router.apply(
+        route,
+        RoutePlan(
+            stable=v1,
+            canary=v2,
+            segment=SegmentMatch("path", value="/seg"),
+            mirror_percent=100,
+        ),
+    )
+    assert get_all(url(route) + "seg", [300, 300]) == [200, 200]
+    assert get_all(url(route), [0] * 5) == [200] * 5
+    wait_mirrored(v2, 5)
+    counters = router.counters(route)
+    assert per_bucket(counters["v2"].latency_buckets)[6] == 2
+    assert counters["v2"].latency_buckets[math.inf] == counters["v2"].requests == 2
+    assert counters["v1"].latency_buckets[math.inf] == counters["v1"].requests == 17
+
+
+def test_a_slow_and_a_failing_version_show_in_counters_and_load(
+    router: HaproxyRouter, route: RouteRef, start_sample: StartBackend
+) -> None:
+    v1 = start_sample("v1")
+    v2 = start_sample("v2", error_rate=0.3)
+    v3 = start_sample("v3", latency_ms=200)
+    for backend in (v1, v2, v3):  # all of them pass a deploy's health check
+        assert httpx.get(f"http://{backend.addresses[0]}/healthz", timeout=5).status_code == 200
+    router.apply(route, RoutePlan(stable=v1, canary=v2, canary_weight=50))
+    result = loadgen.run(url(route), requests=400, concurrency=8)
+    counters = router.counters(route)
+    assert result.proxy_failed == 0, result
+    assert result.version_5xx["v1"] == 0 and counters["v1"].errors_5xx == 0
+    assert result.version_5xx["v2"] == result.app_failed == counters["v2"].errors_5xx
+    assert counters["v2"].requests == result.versions["v2"] + result.version_5xx["v2"]
+    rate = counters["v2"].errors_5xx / counters["v2"].requests
+    print(f"v2 5xx share {rate:.3f} over {counters['v2'].requests} requests")
+    assert 0.15 < rate < 0.45
+    router.apply(route, RoutePlan(stable=v1, canary=v3, canary_weight=50))  # v2's group
+    result = loadgen.run(url(route), requests=200, concurrency=8)
+    slow = router.counters(route)["v3"]
+    assert slow.requests == result.versions["v3"] == slow.latency_buckets[math.inf]
+    assert slow.latency_buckets[0.1] == 0  # none faster than its 200 ms
+    assert slow.latency_buckets[2.5] == slow.requests
+    assert result.latency(0.5, "v3") >= 0.2 > result.latency(0.5, "v1")
+    print(
+        f"p50 v1 {result.latency(0.5, 'v1') * 1000:.1f} ms, v3 {result.latency(0.5, 'v3') * 1000:.1f} ms"
+    )
+
+
+def test_header_regex_segment_and_its_negation(
+    router: HaproxyRouter, route: RouteRef, start_backend: StartBackend
+) -> None:
+    v1, v2 = start_backend("v1"), start_backend("v2")
+    segment = SegmentMatch("header", "X-Tier", regex="^(gold|plat)")
+    plan = RoutePlan(stable=v1, canary=v2, segment=segment)
+    router.apply(route, plan)
+    assert router.observe(route) == plan
+
+    def version(tier: str | None) -> str:
+        headers = {"X-Other": "gold", **({"x-tier": tier} if tier is not None else {})}
+        return httpx.get(url(route), headers=headers, timeout=5).headers["x-version"]
+
+    cases: dict[str | None, str] = {"gold": "v2", "platinum": "v2", "gold 2": "v2"}
+    cases |= {"silver": "v1", "xgold": "v1", "": "v1", None: "v1"}
+    assert {tier: version(tier) for tier in cases} == cases
+    # unanchored, with the characters the map format and the CLI would split on
+    router.apply(
+        route,
+        RoutePlan(v1, v2, segment=SegmentMatch("header", "X-Tier", regex=r"a b#c;d\ e")),
+    )
+    assert (version("xa b#c;d ey"), version("a b")) == ("v2", "v1")
+    negated = RoutePlan(v1, v2, segment=SegmentMatch("header", "X-Tier", regex="gold", negate=True))
+    router.apply(route, negated)
+    assert router.observe(route) == negated
+    assert (version("gold"), version("old"), version(None)) == ("v1", "v2", "v2")
+    # a regex HAProxy's PCRE2 refuses (Python's re takes it): refused before anything changed
+    bad = SegmentMatch("header", "X-Tier", regex=r"\N{DIGIT ONE}")
+    with pytest.raises(AdapterError, match="is invalid") as caught:
+        router.apply(route, RoutePlan(v1, v2, canary_weight=50, segment=bad))
+    assert "\n" not in str(caught.value)
+    assert router.observe(route) == negated
+    # a cold start comes back with the regex from the files
+    router.stop(route)
+    router.ensure(route)
+    assert router.observe(route) == negated
+    assert (version("gold"), version("old")) == ("v1", "v2")
+
+
+def test_adopting_a_proxy_with_an_older_config_upgrades_it(
+    router: HaproxyRouter, route: RouteRef, start_backend: StartBackend
+) -> None:
+    v1, v2 = start_backend("v1"), start_backend("v2")
+    plan = RoutePlan(stable=v1, canary=v2, canary_weight=50)
+    router.apply(route, plan)
+    cfg = route.state_dir / "haproxy.cfg"  # what Shipyard before latency histograms wrote
+    old = [line for line in cfg.read_text().splitlines() if "shipyard_" not in line]
+    old = [line for line in old if "hval.map" not in line]
+    old[0] = "# Generated by Shipyard (router kind haproxy); rewritten on every apply."
+    cfg.write_text("\n".join(old) + "\n")
+    router.reload(route)
+    loadgen.run(url(route), requests=10)
+    assert {c.latency_buckets == {} for c in router.counters(route).values()} == {True}
+    HaproxyRouter().ensure(route)  # a new Shipyard adopts it: rewrites the config, reloads
+    assert "format 2" in cfg.read_text().splitlines()[0]
+    assert router.observe(route) == plan
+    loadgen.run(url(route), requests=10)
+    counters = router.counters(route)
+    assert [counters[v].latency_buckets[math.inf] for v in ("v1", "v2")] == [5, 5]
