@@ -43,8 +43,13 @@ policies:
       - analysis: {{checks: [errors], interval: 1s, duration: 4s}}
       - set_weight: 50
       - analysis: {{checks: [errors], interval: 1s, duration: 3s}}
+  speed:
+    steps:
+      - set_weight: 50
+      - analysis: {{checks: [errors, latency], interval: 1s, duration: 4s}}
 checks:
   errors: {{metric: error_ratio, judge: threshold, threshold: {{max: 0.05}}, failure_limit: 1}}
+  latency: {{metric: latency_p95, judge: threshold, threshold: {{max: 0.15}}, failure_limit: 1}}
 """
 
 
@@ -156,3 +161,33 @@ def test_healthy_canary_is_promoted_and_a_failing_one_rolled_back(
     assert "errors: fail" in text and "> max 0.05" in text
     status_text = ok(server.cli("rollout", "status", "shop", "production")).out
     assert "rolled_back" in status_text and "1.0.0-rc.3" in status_text
+
+
+def test_a_slow_canary_is_rolled_back_on_its_p95_latency(
+    server: ServerProcess, repo: GitRepo
+) -> None:
+    ok(server.cli("project", "add", str(repo.path)))
+    ok(server.cli("release", "cut", "shop"))
+    first = ok(server.cli("deploy", "shop", "1.0.0-rc.1", "production", "--json")).json()
+    wait_done(server, first["id"])
+    slow = repo.commit(
+        "perf: n+1 query (#4)",
+        {"sample.json": json.dumps({"version": "v2", "latency_ms": 300})},
+    )
+    ok(server.cli("release", "pick", "shop", "1.0.0", slow))
+    with loadgen.Load(f"http://127.0.0.1:{PORT}/", seconds=30, concurrency=4) as load:
+        d2 = ok(
+            server.cli("deploy", "shop", "1.0.0-rc.2", "production", "--policy", "speed", "--json")
+        ).json()
+        done = wait_done(server, d2["id"])
+    result = load.result
+    assert done["phase"] == "rolled_back", done
+    assert done["reason"].startswith("analysis failed: latency:"), done["reason"]
+    assert serving() == {"1.0.0-rc.1"}
+    assert proxy_failures(result) == 0, result
+    explained = ok(server.cli("rollout", "explain", "shop", str(d2["id"]), "--json")).json()
+    aborting = next(r for r in explained["records"] if r["kind"] == "aborting")
+    checks = {c["name"]: c for c in aborting["evidence"]["checks"]}
+    assert checks["errors"]["verdict"] != "fail"  # it was slow, not failing
+    assert checks["latency"]["verdict"] == "fail"
+    assert all(v > 0.15 for v in checks["latency"]["evidence"]["values"][-2:])

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(max(0.0, seconds))
 
 
 class FixedClock:
@@ -18,6 +22,9 @@ class FixedClock:
 
     def now(self) -> datetime:
         return self._now
+
+    def sleep(self, seconds: float) -> None:
+        self._now += timedelta(seconds=max(0.0, seconds))
 
     def advance(self, **kwargs: float) -> None:
         self._now += timedelta(**kwargs)

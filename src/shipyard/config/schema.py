@@ -264,6 +264,8 @@ class Router(Strict):
 
     kind: Literal["haproxy"] = "haproxy"
     port: int = Field(ge=1, le=65535)
+    # after traffic leaves a version, its in-flight requests get this long before it is stopped
+    drain: Seconds = Field(1.0, ge=0, le=600)
 
 
 class Environment(Strict):

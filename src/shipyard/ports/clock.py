@@ -9,3 +9,6 @@ from typing import Protocol
 class Clock(Protocol):
     def now(self) -> datetime:
         """An aware UTC datetime."""
+
+    def sleep(self, seconds: float) -> None:
+        """Wait (a test clock just moves on)."""

@@ -38,7 +38,7 @@ from shipyard.ports.targets import ArtifactFile, DeploySpec, Instance
 from shipyard.services.context import Services
 from shipyard.services.project_config import EnvironmentSpec, environment_specs, rollout_policy
 from shipyard.services.releases import get_project
-from shipyard.services.traffic import apply_route, begin
+from shipyard.services.traffic import apply_route, begin, drain
 
 DEPLOY_JOB = "deploy"
 AUTO = "shipyard"  # the actor of automatic promotions
@@ -516,6 +516,7 @@ def _execute(svc: Services, d: Deployment, p: _Prepared) -> str:
         apply_route(svc, p.env, p.deploy_spec, RouteIntent(stable=d.candidate))
         log += f"traffic: 100% to {d.candidate} through {p.env.router_kind}\n"
     if d.from_candidate and d.from_candidate != d.candidate:
+        drain(svc, p.env)
         target.retire(p.deploy_spec, d.from_candidate)
     return log
 

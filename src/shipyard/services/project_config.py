@@ -59,6 +59,7 @@ class EnvironmentSpec:
     policy: str | None
     router_kind: str | None = None  # a proxy in front of the environment moves its traffic
     router_port: int | None = None
+    router_drain_s: float = 0.0
 
 
 def _freeze(f: CronFreeze | RangeFreeze) -> FreezeWindow:
@@ -112,6 +113,7 @@ def _specs(text: str) -> tuple[EnvironmentSpec, ...]:
                 env.policy,
                 router.kind if router is not None else None,
                 router.port if router is not None else None,
+                float(router.drain) if router is not None else 0.0,
             )
         )
     return tuple(out)

@@ -36,7 +36,15 @@ from shipyard.services.context import Services
 from shipyard.services.deployments import complete_deployment, deploy_spec_for
 from shipyard.services.project_config import EnvironmentSpec, prometheus_source
 from shipyard.services.releases import get_project
-from shipyard.services.traffic import ENGINE_ACTOR, env_spec, instances, plan_for, record, route_ref
+from shipyard.services.traffic import (
+    ENGINE_ACTOR,
+    drain,
+    env_spec,
+    instances,
+    plan_for,
+    record,
+    route_ref,
+)
 
 log = logging.getLogger("shipyard.rollouts")
 
@@ -179,8 +187,10 @@ def _finish(
     target = svc.targets(ctx.spec.target_kind)
     if r.phase is Phase.PROMOTING:
         if r.stable and r.stable != r.canary and r.policy.keep_old_for_s <= 0:
+            drain(svc, ctx.spec)
             target.retire(ctx.deploy_spec, r.stable)
     elif r.phase is Phase.ABORTING:
+        drain(svc, ctx.spec)
         target.retire(ctx.deploy_spec, r.canary)
     elif r.phase is Phase.PROMOTED and r.stable:
         target.retire(ctx.deploy_spec, r.stable)

@@ -89,6 +89,12 @@ def apply_route(
     return plan
 
 
+def drain(svc: Services, spec: EnvironmentSpec) -> None:
+    """Let requests already sent to a version finish before it is stopped."""
+    if spec.router_kind is not None and spec.router_drain_s > 0:
+        svc.clock.sleep(spec.router_drain_s)
+
+
 def record(uow: UnitOfWork, r: Rollout, records: Sequence[Record], now: datetime) -> None:
     """Decision records and their audit events, in the caller's transaction."""
     uow.rollouts.add_records(r, records, now)
