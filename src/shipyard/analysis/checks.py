@@ -24,9 +24,8 @@ from dataclasses import asdict, dataclass, field
 from itertools import pairwise
 from typing import Any
 
-from shipyard.analysis.mannwhitney import MannWhitneyConfig, MannWhitneyJudge
+from shipyard.analysis.registry import make_judge
 from shipyard.analysis.samples import Judge, Metric, Verdict
-from shipyard.analysis.sequential import SequentialConfig, SequentialJudge
 from shipyard.analysis.slices import ArmCounters, arm_delta, build_slices, was_reset
 
 __all__ = [
@@ -148,18 +147,18 @@ def interval_value(
 
 
 def _statistical_judge(check: CheckSpec) -> Judge:
+    """The check's judge from the registry, told which one metric it judges and the harm."""
     metric = Metric.ERROR_RATE if check.metric == "error_ratio" else Metric.LATENCY
+    options: dict[str, Any]
     if check.judge == "mann_whitney":
-        increase = 1.0 + (check.max_increase or 0.0)
-        return MannWhitneyJudge(
-            MannWhitneyConfig(
-                confidence_level=1.0 - check.alpha,
-                allowed_increase=increase,
-                metrics=(metric,),
-                critical=(metric,),
-            )
-        )
-    options: dict[str, Any] = {"alpha": check.alpha, "metrics": (metric,)}
+        options = {
+            "confidence_level": 1.0 - check.alpha,
+            "allowed_increase": 1.0 + (check.max_increase or 0.0),
+            "metrics": (metric,),
+            "critical": (metric,),
+        }
+        return make_judge(check.judge, options)
+    options = {"alpha": check.alpha, "metrics": (metric,)}
     if check.max_increase is not None:
         if metric is Metric.ERROR_RATE:
             options["min_error_ratio"] = 1.0 + check.max_increase
@@ -168,7 +167,7 @@ def _statistical_judge(check: CheckSpec) -> Judge:
             p = min(0.9, 0.5 + check.max_increase / 2)
             options["min_slower_probability"] = p
             options["max_slower_probability"] = max(0.95, (1 + p) / 2)
-    return SequentialJudge(SequentialConfig(**options))
+    return make_judge(check.judge, options)
 
 
 def _window_values(

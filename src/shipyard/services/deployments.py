@@ -462,8 +462,8 @@ def _auto_requests(
 
 def deploy_spec_for(
     svc: Services, uow: UnitOfWork, d: Deployment
-) -> tuple[str, DeploySpec, Candidate]:
-    """The target kind and what the target is told, for a deployment (one definition of both)."""
+) -> tuple[EnvironmentSpec, DeploySpec, Candidate]:
+    """The environment and what the target is told, for a deployment (one definition of both)."""
     project = get_project(uow, d.project)
     candidate = _candidate(uow, project, d.candidate)
     spec = _spec(candidate, d.environment)
@@ -472,7 +472,7 @@ def deploy_spec_for(
         ArtifactFile(a.name, a.digest, svc.artifacts.path(a.digest)) for a in candidate.artifacts
     )
     return (
-        spec.target_kind,
+        spec,
         DeploySpec(
             project=project.name,
             environment=d.environment,
@@ -491,24 +491,22 @@ def deploy_spec_for(
 
 @dataclass(frozen=True)
 class _Prepared:
-    kind: str
     deploy_spec: DeploySpec
     env: EnvironmentSpec
     policy: PolicySpec | None
 
 
 def _prepare(svc: Services, uow: UnitOfWork, d: Deployment) -> _Prepared:
-    kind, deploy_spec, candidate = deploy_spec_for(svc, uow, d)
-    env = _spec(candidate, d.environment)
+    env, deploy_spec, candidate = deploy_spec_for(svc, uow, d)
     policy = None
     if d.mode is not DeploymentMode.ROLLBACK:  # a rollback restores at once, no policy
         policy = rollout_policy(candidate.config_text, d.environment, d.policy)
-    return _Prepared(kind, deploy_spec, env, policy)
+    return _Prepared(deploy_spec, env, policy)
 
 
 def _execute(svc: Services, d: Deployment, p: _Prepared) -> str:
     """Start the candidate beside the old; without a policy, switch traffic and stop the old."""
-    target = svc.targets(p.kind)
+    target = svc.targets(p.env.target_kind)
     log = target.deploy(p.deploy_spec).log
     if p.policy is not None:
         return log  # the rollout moves traffic and retires the loser

@@ -38,10 +38,8 @@ from shipyard.services.project_config import EnvironmentSpec, prometheus_source
 from shipyard.services.releases import get_project
 from shipyard.services.traffic import (
     ENGINE_ACTOR,
+    apply_route,
     drain,
-    env_spec,
-    instances,
-    plan_for,
     record,
     route_ref,
 )
@@ -66,8 +64,8 @@ class _Context:
 def _context(svc: Services, uow: UnitOfWork, r: Rollout) -> _Context:
     d = uow.deployments.get(r.deployment_id)
     project = get_project(uow, r.project)
-    _, spec_, candidate = deploy_spec_for(svc, uow, d)
-    return _Context(project, d, candidate, env_spec(candidate, r.environment), spec_)
+    env, deploy_spec, candidate = deploy_spec_for(svc, uow, d)
+    return _Context(project, d, candidate, env, deploy_spec)
 
 
 def _arm(c: Counters | None) -> ArmCounters | None:
@@ -165,15 +163,7 @@ def tick(
 def _sync_route(
     svc: Services, ctx: _Context, r: Rollout, applied: MutableMapping[int, RoutePlan]
 ) -> None:
-    plan = plan_for(ro.route_of(r), instances(svc, ctx.spec, ctx.deploy_spec))
-    if applied.get(r.id) == plan:
-        return
-    assert ctx.spec.router_kind is not None
-    router = svc.routers(ctx.spec.router_kind)
-    ref = route_ref(svc, r.project, r.environment, ctx.spec)
-    router.ensure(ref)
-    router.apply(ref, plan)
-    applied[r.id] = plan
+    applied[r.id] = apply_route(svc, ctx.spec, ctx.deploy_spec, ro.route_of(r), applied.get(r.id))
 
 
 def _finish(
@@ -230,7 +220,7 @@ def _summary(r: Rollout) -> str:
 
 def _current(uow: UnitOfWork, project: Project, environment: str) -> Rollout:
     r = uow.rollouts.latest(project, environment)
-    if r is None or not (r.phase is Phase.PROGRESSING or r.phase is Phase.PAUSED or r.active):
+    if r is None or not r.active:
         raise NotFoundError(
             f"no rollout in progress in {project.name}/{environment}",
             hint=f"see `shipyard rollout status {project.name} {environment}`",

@@ -11,14 +11,14 @@ from datetime import datetime
 
 from shipyard.domain import rollouts as ro
 from shipyard.domain.deployments import Deployment
-from shipyard.domain.releases import Candidate, Project
+from shipyard.domain.releases import Project
 from shipyard.domain.rollouts import Record, Rollout
-from shipyard.errors import AdapterError, NotFoundError
+from shipyard.errors import AdapterError
 from shipyard.ports.repositories import UnitOfWork
 from shipyard.ports.routers import Backend, RoutePlan, RouteRef, SegmentMatch
 from shipyard.ports.targets import DeploySpec
 from shipyard.services.context import Services
-from shipyard.services.project_config import EnvironmentSpec, environment_specs
+from shipyard.services.project_config import EnvironmentSpec
 
 ENGINE_ACTOR = "shipyard"
 
@@ -31,13 +31,6 @@ def route_ref(svc: Services, project: str, environment: str, spec: EnvironmentSp
         state_dir=svc.state_dir / project / environment / "router",
         listen_port=spec.router_port,
     )
-
-
-def env_spec(candidate: Candidate, environment: str) -> EnvironmentSpec:
-    for spec in environment_specs(candidate.config_text):
-        if spec.rules.name == environment:
-            return spec
-    raise NotFoundError(f"environment {environment!r} is not in {candidate.name}'s shipyard.yaml")
 
 
 def _segment(rule: ro.SegmentRule | None) -> SegmentMatch | None:
@@ -77,13 +70,21 @@ def instances(
 
 
 def apply_route(
-    svc: Services, spec: EnvironmentSpec, deploy_spec: DeploySpec, intent: ro.RouteIntent
+    svc: Services,
+    spec: EnvironmentSpec,
+    deploy_spec: DeploySpec,
+    intent: ro.RouteIntent,
+    last: RoutePlan | None = None,
 ) -> RoutePlan:
-    """Start (or adopt) the environment's proxy and make ``intent`` live; idempotent."""
+    """Start (or adopt) the environment's proxy and make ``intent`` live; idempotent.
+
+    ``last``: what the caller knows it applied before; the proxy is left alone when it matches."""
     assert spec.router_kind is not None
+    plan = plan_for(intent, instances(svc, spec, deploy_spec))
+    if plan == last:
+        return plan
     router = svc.routers(spec.router_kind)
     ref = route_ref(svc, deploy_spec.project, spec.rules.name, spec)
-    plan = plan_for(intent, instances(svc, spec, deploy_spec))
     router.ensure(ref)
     router.apply(ref, plan)
     return plan

@@ -325,15 +325,6 @@ class SqlRollouts:
             raise NotFoundError(f"rollout {rollout_id} not found")
         return self._decode(row)
 
-    def lock(self, rollout_id: int) -> Rollout:
-        q = select(RolloutRow).where(RolloutRow.id == rollout_id)
-        if self._s.get_bind().dialect.name == "postgresql":
-            q = q.with_for_update()
-        row = self._s.scalar(q)
-        if row is None:
-            raise NotFoundError(f"rollout {rollout_id} not found")
-        return self._decode(row)
-
     def for_deployment(self, deployment_id: int) -> Rollout | None:
         row = self._s.scalar(select(RolloutRow).where(RolloutRow.deployment_id == deployment_id))
         return self._decode(row) if row is not None else None
@@ -349,10 +340,6 @@ class SqlRollouts:
 
     def active_ids(self) -> Sequence[int]:
         return list(self._s.scalars(select(RolloutRow.id).where(RolloutRow.active.is_(True))))
-
-    def active(self) -> Sequence[Rollout]:
-        rows = self._s.scalars(select(RolloutRow).where(RolloutRow.active.is_(True)))
-        return [self._decode(r) for r in rows]
 
     def save(self, r: Rollout, now: datetime) -> Rollout | None:
         """Compare-and-set on the revision read: None when someone saved in between."""

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from shipyard.analysis.checks import quantile_from_buckets
 from shipyard.api.deps import Me, Svc
 from shipyard.domain.rollouts import Rollout
 from shipyard.ports.routers import Counters
@@ -75,8 +76,6 @@ class RolloutOut(BaseModel):
 
 
 def _quantile(c: Counters, q: float) -> float | None:
-    from shipyard.analysis.checks import quantile_from_buckets
-
     v = quantile_from_buckets(c.latency_buckets, q)
     return round(v * 1000, 2) if v is not None and math.isfinite(v) else None
 
