@@ -7,9 +7,9 @@ never delays an abort: a rollout made due by a command is picked up within one p
 from __future__ import annotations
 
 import logging
-import threading
 import time
 
+from shipyard.engine.loop import PollingLoop
 from shipyard.ports.routers import RoutePlan
 from shipyard.services import rollouts
 from shipyard.services.context import Services
@@ -20,37 +20,18 @@ RETRY_AFTER_S = 2.0  # a tick that failed (proxy down, instance gone) is tried a
 RESYNC_EVERY_S = 30.0  # re-apply every active route this often, to heal a proxy that restarted
 
 
-class RolloutRunner:
+class RolloutRunner(PollingLoop):
+    thread_name = "shipyard-rollouts"
+
     def __init__(self, svc: Services, *, owner: str, lease_s: float, poll_s: float = 0.1) -> None:
+        super().__init__(poll_s)
         self._svc = svc
         self.owner = owner
         self.lease_s = lease_s
-        self._poll_s = poll_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         # what this process last applied per rollout; empty after a restart, so the first tick
         # re-applies the route the database holds
         self._applied: dict[int, RoutePlan] = {}
         self._last_resync: float | None = None
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self.run, name="shipyard-rollouts", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                busy = self.run_once()
-            except Exception:  # the loop must survive anything one tick does
-                log.exception("rollout loop failed")
-                busy = False
-            if not busy:
-                self._stop.wait(self._poll_s)
 
     def run_once(self) -> bool:
         if self._last_resync is None or time.monotonic() - self._last_resync > RESYNC_EVERY_S:

@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import Callable
 
+from shipyard.engine.loop import PollingLoop
 from shipyard.engine.rollouts import RolloutRunner
 from shipyard.services import builds, deployments, jobs
 from shipyard.services.context import Services
@@ -26,8 +27,10 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-class Worker:
+class Worker(PollingLoop):
     """Claims one job at a time; its lease is kept alive from a side thread while the job runs."""
+
+    thread_name = "shipyard-engine"
 
     def __init__(
         self,
@@ -37,35 +40,20 @@ class Worker:
         owner: str | None = None,
         lease_s: float | None = None,
     ) -> None:
+        super().__init__(poll_s)
         self._svc = svc
         self.lease_s = lease_s or float(os.environ.get("SHIPYARD_LEASE_SECONDS", DEFAULT_LEASE_S))
-        self._poll_s = poll_s
         self.owner = owner or worker_id()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._last_reevaluation = 0.0
         self.rollouts = RolloutRunner(svc, owner=self.owner, lease_s=self.lease_s)
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self.run, name="shipyard-engine", daemon=True)
-        self._thread.start()
+        super().start()
         self.rollouts.start()
 
     def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
         self.rollouts.stop(timeout)
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                busy = self.run_once()
-            except Exception:  # the loop must survive anything one job does
-                log.exception("engine step failed")
-                busy = False
-            if not busy:
-                self._stop.wait(self._poll_s)
+        super().stop(timeout)
 
     def run_once(self) -> bool:
         """Do one unit of work if any is due; True when something was done."""
