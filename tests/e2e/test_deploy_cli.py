@@ -12,7 +12,7 @@ import pytest
 from shipyard.adapters.targets.local import LocalTarget
 from tests.support import sample_service
 from tests.support.gitrepo import GitRepo
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, ok
 
 CONFIG = f"""\
 project: shop
@@ -63,11 +63,6 @@ def served(server: ServerProcess, env: str) -> set[str]:
         with urllib.request.urlopen(f"http://{inst['address']}/", timeout=5) as resp:
             seen.add(json.loads(resp.read())["candidate"])
     return seen
-
-
-def ok(result):  # type: ignore[no-untyped-def]
-    assert result.code == 0, result
-    return result
 
 
 def test_deploy_promote_approve_tamper_rollback(server: ServerProcess, repo: GitRepo) -> None:

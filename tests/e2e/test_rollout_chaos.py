@@ -23,12 +23,9 @@ from typing import Any
 import httpx
 import pytest
 
-from shipyard.adapters.routers.haproxy import HaproxyRouter
-from shipyard.adapters.targets.local import LocalTarget
-from shipyard.ports.routers import RouteRef
 from tests.support import loadgen, postgres, sample_service
 from tests.support.gitrepo import GitRepo
-from tests.support.server import ServerProcess, free_port
+from tests.support.server import ServerProcess, free_port, ok, stop_environments
 
 pytestmark = pytest.mark.postgres
 
@@ -69,17 +66,7 @@ checks:
 def data_dir(tmp_path: Path) -> Iterator[Path]:
     data = tmp_path / "data"
     yield data
-    target = LocalTarget()
-    for name, port in ENVS.items():
-        env_dir = data / "environments" / "shop" / name
-        HaproxyRouter().stop(RouteRef("shop", name, env_dir / "router", port))
-        target.stop_all(env_dir)
-    target.close()
-
-
-def ok(result):  # type: ignore[no-untyped-def]
-    assert result.code == 0, result
-    return result
+    stop_environments(data, "shop", ENVS)
 
 
 def api(server: ServerProcess, path: str) -> Any:

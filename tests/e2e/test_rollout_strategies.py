@@ -16,12 +16,9 @@ from typing import Any
 
 import pytest
 
-from shipyard.adapters.routers.haproxy import HaproxyRouter
-from shipyard.adapters.targets.local import LocalTarget
-from shipyard.ports.routers import RouteRef
 from tests.support import sample_service
 from tests.support.gitrepo import GitRepo
-from tests.support.server import ServerProcess, free_port
+from tests.support.server import ServerProcess, free_port, ok, stop_environments
 
 PORT = free_port()
 
@@ -54,16 +51,7 @@ def server(tmp_path: Path) -> Iterator[ServerProcess]:
     s = ServerProcess(tmp_path / "data", env={"SHIPYARD_LEASE_SECONDS": "3"}).start()
     yield s
     s.stop()
-    env_dir = tmp_path / "data" / "environments" / "shop" / "production"
-    HaproxyRouter().stop(RouteRef("shop", "production", env_dir / "router", PORT))
-    target = LocalTarget()
-    target.stop_all(env_dir)
-    target.close()
-
-
-def ok(result):  # type: ignore[no-untyped-def]
-    assert result.code == 0, result
-    return result
+    stop_environments(tmp_path / "data", "shop", {"production": PORT})
 
 
 def rollout(server: ServerProcess) -> dict[str, Any]:

@@ -8,10 +8,15 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+from shipyard.adapters.routers.haproxy import HaproxyRouter
+from shipyard.adapters.targets.local import LocalTarget
+from shipyard.ports.routers import RouteRef
 
 
 def free_port() -> int:
@@ -112,3 +117,19 @@ class CliResult:
 
     def __repr__(self) -> str:
         return f"CliResult(code={self.code}, out={self.out[-2000:]!r}, err={self.err[-2000:]!r})"
+
+
+def ok(result: CliResult) -> CliResult:
+    """The command succeeded (the assertion shows its output when it did not)."""
+    assert result.code == 0, result
+    return result
+
+
+def stop_environments(data_dir: Path, project: str, router_ports: Mapping[str, int]) -> None:
+    """Stop what a test's server left running per environment: its HAProxy and instances."""
+    target = LocalTarget()
+    for env, port in router_ports.items():
+        env_dir = data_dir / "environments" / project / env
+        HaproxyRouter().stop(RouteRef(project, env, env_dir / "router", port))
+        target.stop_all(env_dir)
+    target.close()
