@@ -1,0 +1,415 @@
+"""shipyard demo: the whole story on a fresh machine, against a real server, in under 3 minutes.
+
+A face like every other command: it starts a real ``shipyard serve`` (SQLite, 127.0.0.1) and
+drives it through the same API client as the CLI, as three people: the admin who sets up, Ada
+who releases and deploys, and Grace who approves (separation of duties: Ada may not approve
+what she cut and wrote). Every rule is the server's; the demo only asks and shows what happened.
+
+Real parts only: a git repository made with git, builds run once by the server, instances
+started by the local target, HAProxy moving production's traffic, and load sent to it so the
+canary analysis has evidence. Ctrl-C at any moment stops all of it (exit 130) and leaves the
+state on disk to look at.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Annotated, Any
+
+import typer
+from rich.live import Live
+from rich.table import Table
+
+from shipyard.adapters.targets.local import free_port
+from shipyard.cli.client import Client
+from shipyard.cli.commands.deployments import status as show_status
+from shipyard.cli.commands.rollouts import PHASE_STYLE, show_explained
+from shipyard.cli.demo.processes import DemoServer, leftovers, stop_environments, sweep
+from shipyard.cli.demo.repo import PROJECT, SampleRepo
+from shipyard.cli.demo.traffic import Seen, Traffic
+from shipyard.cli.errors import CliError
+from shipyard.cli.render import console, line, short
+
+EXIT_INTERRUPTED = 130  # the shell's code for "stopped by Ctrl-C"
+ENVIRONMENTS = ("staging", "production")
+DEPLOYER, APPROVER = "ada", "grace"
+WAIT_S = 90.0  # the longest any one step may take before the demo gives up
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM: stop everything, then exit with ``code`` (a KeyboardInterrupt, so no
+    ``except Exception`` on the way swallows it)."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+@dataclass
+class Cast:
+    """The three people of the story, each with their own token."""
+
+    admin: Client
+    ada: Client
+    grace: Client
+
+
+def _ok(text: str) -> None:
+    line(f"[green]✓[/] {text}")
+
+
+def _title(n: int, text: str) -> None:
+    line(f"\n[bold blue]{n}. {text}[/]")
+
+
+def _until(what: str, probe: Callable[[], Any], timeout: float = WAIT_S) -> Any:
+    """Poll ``probe`` until it returns something; the demo waits for conditions, never sleeps."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = probe()
+        if found is not None:
+            return found
+        time.sleep(0.2)
+    raise CliError(f"demo: gave up waiting for {what} after {timeout:.0f}s", "deployment_failed")
+
+
+# -- set-up -----------------------------------------------------------------------------------
+def _require_tools() -> None:
+    for tool, package in (("haproxy", "haproxy"), ("git", "git")):
+        if shutil.which(tool) is None:
+            raise CliError(
+                f"{tool} is not installed: run scripts/setup (or apt-get install {package})",
+                "unavailable",
+            )
+
+
+def _prepare(data_dir: Path | None) -> Path:
+    """A new directory for everything the demo makes; an existing one must be empty (the demo
+    needs a first server start for its admin token, and owns every process working in it)."""
+    if data_dir is None:
+        return Path(tempfile.mkdtemp(prefix="shipyard-demo-")).resolve()
+    root = data_dir.expanduser().resolve()
+    if root.exists() and (not root.is_dir() or any(root.iterdir())):
+        raise CliError(f"{root} is not an empty directory", "refused", hint="give a new --data-dir")
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def _cast(server: DemoServer) -> Cast:
+    admin = Client(server.url, server.admin_token)
+
+    def person(user: str, role: str) -> Client:
+        token = admin.post("/api/v1/tokens", {"user": user, "role": role})["token"]
+        _ok(f"token for [bold]{user}[/] ({role}) created by admin")
+        return Client(server.url, token)
+
+    return Cast(admin, person(DEPLOYER, "deployer"), person(APPROVER, "approver"))
+
+
+# -- releasing --------------------------------------------------------------------------------
+def _built(client: Client, candidate: dict[str, Any]) -> dict[str, Any]:
+    """Wait for the candidate's one build, then show its artifacts' digests."""
+    path = f"/api/v1/projects/{PROJECT}/candidates/{candidate['name']}"
+
+    def done() -> dict[str, Any] | None:
+        c: dict[str, Any] = client.get(path)
+        return None if c["status"] == "building" else c
+
+    c: dict[str, Any] = _until(f"the build of {candidate['name']}", done)
+    if c["status"] != "built":
+        raise CliError(f"build of {c['name']} failed: {c['reason']}", "build_failed")
+    _ok(f"candidate [bold]{c['name']}[/] at {short(c['sha'])} built once")
+    for a in c["artifacts"]:
+        line(f"    {a['name']}  [dim]{a['digest']}[/]")
+    return c
+
+
+def _cut(cast: Cast) -> dict[str, Any]:
+    r = cast.ada.post(f"/api/v1/projects/{PROJECT}/releases", {})
+    _ok(
+        f"{DEPLOYER} cut release [bold]{r['version']}[/] from {short(r['base_sha'])} on {r['branch']}"
+    )
+    return _built(cast.ada, r["candidates"][0])
+
+
+def _pick(cast: Cast, version: str, sha: str) -> dict[str, Any]:
+    c = cast.ada.post(f"/api/v1/projects/{PROJECT}/releases/{version}/picks", {"shas": [sha]})
+    picks = ", ".join(f"{short(p['source_sha'])} → {short(p['new_sha'])}" for p in c["picks"])
+    _ok(f"{DEPLOYER} picked {picks} onto release/{version}")
+    return _built(cast.ada, c)
+
+
+# -- deploying --------------------------------------------------------------------------------
+def _finished(client: Client, deployment_id: int) -> dict[str, Any] | None:
+    d: dict[str, Any] = client.get(f"/api/v1/deployments/{deployment_id}")
+    return d if d["state"] in ("succeeded", "failed", "canceled", "rolled_back") else None
+
+
+def _staged(cast: Cast, candidate: str) -> None:
+    """Staging auto-promotes: the server deploys each new build there by itself."""
+
+    def deployed() -> dict[str, Any] | None:
+        ds = cast.ada.get(
+            f"/api/v1/projects/{PROJECT}/deployments", params={"environment": "staging"}
+        )
+        mine = [d for d in ds if d["candidate"] == candidate]
+        return _finished(cast.ada, mine[0]["id"]) if mine else None
+
+    d = _until(f"{candidate} in staging", deployed)
+    if d["state"] != "succeeded":
+        raise CliError(f"{candidate} failed in staging: {d['outcome']}", "deployment_failed")
+    _ok(f"staging runs {candidate} (deployed automatically by {d['requested_by']})")
+
+
+def _approved(cast: Cast, candidate: str, *, show_refusal: bool) -> dict[str, Any]:
+    """Ada asks for production; the gate waits for an approver; Grace approves."""
+    d: dict[str, Any] = cast.ada.post(
+        f"/api/v1/projects/{PROJECT}/deployments",
+        {"candidate": candidate, "environment": "production"},
+    )
+    waiting = "; ".join(d["waiting_for"]) or d["state"]
+    _ok(
+        f"{DEPLOYER} asked for deployment {d['id']}: {candidate} → production, waiting for: {waiting}"
+    )
+    if show_refusal:
+        try:
+            cast.ada.post(f"/api/v1/deployments/{d['id']}/approve", {"comment": "self-approval"})
+        except CliError as err:
+            line(f"[red]✗[/] {DEPLOYER} may not approve it herself: [dim]{err.message}[/]")
+        else:
+            raise CliError("the server let the deployer approve her own deployment", "refused")
+    me = cast.grace.get("/api/v1/whoami")
+    cast.grace.post(f"/api/v1/deployments/{d['id']}/approve", {"comment": "demo: looks good"})
+    _ok(f"approved by [bold]{me['user']}[/] ({me['role']}): the deployment starts by itself")
+    return d
+
+
+def _rollout(client: Client, deployment_id: int) -> dict[str, Any] | None:
+    try:
+        r: dict[str, Any] = client.get(
+            f"/api/v1/projects/{PROJECT}/deployments/{deployment_id}/rollout"
+        )
+    except CliError as err:
+        if err.code == "not_found":
+            return None  # the new version is still starting beside the old one
+        raise
+    return r
+
+
+def _view(r: dict[str, Any] | None, seen: Seen) -> Table:
+    """One frame of the live canary: where the rollout is, and the traffic each version got."""
+    t = Table(title_justify="left", header_style="bold")
+    if r is None:
+        t.title = "production: starting the new version beside the old one ..."
+    else:
+        total = len(r["steps"])
+        step = r["steps"][min(r["step"], total - 1)]["description"] if total else "-"
+        phase = r["phase"]
+        t.title = (
+            f"production canary {r['canary']}"
+            + (f" vs {r['stable']}" if r["stable"] else "")
+            + f": [{PHASE_STYLE.get(phase, 'white')}]{phase}[/], "
+            f"step {min(r['step'] + 1, total)}/{total} ({step}), weight {r['weight']:g}%"
+        )
+    for c in ("version", "role", "requests", "5xx", "error ratio", "users saw ok / 5xx"):
+        t.add_column(c)
+    for v in (r or {}).get("versions", []):
+        ratio = "" if v["error_ratio"] is None else f"{100 * v['error_ratio']:.1f}%"
+        users = f"{seen.ok[v['candidate']]} / {seen.failed[v['candidate']]}"
+        t.add_row(v["candidate"], v["role"], str(v["requests"]), str(v["errors_5xx"]), ratio, users)
+    if r and r["records"]:
+        last = r["records"][-1]
+        t.caption = f"last decision: {last['kind']}: {last['message']}"
+    return t
+
+
+def _watch(cast: Cast, deployment_id: int, traffic: Traffic | None) -> dict[str, Any]:
+    """Live view until the rollout has ended and the deployment has its outcome."""
+    r: dict[str, Any] | None = None
+    deadline = time.monotonic() + WAIT_S
+    with Live(_view(None, Seen()), console=console, refresh_per_second=4) as live:
+        while time.monotonic() < deadline:
+            r = _rollout(cast.ada, deployment_id)
+            seen = traffic.seen() if traffic else Seen()
+            live.update(_view(r, seen))
+            if r and r["phase"] in ("promoted", "rolled_back"):
+                d = _finished(cast.ada, deployment_id)
+                if d is not None:
+                    return d
+            time.sleep(0.3)
+    raise CliError(f"demo: deployment {deployment_id} did not finish in time", "deployment_failed")
+
+
+def _to_production(cast: Cast, port: int, candidate: str, *, first: bool = False) -> dict[str, Any]:
+    """Approval, then the rollout under load (a first version has nothing to be compared with)."""
+    _staged(cast, candidate)
+    if first:
+        d = _approved(cast, candidate, show_refusal=True)
+        return _watch(cast, d["id"], None)
+    with Traffic(port, seconds=WAIT_S) as traffic:
+        d = _approved(cast, candidate, show_refusal=False)
+        done = _watch(cast, d["id"], traffic)
+    seen = traffic.seen()
+    line(
+        f"  users sent {seen.total} requests: "
+        + ", ".join(f"{v} {n} ok" for v, n in sorted(seen.ok.items()))
+        + "".join(f", {v} {n} 5xx" for v, n in sorted(seen.failed.items()))
+        + f", {seen.proxy_failed} dropped by the proxy"
+    )
+    return done
+
+
+def _serving(port: int) -> str:
+    """Ask production who answers, as a user would."""
+    with Traffic(port, requests=40, seconds=10) as traffic:
+        _until("answers from production", lambda: True if traffic.seen().total >= 40 else None)
+    seen = traffic.seen()
+    return ", ".join(f"{v} ({n}/{seen.total})" for v, n in sorted(seen.ok.items())) or "nobody"
+
+
+# -- the story --------------------------------------------------------------------------------
+@dataclass
+class Story:
+    root: Path
+    server: DemoServer
+    router_port: int
+    repo: SampleRepo
+
+    def run(self) -> None:
+        started = time.monotonic()
+        _title(1, "A sample repository with a small web service")
+        for sha in self.repo.create(self.router_port):
+            _ok(f"commit {short(sha)} {self.repo.git('log', '-1', '--format=%s', sha)}")
+        _ok(
+            f"shipyard.yaml: staging (auto), production (1 approval, HAProxy on 127.0.0.1:{self.router_port}, canary)"
+        )
+
+        _title(2, "A Shipyard server on SQLite")
+        self.server.start()
+        _ok(f"server on {self.server.url} (data in {self.server.state}, log {self.server.log})")
+        line(f"  dashboard: [bold]{self.server.url}/ui[/]  log in with the admin token:")
+        line(f"  {self.server.admin_token}")
+        cast = _cast(self.server)
+
+        _title(3, "Release 1.0.0: cut from main, built once")
+        p = cast.admin.post("/api/v1/projects", {"source": str(self.repo.path), "name": None})
+        _ok(f"project [bold]{p['name']}[/] added (mainline {p['mainline']}, {p['source']})")
+        rc1 = _cut(cast)
+
+        _title(4, "1.0.0-rc.1 through staging to production")
+        _to_production(cast, self.router_port, rc1["name"], first=True)
+        _ok(f"production serves {_serving(self.router_port)} (a first version takes 100% at once)")
+
+        self._bad_release(cast)
+        self._fix(cast)
+        self._summary(cast, time.monotonic() - started)
+
+    def _bad_release(self, cast: Cast) -> None:
+        _title(5, "Release 1.1.0 with a bug: its canary is rolled back by itself")
+        bug = self.repo.commit_bug()
+        _ok(
+            f"commit {short(bug)} on main: feat: personal greetings (#3)  [red](30% of answers fail)[/]"
+        )
+        rc = _cut(cast)
+        d = _to_production(cast, self.router_port, rc["name"])
+        r = _rollout(cast.ada, d["id"])
+        if r is None or r["phase"] != "rolled_back":
+            raise CliError(f"demo: the buggy canary was not rolled back ({d['state']})", "refused")
+        line(f"[magenta]↩[/] rolled back automatically: {r['reason']}")
+        line("  the evidence ([bold]shipyard rollout explain hello " + str(d["id"]) + "[/]):")
+        show_explained(r)
+        _ok(f"production serves {_serving(self.router_port)}")
+
+    def _fix(self, cast: Cast) -> None:
+        _title(6, "The fix: picked onto release/1.1.0, which mints 1.1.0-rc.2")
+        fix = self.repo.commit_fix()
+        _ok(f"commit {short(fix)} on main: fix: greeting crash for 30% of users (#4)")
+        rc2 = _pick(cast, "1.1.0", fix)
+        d = _to_production(cast, self.router_port, rc2["name"])
+        if d["state"] != "succeeded":
+            raise CliError(
+                f"{rc2['name']} did not reach production: {d['outcome']}", "deployment_failed"
+            )
+        _ok(f"{rc2['name']} promoted to 100% of production")
+        _ok(f"production serves {_serving(self.router_port)}")
+
+    def _summary(self, cast: Cast, seconds: float) -> None:
+        _title(7, f"Done in {seconds:.0f}s")
+        os.environ["SHIPYARD_URL"] = self.server.url  # `shipyard status` reads its server here
+        os.environ["SHIPYARD_TOKEN"] = self.server.admin_token
+        show_status(PROJECT)
+        line(f"  dashboard: [bold]{self.server.url}/ui[/]   state: {self.root}")
+        line(
+            f"  sample repository: {self.repo.path}   production: http://127.0.0.1:{self.router_port}/"
+        )
+
+
+# -- stopping ---------------------------------------------------------------------------------
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise Interrupted(EXIT_INTERRUPTED if signum == signal.SIGINT else 128 + signum)
+
+
+def _stop_all(story: Story) -> None:
+    """Traffic has stopped with its block; now the server, then what it left running."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut this short
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    line("\n[dim]stopping the server, HAProxy and the instances ...[/]")
+    story.server.stop()
+    routers = {"staging": None, "production": story.router_port}
+    stop_environments(story.server.state, PROJECT, routers)
+    strays = sweep(story.root)
+    left = leftovers(story.root)
+    if left:
+        line(f"[red]✗[/] still running in {story.root}: pids {left}")
+    else:
+        extra = f" (also stopped {len(strays)} stray processes)" if strays else ""
+        _ok(f"nothing left running{extra}; the state stays in {story.root}")
+
+
+def _wait_for_ctrl_c(story: Story) -> None:
+    line(
+        f"\n[bold]--keep[/]: the server stays up on {story.server.url}/ui; Ctrl-C stops everything"
+    )
+    while True:
+        signal.pause()
+
+
+def demo(
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(help="a new or empty directory for everything (default: a temp dir)"),
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="server port (default: a free one)")] = None,
+    keep: Annotated[
+        bool, typer.Option("--keep", help="leave the server up to explore the dashboard")
+    ] = False,
+) -> None:
+    """Show the whole story: cut, build once, staging, approval, a canary rolled back, a pick, a promotion."""
+    _require_tools()
+    root = _prepare(data_dir)
+    server = DemoServer(root / "shipyard", port or free_port(), root / "server.log")
+    story = Story(root, server, free_port(), SampleRepo(root / PROJECT))
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
+    code, finished = 0, False
+    try:
+        story.run()
+        finished = True
+        if keep:
+            _wait_for_ctrl_c(story)
+    except Interrupted as stop:
+        if not finished:  # with --keep, Ctrl-C after the story is the expected way out
+            code = stop.code
+            line(f"\n[yellow]interrupted[/] (exit {code})")
+    finally:
+        _stop_all(story)
+    if code:
+        raise typer.Exit(code)
