@@ -13,7 +13,6 @@ state on disk to look at.
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import tempfile
@@ -25,18 +24,19 @@ from types import FrameType
 from typing import Annotated, Any
 
 import typer
+from rich.console import Group
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 from shipyard.adapters.targets.local import free_port
 from shipyard.cli.client import Client
-from shipyard.cli.commands.deployments import status as show_status
 from shipyard.cli.commands.rollouts import PHASE_STYLE, show_explained
 from shipyard.cli.demo.processes import DemoServer, leftovers, stop_environments, sweep
 from shipyard.cli.demo.repo import PROJECT, SampleRepo
 from shipyard.cli.demo.traffic import Seen, Traffic
 from shipyard.cli.errors import CliError
-from shipyard.cli.render import console, line, short
+from shipyard.cli.render import console, line, short, table
 
 EXIT_INTERRUPTED = 130  # the shell's code for "stopped by Ctrl-C"
 ENVIRONMENTS = ("staging", "production")
@@ -186,10 +186,23 @@ def _approved(cast: Cast, candidate: str, *, show_refusal: bool) -> dict[str, An
             line(f"[red]✗[/] {DEPLOYER} may not approve it herself: [dim]{err.message}[/]")
         else:
             raise CliError("the server let the deployer approve her own deployment", "refused")
-    me = cast.grace.get("/api/v1/whoami")
     cast.grace.post(f"/api/v1/deployments/{d['id']}/approve", {"comment": "demo: looks good"})
-    _ok(f"approved by [bold]{me['user']}[/] ({me['role']}): the deployment starts by itself")
+    _ok(f"approved by [bold]{_approver(cast, d['id'])}[/]: the deployment starts by itself")
     return d
+
+
+def _approver(cast: Cast, deployment_id: int) -> str:
+    """Who approved, as the audit log recorded it (not as the demo meant it)."""
+    events = cast.admin.get("/api/v1/events", params={"project": PROJECT, "limit": 1000})
+    users = [
+        e["actor"]
+        for e in events
+        if e["kind"] == "deployment.approved" and e["subject"] == f"deployment {deployment_id}"
+    ]
+    if not users:
+        raise CliError(f"no approval of deployment {deployment_id} in the audit log", "not_found")
+    tokens = {t["user"]: t["role"] for t in cast.admin.get("/api/v1/tokens")}
+    return ", ".join(f"{u} ({tokens.get(u, '?')})" for u in users)
 
 
 def _rollout(client: Client, deployment_id: int) -> dict[str, Any] | None:
@@ -204,7 +217,21 @@ def _rollout(client: Client, deployment_id: int) -> dict[str, Any] | None:
     return r
 
 
-def _view(r: dict[str, Any] | None, seen: Seen) -> Table:
+def _live_rollout(client: Client, deployment_id: int) -> dict[str, Any] | None:
+    """The environment's rollout with the router's live counters, once it is this deployment's
+    (the per-deployment view has the decisions, not the traffic)."""
+    try:
+        r: dict[str, Any] = client.get(
+            f"/api/v1/projects/{PROJECT}/environments/production/rollout"
+        )
+    except CliError as err:
+        if err.code == "not_found":
+            return None
+        raise
+    return r if r["deployment_id"] == deployment_id else None
+
+
+def _view(r: dict[str, Any] | None, versions: list[dict[str, Any]], seen: Seen) -> Group:
     """One frame of the live canary: where the rollout is, and the traffic each version got."""
     t = Table(title_justify="left", header_style="bold")
     if r is None:
@@ -214,46 +241,65 @@ def _view(r: dict[str, Any] | None, seen: Seen) -> Table:
         step = r["steps"][min(r["step"], total - 1)]["description"] if total else "-"
         phase = r["phase"]
         t.title = (
-            f"production canary {r['canary']}"
-            + (f" vs {r['stable']}" if r["stable"] else "")
-            + f": [{PHASE_STYLE.get(phase, 'white')}]{phase}[/], "
+            f"production canary {r['canary']} vs {r['stable']}: "
+            f"[{PHASE_STYLE.get(phase, 'white')}]{phase}[/], "
             f"step {min(r['step'] + 1, total)}/{total} ({step}), weight {r['weight']:g}%"
         )
-    for c in ("version", "role", "requests", "5xx", "error ratio", "users saw ok / 5xx"):
+    for c in ("version", "role", "router: requests", "5xx", "error ratio", "users: ok", "5xx"):
         t.add_column(c)
-    for v in (r or {}).get("versions", []):
+    for v in versions:
         ratio = "" if v["error_ratio"] is None else f"{100 * v['error_ratio']:.1f}%"
-        users = f"{seen.ok[v['candidate']]} / {seen.failed[v['candidate']]}"
-        t.add_row(v["candidate"], v["role"], str(v["requests"]), str(v["errors_5xx"]), ratio, users)
-    if r and r["records"]:
-        last = r["records"][-1]
-        t.caption = f"last decision: {last['kind']}: {last['message']}"
-    return t
+        name = v["candidate"]
+        t.add_row(
+            name,
+            v["role"],
+            str(v["requests"]),
+            str(v["errors_5xx"]),
+            ratio,
+            str(seen.ok[name]),
+            str(seen.failed[name]),
+        )
+    last = r["records"][-1] if r and r["records"] else None
+    decision = f"last decision: {last['kind']}: {last['message']}" if last else ""
+    return Group(t, Text(decision, style="dim"))
 
 
-def _watch(cast: Cast, deployment_id: int, traffic: Traffic | None) -> dict[str, Any]:
+def _watch(cast: Cast, deployment_id: int, traffic: Traffic) -> dict[str, Any]:
     """Live view until the rollout has ended and the deployment has its outcome."""
-    r: dict[str, Any] | None = None
+    seen_versions: dict[str, dict[str, Any]] = {}  # kept: an ended rollout shows one version
     deadline = time.monotonic() + WAIT_S
-    with Live(_view(None, Seen()), console=console, refresh_per_second=4) as live:
-        while time.monotonic() < deadline:
-            r = _rollout(cast.ada, deployment_id)
-            seen = traffic.seen() if traffic else Seen()
-            live.update(_view(r, seen))
+    done: dict[str, Any] | None = None
+    with Live(_view(None, [], Seen()), console=console, refresh_per_second=4) as live:
+        while done is None and time.monotonic() < deadline:
+            r = _live_rollout(cast.ada, deployment_id)
+            seen_versions |= {v["candidate"]: v for v in (r or {}).get("versions", [])}
+            live.update(_view(r, list(seen_versions.values()), traffic.seen()))
             if r and r["phase"] in ("promoted", "rolled_back"):
-                d = _finished(cast.ada, deployment_id)
-                if d is not None:
-                    return d
-            time.sleep(0.3)
-    raise CliError(f"demo: deployment {deployment_id} did not finish in time", "deployment_failed")
+                done = _finished(cast.ada, deployment_id)
+            if done is None:
+                time.sleep(0.3)
+    if not console.is_terminal:
+        console.line()  # Live ends its last frame with a newline on terminals only
+    if done is None:
+        raise CliError(f"deployment {deployment_id} did not finish in time", "deployment_failed")
+    return done
 
 
-def _to_production(cast: Cast, port: int, candidate: str, *, first: bool = False) -> dict[str, Any]:
-    """Approval, then the rollout under load (a first version has nothing to be compared with)."""
+def _first_release(cast: Cast, candidate: str) -> None:
+    """A first version in production has nothing to be compared with: it takes 100% at once."""
     _staged(cast, candidate)
-    if first:
-        d = _approved(cast, candidate, show_refusal=True)
-        return _watch(cast, d["id"], None)
+    d = _approved(cast, candidate, show_refusal=True)
+    done = _until(f"deployment {d['id']}", lambda: _finished(cast.ada, d["id"]))
+    if done["state"] != "succeeded":
+        raise CliError(f"{candidate} failed in production: {done['outcome']}", "deployment_failed")
+    r = _rollout(cast.ada, d["id"])
+    why = r["records"][0]["message"] if r and r["records"] else "first version"
+    _ok(f"{candidate} runs in production ({why})")
+
+
+def _to_production(cast: Cast, port: int, candidate: str) -> dict[str, Any]:
+    """Staging, approval, then the canary under load from users."""
+    _staged(cast, candidate)
     with Traffic(port, seconds=WAIT_S) as traffic:
         d = _approved(cast, candidate, show_refusal=False)
         done = _watch(cast, d["id"], traffic)
@@ -305,8 +351,8 @@ class Story:
         rc1 = _cut(cast)
 
         _title(4, "1.0.0-rc.1 through staging to production")
-        _to_production(cast, self.router_port, rc1["name"], first=True)
-        _ok(f"production serves {_serving(self.router_port)} (a first version takes 100% at once)")
+        _first_release(cast, rc1["name"])
+        _ok(f"production serves {_serving(self.router_port)}")
 
         self._bad_release(cast)
         self._fix(cast)
@@ -343,13 +389,39 @@ class Story:
 
     def _summary(self, cast: Cast, seconds: float) -> None:
         _title(7, f"Done in {seconds:.0f}s")
-        os.environ["SHIPYARD_URL"] = self.server.url  # `shipyard status` reads its server here
-        os.environ["SHIPYARD_TOKEN"] = self.server.admin_token
-        show_status(PROJECT)
-        line(f"  dashboard: [bold]{self.server.url}/ui[/]   state: {self.root}")
-        line(
-            f"  sample repository: {self.repo.path}   production: http://127.0.0.1:{self.router_port}/"
+        rows = cast.ada.get(f"/api/v1/projects/{PROJECT}/status")
+        table(
+            "what runs where",
+            ["environment", "candidate", "instances"],
+            [
+                [r["environment"], r["candidate"] or "-", ", ".join(_addresses(r["instances"]))]
+                for r in rows
+            ],
         )
+        ds = cast.ada.get(
+            f"/api/v1/projects/{PROJECT}/deployments", params={"environment": "production"}
+        )
+        table(
+            "production deployments",
+            ["#", "from → to", "asked by", "approved by", "result"],
+            [
+                [
+                    d["id"],
+                    f"{d['from_candidate'] or '-'} → {d['candidate']}",
+                    d["requested_by"],
+                    _approver(cast, d["id"]),
+                    d["state"] + (f": {d['outcome']}" if d["state"] != "succeeded" else ""),
+                ]
+                for d in reversed(ds)
+            ],
+        )
+        line(f"  production: http://127.0.0.1:{self.router_port}/ (HAProxy)")
+        line(f"  dashboard:  [bold]{self.server.url}/ui[/] (admin token above)")
+        line(f"  state:      {self.root} (repository {self.repo.path.name}/, server log)")
+
+
+def _addresses(instances: list[dict[str, Any]]) -> list[str]:
+    return [f"{i['address']} {'ok' if i['healthy'] else 'down'}" for i in instances]
 
 
 # -- stopping ---------------------------------------------------------------------------------
@@ -366,12 +438,13 @@ def _stop_all(story: Story) -> None:
     routers = {"staging": None, "production": story.router_port}
     stop_environments(story.server.state, PROJECT, routers)
     strays = sweep(story.root)
+    for pid, cmd in strays.items():
+        line(f"  [dim]stopped a stray process {pid}: {cmd[:100]}[/]")
     left = leftovers(story.root)
     if left:
-        line(f"[red]✗[/] still running in {story.root}: pids {left}")
+        line(f"[red]✗[/] still running in {story.root}: pids {sorted(left)}")
     else:
-        extra = f" (also stopped {len(strays)} stray processes)" if strays else ""
-        _ok(f"nothing left running{extra}; the state stays in {story.root}")
+        _ok(f"nothing left running; the state stays in {story.root}")
 
 
 def _wait_for_ctrl_c(story: Story) -> None:

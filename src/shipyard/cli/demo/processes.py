@@ -115,11 +115,12 @@ def stop_environments(state: Path, project: str, routers: dict[str, int | None])
         target.close()
 
 
-def leftovers(root: Path) -> list[int]:
+def leftovers(root: Path) -> dict[int, str]:
     """Processes (not this one) working in ``root`` or naming a path inside it on their command
-    line: instances (their cwd), HAProxy (its config), builds. Linux /proc; none elsewhere."""
+    line, with that command line: instances (their cwd), HAProxy (its config), builds. Read from
+    Linux's /proc; elsewhere there are none to find."""
     prefix = str(root.resolve()) + os.sep
-    found = []
+    found = {}
     for pid in _pids():
         if pid == os.getpid():
             continue
@@ -127,9 +128,9 @@ def leftovers(root: Path) -> list[int]:
             cwd = os.readlink(f"/proc/{pid}/cwd") + os.sep
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
         except (OSError, UnicodeDecodeError):
-            continue  # gone meanwhile, or not ours to look at
+            continue  # gone meanwhile (or a zombie), or not ours to look at
         if cwd.startswith(prefix) or prefix in cmdline:
-            found.append(pid)
+            found[pid] = cmdline.strip()
     return found
 
 
@@ -140,8 +141,8 @@ def _pids() -> Iterator[int]:
                 yield int(name)
 
 
-def sweep(root: Path, grace: float = 3.0) -> list[int]:
-    """Stop every leftover in ``root`` (SIGTERM, then SIGKILL); return the pids it found."""
+def sweep(root: Path, grace: float = 3.0) -> dict[int, str]:
+    """Stop every leftover in ``root`` (SIGTERM, then SIGKILL); return what it found."""
     found = leftovers(root)
     _signal(found, signal.SIGTERM)
     deadline = time.monotonic() + grace

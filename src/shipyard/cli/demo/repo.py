@@ -49,9 +49,9 @@ policies:
   canary:
     steps:
       - set_weight: 20
-      - analysis: {{checks: [errors], interval: 1s, duration: 4s}}
+      - analysis: {{checks: [errors], interval: 2s, duration: 6s}}
       - set_weight: 50
-      - analysis: {{checks: [errors], interval: 1s, duration: 3s}}
+      - analysis: {{checks: [errors], interval: 2s, duration: 4s}}
 checks:
   errors: {{metric: error_ratio, judge: threshold, threshold: {{max: 0.05}}, failure_limit: 1}}
 """
