@@ -39,7 +39,6 @@ from shipyard.cli.errors import CliError
 from shipyard.cli.render import console, line, short, table
 
 EXIT_INTERRUPTED = 130  # the shell's code for "stopped by Ctrl-C"
-ENVIRONMENTS = ("staging", "production")
 DEPLOYER, APPROVER = "ada", "grace"
 WAIT_S = 90.0  # the longest any one step may take before the demo gives up
 
@@ -185,7 +184,9 @@ def _approved(cast: Cast, candidate: str, *, show_refusal: bool) -> dict[str, An
         except CliError as err:
             line(f"[red]✗[/] {DEPLOYER} may not approve it herself: [dim]{err.message}[/]")
         else:
-            raise CliError("the server let the deployer approve her own deployment", "refused")
+            raise CliError(
+                "the server let the deployer approve her own deployment", "deployment_failed"
+            )
     cast.grace.post(f"/api/v1/deployments/{d['id']}/approve", {"comment": "demo: looks good"})
     _ok(f"approved by [bold]{_approver(cast, d['id'])}[/]: the deployment starts by itself")
     return d
@@ -324,6 +325,8 @@ def _serving(port: int) -> str:
 # -- the story --------------------------------------------------------------------------------
 @dataclass
 class Story:
+    """The seven steps, in order; each prints what happened as the server reports it."""
+
     root: Path
     server: DemoServer
     router_port: int
@@ -333,7 +336,7 @@ class Story:
         started = time.monotonic()
         _title(1, "A sample repository with a small web service")
         for sha in self.repo.create(self.router_port):
-            _ok(f"commit {short(sha)} {self.repo.git('log', '-1', '--format=%s', sha)}")
+            self._commit(sha)
         _ok(
             f"shipyard.yaml: staging (auto), production (1 approval, HAProxy on 127.0.0.1:{self.router_port}, canary)"
         )
@@ -358,26 +361,31 @@ class Story:
         self._fix(cast)
         self._summary(cast, time.monotonic() - started)
 
+    def _commit(self, sha: str, note: str = "") -> None:
+        subject = self.repo.git("log", "-1", "--format=%s", sha)
+        _ok(
+            f"commit {short(sha)} on main by {self.repo.git('log', '-1', '--format=%an', sha)}: {subject}{note}"
+        )
+
     def _bad_release(self, cast: Cast) -> None:
         _title(5, "Release 1.1.0 with a bug: its canary is rolled back by itself")
-        bug = self.repo.commit_bug()
-        _ok(
-            f"commit {short(bug)} on main: feat: personal greetings (#3)  [red](30% of answers fail)[/]"
-        )
+        self._commit(self.repo.commit_bug(), "  [red](30% of its answers fail)[/]")
         rc = _cut(cast)
         d = _to_production(cast, self.router_port, rc["name"])
         r = _rollout(cast.ada, d["id"])
         if r is None or r["phase"] != "rolled_back":
-            raise CliError(f"demo: the buggy canary was not rolled back ({d['state']})", "refused")
+            raise CliError(
+                f"the buggy canary was not rolled back ({d['state']})", "deployment_failed"
+            )
         line(f"[magenta]↩[/] rolled back automatically: {r['reason']}")
-        line("  the evidence ([bold]shipyard rollout explain hello " + str(d["id"]) + "[/]):")
+        line(f"  the evidence ([bold]shipyard rollout explain {PROJECT} {d['id']}[/]):")
         show_explained(r)
         _ok(f"production serves {_serving(self.router_port)}")
 
     def _fix(self, cast: Cast) -> None:
         _title(6, "The fix: picked onto release/1.1.0, which mints 1.1.0-rc.2")
         fix = self.repo.commit_fix()
-        _ok(f"commit {short(fix)} on main: fix: greeting crash for 30% of users (#4)")
+        self._commit(fix)
         rc2 = _pick(cast, "1.1.0", fix)
         d = _to_production(cast, self.router_port, rc2["name"])
         if d["state"] != "succeeded":
