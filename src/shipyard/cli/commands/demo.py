@@ -29,10 +29,15 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from shipyard.adapters.targets.local import free_port
 from shipyard.cli.client import Client
 from shipyard.cli.commands.rollouts import PHASE_STYLE, show_explained
-from shipyard.cli.demo.processes import DemoServer, leftovers, stop_environments, sweep
+from shipyard.cli.demo.processes import (
+    DemoServer,
+    free_port,
+    leftovers,
+    stop_environments,
+    sweep,
+)
 from shipyard.cli.demo.repo import PROJECT, SampleRepo
 from shipyard.cli.demo.traffic import Seen, Traffic
 from shipyard.cli.errors import CliError

@@ -12,17 +12,21 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from shipyard.adapters.routers.haproxy import HaproxyRouter
-from shipyard.adapters.targets.local import LocalTarget
 from shipyard.cli.client import Client
 from shipyard.cli.errors import CliError
-from shipyard.ports.routers import RouteRef
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 class DemoServer:
@@ -103,6 +107,11 @@ def stop_environments(state: Path, project: str, routers: dict[str, int | None])
     """Stop each environment's HAProxy (when it has a router) and instances.
 
     Run after the server stopped: its supervisor would otherwise restart the instances."""
+    # The adapters load only here, so every other command stays a thin client.
+    from shipyard.adapters.routers.haproxy import HaproxyRouter
+    from shipyard.adapters.targets.local import LocalTarget
+    from shipyard.ports.routers import RouteRef
+
     target = LocalTarget()
     router = HaproxyRouter()
     try:
