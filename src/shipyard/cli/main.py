@@ -9,6 +9,7 @@ import typer
 from shipyard.cli.commands import (
     admin,
     artifacts,
+    demo,
     deployments,
     flags,
     projects,
@@ -25,6 +26,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.command("serve")(serve.serve)
+app.command("demo")(demo.demo)
 app.add_typer(projects.app, name="project")
 app.add_typer(releases.app, name="release")
 app.add_typer(artifacts.app, name="artifact")

@@ -205,6 +205,12 @@ def explain(project: str, deployment: int, json_: JsonOpt = False) -> None:
     r = Client().get(f"/api/v1/projects/{project}/deployments/{deployment}/rollout")
     if json_:
         return emit_json(r)
+    show_explained(r)
+    return None
+
+
+def show_explained(r: dict[str, Any]) -> None:
+    """A rollout and each of its decisions with the evidence (also what `shipyard demo` shows)."""
     console.print(Panel(_header(r), expand=False))
     for rec in r["records"]:
         line(
@@ -222,7 +228,6 @@ def explain(project: str, deployment: int, json_: JsonOpt = False) -> None:
         rest = {k: v for k, v in rec["evidence"].items() if k != "checks"}
         if rest:
             line(f"    [dim]{json.dumps(rest, sort_keys=True, default=str)}[/]")
-    return None
 
 
 for _name in ("status", "promote", "pause", "resume", "abort", "explain"):

@@ -1,0 +1,56 @@
+"""The parts of `shipyard demo` on their own: its repository and config, its process sweep."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from shipyard.cli.demo.processes import leftovers, sweep
+from shipyard.cli.demo.repo import PROJECT, SampleRepo
+from shipyard.config.loader import load_config_file
+
+
+def test_the_sample_repository_tells_the_story_in_commits(tmp_path: Path) -> None:
+    repo = SampleRepo(tmp_path / PROJECT)
+    first = repo.create(router_port=18080)
+    config = load_config_file(repo.path / "shipyard.yaml")  # a config the server accepts
+    assert config.project == PROJECT
+    assert [e.name for e in config.environments] == ["staging", "production"]
+    assert "FAILURE_SHARE = 0.0\n" in (repo.path / "app.py").read_text()
+
+    bug = repo.commit_bug()
+    assert "FAILURE_SHARE = 0.3" in (repo.path / "app.py").read_text()
+    fix = repo.commit_fix()
+    assert "FAILURE_SHARE = 0.0\n" in (repo.path / "app.py").read_text()
+    assert repo.git("log", "--format=%an", "-1") == "Ada Lovelace"  # the deployer wrote them all
+
+    # The fix picks cleanly onto a release branch cut at the bug, as the demo's pick does.
+    repo.git("branch", "release/1.1.0", bug)
+    repo.git("checkout", "-q", "release/1.1.0")
+    repo.git("cherry-pick", fix)
+    assert "FAILURE_SHARE = 0.0\n" in (repo.path / "app.py").read_text()
+    assert len(first) == 2
+
+
+def test_the_sweep_stops_what_works_in_the_demo_dir_and_nothing_else(tmp_path: Path) -> None:
+    inside, outside = tmp_path / "demo", tmp_path / "other"
+    inside.mkdir()
+    outside.mkdir()
+    sleep = [sys.executable, "-c", "import time; time.sleep(60)"]
+    ours = subprocess.Popen(sleep, cwd=inside)
+    theirs = subprocess.Popen(sleep, cwd=outside)
+    try:
+        deadline = time.monotonic() + 10
+        while ours.pid not in leftovers(inside) and time.monotonic() < deadline:
+            time.sleep(0.02)  # until the child has moved into its cwd
+        found = sweep(inside)
+        assert ours.pid in found and theirs.pid not in found
+        assert ours.wait(5) is not None
+        assert theirs.poll() is None
+        assert leftovers(inside) == {}
+    finally:
+        for proc in (ours, theirs):
+            proc.kill()
+            proc.wait(5)
