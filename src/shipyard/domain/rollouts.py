@@ -46,6 +46,7 @@ __all__ = [
     "finish",
     "pause",
     "promote",
+    "resumable",
     "resume",
     "route_of",
     "start",
@@ -615,17 +616,28 @@ def pause(r: Rollout, *, user: str, now: datetime) -> Decision:
     return Decision(nxt, (Record("paused", r.step, user, why),))
 
 
+def resumable(r: Rollout) -> bool:
+    """A paused rollout that ``resume`` continues: a human's pause, or an analysis to run again.
+
+    A pause step or an approval step is gone past with ``promote`` instead."""
+    if r.phase is not Phase.PAUSED:
+        return False
+    step = r.current_step
+    return (
+        step is None
+        or step.kind not in ("pause", "approval")
+        or r.pause_reason.startswith("paused by")
+    )
+
+
 def resume(r: Rollout, *, user: str, now: datetime) -> Decision:
     """Continue after a manual pause, or re-run an inconclusive analysis from scratch."""
     if r.phase is not Phase.PAUSED:
         _require_active(r, "resume")
         raise ConflictError("the rollout is not paused", code=ErrorCode.INVALID_TRANSITION)
     step = r.current_step
-    if (
-        step is not None
-        and step.kind in ("pause", "approval")
-        and not r.pause_reason.startswith("paused by")
-    ):
+    if not resumable(r):
+        assert step is not None
         raise RefusedError(
             f"the rollout waits at step {r.step + 1} ({step.describe()})",
             code=ErrorCode.INVALID_TRANSITION,
