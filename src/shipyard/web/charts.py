@@ -15,9 +15,9 @@ from datetime import datetime
 
 __all__ = ["Dot", "Line", "LineChart", "Series", "Tick", "elapsed", "line_chart", "nice_ceiling"]
 
-WIDTH = 640
-HEIGHT = 150
-LEFT = 52  # room for the y labels
+WIDTH = 380  # about the width a chart gets on the page, so 10px labels stay readable
+HEIGHT = 120
+LEFT = 50  # room for the y labels
 BOTTOM = 18  # room for the x labels
 TOP = 6
 
