@@ -158,9 +158,10 @@ def test_watch_a_canary_progress_then_see_a_failing_one_rolled_back(page: Page, 
         )
         # the engine moves on by itself; the page follows through its partial refresh
         expect(page.locator("#rollout-weight")).to_have_text("60%", timeout=20_000)
-        expect(panel.locator("#chart-errors g.series.canary circle").first).to_be_visible(
-            timeout=10_000
-        )
+        # two measurements of the second analysis: a line per version in both metric charts
+        for chart in ("#chart-errors", "#chart-latency"):
+            for version in ("stable", "canary"):
+                expect(panel.locator(f"{chart} g.series.{version} polyline")).to_have_count(1)
         expect(panel.locator("#chart-weight polyline")).to_have_count(1)
         expect(panel.locator('li.decision[data-kind="analysis"]')).to_have_count(1)
         assert page.evaluate("window.shipyardNoReload") == 1

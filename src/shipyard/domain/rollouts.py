@@ -193,6 +193,8 @@ class Rollout:
     segment: SegmentRule | None = None
     mirror: float = 0.0
     analysis: AnalysisRun | None = None
+    # the measured analyses of steps already passed, (step, run): only read by views, never judged
+    earlier_analyses: tuple[tuple[int, AnalysisRun], ...] = ()
     approvals: tuple[str, ...] = ()
     pause_reason: str = ""
     reason: str = ""  # why it was promoted or rolled back
@@ -323,8 +325,18 @@ def wants(r: Rollout, now: datetime) -> Wants:
 
 
 def _advance(r: Rollout, now: datetime) -> Rollout:
+    """The next step; a measured analysis goes to ``earlier_analyses`` for views of the rollout."""
+    earlier = r.earlier_analyses
+    if r.analysis is not None and r.analysis.last_at is not None:
+        earlier = (*earlier, (r.step, r.analysis))
     return replace(
-        r, step=r.step + 1, step_started_at=now, analysis=None, approvals=(), pause_reason=""
+        r,
+        step=r.step + 1,
+        step_started_at=now,
+        analysis=None,
+        earlier_analyses=earlier,
+        approvals=(),
+        pause_reason="",
     )
 
 

@@ -6,9 +6,9 @@ here, in the same transaction as the rollout and all its decisions, so the timel
 and the evidence always describe the same revision.
 
 Weights come from the decision records (every weight change is one). Per-version error ratio and
-latency come from the cumulative router counters the engine stores for the current analysis step
-(or, once the rollout ended, the last one): each pair of consecutive snapshots is one interval, the
-same intervals the checks judge. Earlier analysis steps keep only their verdicts (in the records).
+latency come from the cumulative router counters the engine stores at every measurement of every
+analysis step (``Rollout.analysis`` and ``earlier_analyses``): each pair of consecutive snapshots
+is one interval, the same intervals the checks judge.
 """
 
 from __future__ import annotations
@@ -121,11 +121,15 @@ def _interval(step: int, started: datetime, a: Snapshot, b: Snapshot) -> Measure
 
 
 def measurements(r: Rollout) -> tuple[Measurement, ...]:
-    """One measurement per interval of the rollout's current (or last) analysis step."""
-    run = r.analysis
-    if run is None:
-        return ()
-    return tuple(_interval(r.step, run.started_at, a, b) for a, b in pairwise(run.snapshots))
+    """One measurement per interval of every analysis step so far, the current one last."""
+    runs = list(r.earlier_analyses)
+    if r.analysis is not None:
+        runs.append((r.step, r.analysis))
+    return tuple(
+        _interval(step, run.started_at, a, b)
+        for step, run in runs
+        for a, b in pairwise(run.snapshots)
+    )
 
 
 def _find(

@@ -178,6 +178,9 @@ def test_the_panel_fragment_is_only_the_rollout(canary: Canary) -> None:
     assert 'data-kind="analysis"' in panel and "analysis passed" in panel
     passed = panel.split('data-kind="analysis"')[1].split("</li>")[0]
     assert "&#34;values&#34;: [0.01, 0.01, 0.01]" in passed  # the evidence, on one line
+    # the passed analysis's three intervals stay on the charts: 1% errors on both versions
+    assert f'canary {canary.canary}: <strong class="last-canary">1.00%</strong>' in panel
+    assert f'stable {canary.stable}: <strong class="last-stable">1.00%</strong>' in panel
 
 
 def test_pausing_through_the_form_and_resuming(canary: Canary) -> None:

@@ -123,6 +123,14 @@ def test_measurements_are_the_intervals_between_snapshots() -> None:
     assert first.stable.latency_p95_s is not None and first.stable.latency_p95_s <= 0.025
     assert second.canary.requests == 0 and second.canary.error_ratio is None  # no traffic: a gap
     assert measurements(replace(r, analysis=None)) == ()
+    # a passed analysis step's measurements stay, before the current step's
+    later = replace(
+        r,
+        step=3,
+        analysis=AnalysisRun(T0, snapshots=snaps[:2]),
+        earlier_analyses=((1, r.analysis),),
+    )
+    assert [m.step for m in measurements(later)] == [1, 1, 3]
 
 
 def test_the_page_model_draws_three_charts_and_refreshes_only_while_active() -> None:
