@@ -39,6 +39,7 @@ __all__ = [
     "VersionSample",
     "WeightPoint",
     "has_rollout",
+    "measurements",
     "watch",
     "weights",
 ]
@@ -133,7 +134,7 @@ def measurements(r: Rollout) -> tuple[Measurement, ...]:
 
 
 def _find(
-    svc: Services, actor: Actor, project_name: str, environment: str, deployment_id: int | None
+    svc: Services, project_name: str, environment: str, deployment_id: int | None
 ) -> tuple[Rollout, Sequence[RolloutRecordEntry], EnvironmentSpec] | None:
     """The rollout, its records and its environment's settings: one read transaction."""
     with svc.uow() as uow:
@@ -164,7 +165,7 @@ def watch(
     """The environment's latest rollout (or ``deployment_id``'s) with its history; None when no
     rollout has run there. The router is asked for live counters only while the rollout runs."""
     actor.require(Action.READ)
-    found = _find(svc, actor, project_name, environment, deployment_id)
+    found = _find(svc, project_name, environment, deployment_id)
     if found is None:
         return None
     r, records, env = found

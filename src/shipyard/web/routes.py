@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -447,12 +447,14 @@ def rollout_panel(
 def steer_rollout(
     project: str,
     environment: str,
-    action: Literal["promote", "pause", "resume", "abort"],
+    action: str,
     svc: Svc,
     me: Me,
     form: Form,
 ) -> Response:
     """One human command; the services check the role and the phase, the engine does the rest."""
+    if action not in _STEERED:
+        raise NotFoundError(f"no rollout command {action!r}", hint="promote, pause, resume, abort")
     if action == "promote":
         r = rollouts.promote(svc, me.actor, project, environment, full=form.get("full") == "1")
     elif action == "pause":

@@ -256,3 +256,11 @@ def test_no_rollout_and_unknown_environment(canary: Canary) -> None:
     assert client.get("/ui/projects/shop/environments/moon/rollout").status_code == 404
     assert client.get("/ui/projects/shop/environments/moon/rollout/panel").status_code == 404
     assert client.get(f"{PAGE}?deployment=999").status_code == 404
+
+
+def test_an_unknown_command_is_refused_and_changes_nothing(canary: Canary) -> None:
+    client = canary.client("deployer")
+    refused = client.post(f"{PAGE}/explode", data={"csrf": csrf_of(client, PAGE)})
+    assert refused.status_code == 404
+    assert "no rollout command &#39;explode&#39;" in refused.text and "<html" in refused.text
+    assert canary.phase() is Phase.PROGRESSING
