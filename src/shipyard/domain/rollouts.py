@@ -46,6 +46,7 @@ __all__ = [
     "finish",
     "pause",
     "promote",
+    "resumable",
     "resume",
     "route_of",
     "start",
@@ -192,6 +193,8 @@ class Rollout:
     segment: SegmentRule | None = None
     mirror: float = 0.0
     analysis: AnalysisRun | None = None
+    # the measured analyses of steps already passed, (step, run): only read by views, never judged
+    earlier_analyses: tuple[tuple[int, AnalysisRun], ...] = ()
     approvals: tuple[str, ...] = ()
     pause_reason: str = ""
     reason: str = ""  # why it was promoted or rolled back
@@ -322,8 +325,18 @@ def wants(r: Rollout, now: datetime) -> Wants:
 
 
 def _advance(r: Rollout, now: datetime) -> Rollout:
+    """The next step; a measured analysis goes to ``earlier_analyses`` for views of the rollout."""
+    earlier = r.earlier_analyses
+    if r.analysis is not None and r.analysis.last_at is not None:
+        earlier = (*earlier, (r.step, r.analysis))
     return replace(
-        r, step=r.step + 1, step_started_at=now, analysis=None, approvals=(), pause_reason=""
+        r,
+        step=r.step + 1,
+        step_started_at=now,
+        analysis=None,
+        earlier_analyses=earlier,
+        approvals=(),
+        pause_reason="",
     )
 
 
@@ -615,17 +628,28 @@ def pause(r: Rollout, *, user: str, now: datetime) -> Decision:
     return Decision(nxt, (Record("paused", r.step, user, why),))
 
 
+def resumable(r: Rollout) -> bool:
+    """A paused rollout that ``resume`` continues: a human's pause, or an analysis to run again.
+
+    A pause step or an approval step is gone past with ``promote`` instead."""
+    if r.phase is not Phase.PAUSED:
+        return False
+    step = r.current_step
+    return (
+        step is None
+        or step.kind not in ("pause", "approval")
+        or r.pause_reason.startswith("paused by")
+    )
+
+
 def resume(r: Rollout, *, user: str, now: datetime) -> Decision:
     """Continue after a manual pause, or re-run an inconclusive analysis from scratch."""
     if r.phase is not Phase.PAUSED:
         _require_active(r, "resume")
         raise ConflictError("the rollout is not paused", code=ErrorCode.INVALID_TRANSITION)
     step = r.current_step
-    if (
-        step is not None
-        and step.kind in ("pause", "approval")
-        and not r.pause_reason.startswith("paused by")
-    ):
+    if not resumable(r):
+        assert step is not None
         raise RefusedError(
             f"the rollout waits at step {r.step + 1} ({step.describe()})",
             code=ErrorCode.INVALID_TRANSITION,

@@ -236,6 +236,15 @@ def _may_steer(actor: Actor) -> None:
         actor.require(Action.APPROVE)
 
 
+def may_steer(actor: Actor) -> bool:
+    """Whether ``actor`` may promote, pause, resume or abort: faces offer the buttons by this."""
+    try:
+        _may_steer(actor)
+    except PermissionDenied:
+        return False
+    return True
+
+
 def _command(
     svc: Services, actor: Actor, project_name: str, environment: str, action: str, **kw: Any
 ) -> Rollout:
@@ -384,6 +393,7 @@ __all__ = [
     "abort",
     "claim",
     "explain",
+    "may_steer",
     "pause",
     "promote",
     "release",

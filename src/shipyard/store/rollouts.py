@@ -225,6 +225,15 @@ def _unanalysis(d: Any) -> AnalysisRun | None:
     )
 
 
+def _unearlier(items: Sequence[Mapping[str, Any]]) -> tuple[tuple[int, AnalysisRun], ...]:
+    out = []
+    for item in items:
+        run = _unanalysis(item["run"])
+        if run is not None:
+            out.append((int(item["step"]), run))
+    return tuple(out)
+
+
 def encode_rollout_state(r: Rollout) -> dict[str, Any]:
     p = r.policy
     return {
@@ -241,6 +250,7 @@ def encode_rollout_state(r: Rollout) -> dict[str, Any]:
         "segment": _segment(r.segment),
         "mirror": r.mirror,
         "analysis": _analysis(r.analysis),
+        "earlier_analyses": [{"step": i, "run": _analysis(a)} for i, a in r.earlier_analyses],
         "approvals": list(r.approvals),
         "pause_reason": r.pause_reason,
         "reason": r.reason,
@@ -272,6 +282,7 @@ def decode_rollout_state(row: RolloutRow, project: str) -> Rollout:
         segment=_unsegment(d["segment"]),
         mirror=d["mirror"],
         analysis=_unanalysis(d["analysis"]),
+        earlier_analyses=_unearlier(d.get("earlier_analyses", [])),  # absent in older rows
         approvals=tuple(d["approvals"]),
         pause_reason=d["pause_reason"],
         reason=d["reason"],

@@ -128,6 +128,11 @@ def _payload(value: dict[str, Any]) -> str:
     return json.dumps(value, indent=2, sort_keys=True, default=str)
 
 
+def _compact(value: dict[str, Any]) -> str:
+    """Evidence on one line, as ``shipyard rollout explain`` prints it."""
+    return json.dumps(value, sort_keys=True, default=str, separators=(", ", ": "))
+
+
 ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("shipyard.web", "templates"),
     autoescape=jinja2.select_autoescape(default=True),
@@ -140,6 +145,7 @@ ENV.filters.update(
     short=_short,
     digest=_digest,
     payload=_payload,
+    compact=_compact,
     urlquote=lambda v: quote(str(v), safe=""),
 )
 ENV.globals.update(static_url=static_url, ago=_ago, duration=_duration, version=__version__)

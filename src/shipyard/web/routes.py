@@ -11,6 +11,7 @@ from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -19,7 +20,16 @@ from shipyard.domain.auth import Action
 from shipyard.domain.deployments import DeploymentState
 from shipyard.domain.events import Event
 from shipyard.errors import AuthError, NotFoundError, ShipyardError
-from shipyard.services import artifacts, deployments, events, projects, releases, tokens
+from shipyard.services import (
+    artifacts,
+    deployments,
+    events,
+    projects,
+    releases,
+    rollout_watch,
+    rollouts,
+    tokens,
+)
 from shipyard.services.context import Services
 from shipyard.web import views
 from shipyard.web.pages import PageRoute, render, static_file
@@ -330,6 +340,7 @@ def deployment_page(
         title=f"Deployment {d.id}",
         d=d,
         log=log,
+        has_rollout=rollout_watch.has_rollout(svc, me.actor, d.id),
         can_approve=me.may(Action.APPROVE) and d.state in _WAITING,
         now=svc.clock.now(),
         notice=_notice(svc, me, notice),
@@ -355,25 +366,105 @@ def reject(deployment_id: int, svc: Svc, me: Me, form: Form) -> Response:
     return _decide(svc, me, deployment_id, form, approve=False)
 
 
-@router.get("/ui/projects/{project}/environments/{environment}/rollout")
-def rollout_page(
-    project: str, environment: str, request: Request, svc: Svc, me: Me
-) -> HTMLResponse:
-    """Placeholder: the rollout engine (services/rollouts.py) fills this page in."""
+def _rollout_url(project: str, environment: str) -> str:
+    return (
+        f"/ui/projects/{quote(project, safe='')}/environments/{quote(environment, safe='')}/rollout"
+    )
+
+
+def _rollout_context(
+    svc: Services, me: Session, project: str, environment: str, deployment: int | None
+) -> dict[str, Any]:
+    """The environment's latest rollout (or ``deployment``'s), as the page and its panel show it."""
     names, placements = deployments.status(svc, me.actor, project)
     if environment not in names:
         raise NotFoundError(f"environment {environment!r} of {project} not found")
     [placement] = [p for p in placements if p.environment == environment]
+    found = rollout_watch.watch(svc, me.actor, project, environment, deployment_id=deployment)
+    page = None
+    if found is not None:
+        page = views.rollout_page(found, may_steer=rollouts.may_steer(me.actor))
+    url = _rollout_url(project, environment)
+    return {
+        "project": project,
+        "environment": environment,
+        "placement": placement,
+        "page": page,
+        "rollout_url": url,
+        "panel_url": f"{url}/panel" + (f"?deployment={deployment}" if deployment else ""),
+        "now": svc.clock.now(),
+    }
+
+
+_STEERED = {"promote": "promoted", "pause": "paused", "resume": "resumed", "abort": "aborted"}
+
+
+def _rollout_notice(notice: str | None, page: views.RolloutPage | None) -> str | None:
+    """``paused.3``: you paused rollout 3; said only on that rollout's page."""
+    what, _, ident = (notice or "").partition(".")
+    if page is None or what not in _STEERED.values() or ident != str(page.rollout.id):
+        return None
+    r = page.rollout
+    return f"You {what} the rollout of {r.canary}; it is now {r.phase.value.replace('_', ' ')}."
+
+
+@router.get("/ui/projects/{project}/environments/{environment}/rollout")
+def rollout_page(
+    project: str,
+    environment: str,
+    request: Request,
+    svc: Svc,
+    me: Me,
+    deployment: Annotated[int | None, Query(ge=1)] = None,
+    notice: str | None = None,
+) -> HTMLResponse:
+    context = _rollout_context(svc, me, project, environment, deployment)
     return render(
         request,
         "rollout.html",
         session=me,
         nav="projects",
         title=f"{project} {environment} rollout",
-        project=project,
-        environment=environment,
-        placement=placement,
+        notice=_rollout_notice(notice, context["page"]),
+        **context,
     )
+
+
+@router.get("/ui/projects/{project}/environments/{environment}/rollout/panel")
+def rollout_panel(
+    project: str,
+    environment: str,
+    request: Request,
+    svc: Svc,
+    me: Me,
+    deployment: Annotated[int | None, Query(ge=1)] = None,
+) -> HTMLResponse:
+    context = _rollout_context(svc, me, project, environment, deployment)
+    return render(request, "_rollout.html", session=me, **context)
+
+
+@router.post("/ui/projects/{project}/environments/{environment}/rollout/{action}")
+def steer_rollout(
+    project: str,
+    environment: str,
+    action: str,
+    svc: Svc,
+    me: Me,
+    form: Form,
+) -> Response:
+    """One human command; the services check the role and the phase, the engine does the rest."""
+    if action not in _STEERED:
+        raise NotFoundError(f"no rollout command {action!r}", hint="promote, pause, resume, abort")
+    if action == "promote":
+        r = rollouts.promote(svc, me.actor, project, environment, full=form.get("full") == "1")
+    elif action == "pause":
+        r = rollouts.pause(svc, me.actor, project, environment)
+    elif action == "resume":
+        r = rollouts.resume(svc, me.actor, project, environment)
+    else:
+        reason = form.get("reason", "").strip()[:500]
+        r = rollouts.abort(svc, me.actor, project, environment, reason=reason)
+    return _redirect(_with_notice(_rollout_url(project, environment), f"{_STEERED[action]}.{r.id}"))
 
 
 # ---- audit log ----------------------------------------------------------------------------------

@@ -156,7 +156,7 @@ def test_audit_log_pages_back_through_older_events(shop: Shop) -> None:
     ]
 
 
-def test_rollout_placeholder_per_environment(shop: Shop) -> None:
+def test_rollout_page_says_when_no_rollout_ran(shop: Shop) -> None:
     client = shop.client("viewer")
     page = client.get("/ui/projects/shop/environments/staging/rollout")
     assert page.status_code == 200

@@ -324,6 +324,21 @@ def test_analysis_pass_goes_to_the_next_step() -> None:
     assert n.analysis == AnalysisRun(started_at=at(30))  # the next analysis starts
 
 
+def test_a_passed_analysis_keeps_its_measurements_for_views() -> None:
+    traffic = Traffic()
+    r = decide(started(weight(5), analysis(duration_s=30), weight(25), analysis()), T0).rollout
+    for s in (0, 10, 20):
+        r = tick(r, at(s), traffic, canary_errors=10).rollout
+    passed = tick(r, at(30), traffic, canary_errors=10).rollout
+    ((step, run),) = passed.earlier_analyses
+    assert step == 1 and len(run.snapshots) == 4 and run.last_at == at(30)
+    assert run.results[0].verdict is Verdict.PASS
+    # a later analysis judges only its own measurements
+    assert passed.analysis == AnalysisRun(started_at=at(30))
+    skipped = promote(passed, user="ada", roles=DEPLOYER, now=at(31)).rollout
+    assert [s for s, _ in skipped.earlier_analyses] == [1]  # nothing measured: nothing kept
+
+
 def test_analysis_failure_aborts_with_evidence() -> None:
     traffic = Traffic()
     r = decide(started(weight(5), analysis(duration_s=60), weight(50)), T0).rollout

@@ -1,0 +1,266 @@
+"""The rollout page with a real runtime: the engine runs a policy through the memory router.
+
+The memory target and memory router stand in for processes and HAProxy (tests/e2e runs the real
+ones); the clock is fixed and moved by hand, so every step and measurement is exact.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from shipyard.adapters.clock import FixedClock
+from shipyard.adapters.routers.memory import MemoryRouter
+from shipyard.adapters.targets.memory import MemoryTarget
+from shipyard.api.app import create_app
+from shipyard.bootstrap import Runtime, bootstrap
+from shipyard.domain.auth import SYSTEM, Actor, Role
+from shipyard.domain.rollouts import Phase
+from shipyard.ports.routers import RouteRef
+from shipyard.services import deployments, projects, releases, rollouts, tokens
+from tests.integration.web.conftest import csrf_of, login
+from tests.support.gitrepo import GitRepo
+
+T0 = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
+ADA = Actor("ada", Role.DEPLOYER)
+PAGE = "/ui/projects/shop/environments/production/rollout"
+
+CONFIG = """\
+project: shop
+versioning: {scheme: semver, initial: 1.0.0}
+build:
+  command: tar czf "$SHIPYARD_ARTIFACTS_DIR/app.tar.gz" app.py
+  artifacts: ["*.tar.gz"]
+environments:
+  - name: staging
+    target: {kind: memory}
+  - name: production
+    target: {kind: memory}
+    router: {port: 18998}
+    policy: canary
+policies:
+  canary:
+    steps:
+      - set_weight: 10
+      - analysis: {checks: [errors], interval: 10s, duration: 30s}
+      - set_weight: 50
+      - pause: {}
+checks:
+  errors: {metric: error_ratio, judge: threshold, threshold: {max: 0.05}}
+"""
+
+
+@dataclass
+class Canary:
+    """rc.1 serves production at 100%; rc.2 is being rolled out at 10%, analysis running."""
+
+    runtime: Runtime
+    router: MemoryRouter
+    clock: FixedClock
+    tokens: dict[str, str]
+    stable: str
+    canary: str
+    deployment_id: int
+
+    def client(self, role: str) -> TestClient:
+        client = TestClient(create_app(self.runtime.services), follow_redirects=False)
+        login(client, self.tokens[role])
+        return client
+
+    def serve(self, canary_errors: int) -> None:
+        """Ten seconds of traffic: 100 requests on the canary, 900 on the stable version."""
+        ref = RouteRef(
+            "shop", "production", self.runtime.services.state_dir / "shop/production/router", 18998
+        )
+        self.router.serve(ref, self.canary, 100, canary_errors, [0.02] * 95 + [0.2] * 5)
+        self.router.serve(ref, self.stable, 900, 9, [0.01] * 900)
+        self.clock.advance(seconds=10)
+        self.runtime.worker().drain()
+
+    def phase(self) -> Phase:
+        return rollouts.status(self.runtime.services, ADA, "shop", "production").rollout.phase
+
+
+@pytest.fixture
+def canary(tmp_path: Path) -> Iterator[Canary]:
+    MemoryTarget.reset()
+    clock, router = FixedClock(T0), MemoryRouter()
+    rt = bootstrap(tmp_path / "data", f"sqlite:///{tmp_path / 'shipyard.db'}", clock=clock)
+    rt.services = replace(rt.services, routers=lambda kind: router)
+    svc = rt.services
+    repo = GitRepo(tmp_path / "shop")
+    repo.commit("chore: shipyard", {"shipyard.yaml": CONFIG, "app.py": "V = 1\n"})
+    made = {
+        role.value: tokens.create_token(svc, SYSTEM, user=user, role=role.value)[1]
+        for user, role in (
+            ("vera", Role.VIEWER),
+            ("ada", Role.DEPLOYER),
+            ("bob", Role.APPROVER),
+            ("root", Role.ADMIN),
+        )
+    }
+    projects.add_project(svc, SYSTEM, str(repo.path))
+    _, rc1 = releases.cut_release(svc, ADA, "shop")
+    rt.worker().drain()
+    deployments.deploy(svc, ADA, "shop", rc1.name, "production")
+    rt.worker().drain()
+    fix = repo.commit("fix: rounding (#5)", {"app.py": "V = 2\n"})
+    rc2 = releases.pick(svc, ADA, "shop", "1.0.0", [fix])
+    rt.worker().drain()
+    d = deployments.deploy(svc, ADA, "shop", rc2.name, "production")
+    rt.worker().drain()
+    yield Canary(rt, router, clock, made, rc1.name, rc2.name, d.id)
+    rt.close()
+    MemoryTarget.reset()
+
+
+def steps_of(html: str) -> list[tuple[str, str]]:
+    """(state, description) of every policy step on the page."""
+    found = re.findall(
+        r'data-state="(\w+)".*?<span class="step-text">([^<]+)</span>', html, flags=re.S
+    )
+    return [(state, text.strip()) for state, text in found]
+
+
+def test_the_page_shows_steps_weight_versions_and_decisions(canary: Canary) -> None:
+    canary.serve(canary_errors=1)
+    page = canary.client("viewer").get(PAGE)
+    assert page.status_code == 200
+    html = page.text
+    assert 'data-phase="progressing"' in html
+    assert '<div class="weight" id="rollout-weight">10%</div>' in html
+    assert steps_of(html) == [
+        ("done", "set weight 10%"),
+        ("current", "analysis: errors"),
+        ("pending", "set weight 50%"),
+        ("pending", "pause until promoted"),
+    ]
+    assert canary.canary in html and canary.stable in html
+    assert 'data-src="/ui/projects/shop/environments/production/rollout/panel"' in html
+    assert 'data-refresh="2000"' in html
+    decisions = re.findall(r'class="decision [^"]*" data-kind="(\w+)"', html)
+    assert decisions == ["weight", "started"]  # newest first
+    assert 'aria-label="canary weight over time"' in html
+    assert "<polyline" in html
+
+
+def test_a_viewer_sees_no_buttons_a_deployer_and_an_approver_do(canary: Canary) -> None:
+    viewer = canary.client("viewer").get(PAGE).text
+    assert 'action="/ui/projects/shop/environments/production/rollout/pause"' not in viewer
+    assert "<button" not in viewer.split('id="rollout"')[1]
+    for role in ("deployer", "approver", "admin"):
+        html = canary.client(role).get(PAGE).text
+        for action in ("pause", "promote", "abort"):
+            assert f'action="{PAGE}/{action}"' in html, (role, action)
+        assert f'action="{PAGE}/resume"' not in html  # nothing to resume while it progresses
+        assert ">Promote to 100%</button>" in html
+
+
+def test_the_panel_fragment_is_only_the_rollout(canary: Canary) -> None:
+    client = canary.client("viewer")
+    panel = client.get(f"{PAGE}/panel")
+    assert panel.status_code == 200
+    assert panel.text.lstrip().startswith('<section id="rollout"')
+    assert "<html" not in panel.text and "topbar" not in panel.text
+    canary.serve(canary_errors=1)
+    canary.serve(canary_errors=1)
+    canary.serve(canary_errors=1)  # the analysis passed: weight 50, paused
+    panel = client.get(f"{PAGE}/panel").text
+    assert '<div class="weight" id="rollout-weight">50%</div>' in panel
+    assert 'data-phase="paused"' in panel
+    assert "paused until promoted" in panel
+    assert 'data-kind="analysis"' in panel and "analysis passed" in panel
+    passed = panel.split('data-kind="analysis"')[1].split("</li>")[0]
+    assert "&#34;values&#34;: [0.01, 0.01, 0.01]" in passed  # the evidence, on one line
+    # the passed analysis's three intervals stay on the charts: 1% errors on both versions
+    assert f'canary {canary.canary}: <strong class="last-canary">1.00%</strong>' in panel
+    assert f'stable {canary.stable}: <strong class="last-stable">1.00%</strong>' in panel
+
+
+def test_pausing_through_the_form_and_resuming(canary: Canary) -> None:
+    client = canary.client("deployer")
+    done = client.post(f"{PAGE}/pause", data={"csrf": csrf_of(client, PAGE)})
+    assert done.status_code == 303, done.text
+    [rollout_id] = re.findall(r"notice=paused\.(\d+)$", done.headers["location"])
+    assert canary.phase() is Phase.PAUSED
+    page = client.get(done.headers["location"]).text
+    assert f"You paused the rollout of {canary.canary}; it is now paused." in page
+    assert f'action="{PAGE}/resume"' in page and f'action="{PAGE}/pause"' not in page
+    done = client.post(f"{PAGE}/resume", data={"csrf": csrf_of(client, PAGE)})
+    assert done.status_code == 303
+    assert canary.phase() is Phase.PROGRESSING
+    assert rollout_id
+
+
+def test_a_steering_post_without_csrf_changes_nothing(canary: Canary) -> None:
+    client = canary.client("deployer")
+    for data in ({}, {"csrf": "0" * 64}):
+        refused = client.post(f"{PAGE}/abort", data=data)
+        assert refused.status_code == 403
+        assert "security token is missing or stale" in refused.text
+    assert canary.phase() is Phase.PROGRESSING
+
+
+def test_a_viewer_posting_anyway_gets_the_apis_403(canary: Canary) -> None:
+    client = canary.client("viewer")
+    refused = client.post(f"{PAGE}/abort", data={"csrf": csrf_of(client, PAGE)})
+    assert refused.status_code == 403
+    assert "flash-error" in refused.text
+    assert canary.phase() is Phase.PROGRESSING
+
+
+def test_a_failing_canary_shows_rolled_back_with_the_failing_evidence(canary: Canary) -> None:
+    canary.serve(canary_errors=20)
+    canary.serve(canary_errors=20)  # 20% errors twice: the threshold check fails
+    client = canary.client("deployer")
+    html = client.get(PAGE).text
+    assert 'data-phase="rolled_back"' in html
+    assert 'data-refresh="0"' in html  # a finished rollout no longer changes
+    assert steps_of(html)[1] == ("failed", "analysis: errors")
+    assert "<button" not in html.split('id="rollout"')[1]  # nothing to steer any more
+    assert "analysis failed: errors: 2 of 2 measurements failed (limit 1)" in html
+    aborting = html.split('data-kind="aborting"')[1].split("</li>")[0]
+    assert 'verdict-fail">fail</span>' in aborting
+    assert "0.2 &gt; max 0.05" in aborting
+    # two intervals of measurements; the canary's error ratio is 20.00% in both
+    assert "canary " + canary.canary + ": <strong" in html and "20.00%" in html
+    refused = client.post(f"{PAGE}/pause", data={"csrf": csrf_of(client, PAGE)})
+    assert refused.status_code == 404  # no rollout in progress: the API's status
+    assert "no rollout in progress" in refused.text
+
+
+def test_the_latest_finished_rollout_and_the_deployment_link(canary: Canary) -> None:
+    rollouts.abort(canary.runtime.services, ADA, "shop", "production", reason="pager")
+    canary.runtime.worker().drain()
+    client = canary.client("viewer")
+    html = client.get(PAGE).text
+    assert 'data-phase="rolled_back"' in html and "aborted by ada: pager" in html
+    deployment = client.get(f"/ui/deployments/{canary.deployment_id}").text
+    link = f'{PAGE}?deployment={canary.deployment_id}"'
+    assert link in deployment
+    by_id = client.get(f"{PAGE}?deployment={canary.deployment_id}")
+    assert by_id.status_code == 200 and "aborted by ada: pager" in by_id.text
+    assert f"{PAGE}/panel?deployment={canary.deployment_id}" in by_id.text
+
+
+def test_no_rollout_and_unknown_environment(canary: Canary) -> None:
+    client = canary.client("viewer")
+    staging = client.get("/ui/projects/shop/environments/staging/rollout")
+    assert staging.status_code == 200 and "No rollout in staging" in staging.text
+    assert client.get("/ui/projects/shop/environments/moon/rollout").status_code == 404
+    assert client.get("/ui/projects/shop/environments/moon/rollout/panel").status_code == 404
+    assert client.get(f"{PAGE}?deployment=999").status_code == 404
+
+
+def test_an_unknown_command_is_refused_and_changes_nothing(canary: Canary) -> None:
+    client = canary.client("deployer")
+    refused = client.post(f"{PAGE}/explode", data={"csrf": csrf_of(client, PAGE)})
+    assert refused.status_code == 404
+    assert "no rollout command &#39;explode&#39;" in refused.text and "<html" in refused.text
+    assert canary.phase() is Phase.PROGRESSING
