@@ -34,14 +34,18 @@ class SqlCohorts:
         counts: Sequence[CohortCount],
         now: datetime,
     ) -> bool:
-        seen = self._s.execute(
+        added = self._s.execute(
             self._insert(CohortBatchRow)
             .values(
-                project_id=project.id, environment=environment, batch_id=batch_id, received_at=now
+                project_id=project.id,
+                environment=environment,
+                batch_id=batch_id,
+                received_at=now,
             )
             .on_conflict_do_nothing(index_elements=["project_id", "environment", "batch_id"])
-        )
-        if seen.rowcount == 0:  # type: ignore[attr-defined]
+            .returning(CohortBatchRow.id)
+        ).first()
+        if added is None:  # the batch was counted before (RETURNING is empty on a conflict)
             return False
         for c in counts:
             if c.count <= 0:
