@@ -325,11 +325,14 @@ def status(
         ctx = _context(svc, uow, r)
     live: Mapping[str, Counters] = {}
     url = None
+    routed = ctx.spec.router_kind is not None and ctx.spec.router_port is not None
+    if routed:
+        url = f"http://127.0.0.1:{ctx.spec.router_port}/"
     if r.policy.flag_routed:
         on, off = _cohort_arms(svc, r)
         live = {cohort_label(r, True): on, cohort_label(r, False): off}
-    elif ctx.spec.router_kind is not None and ctx.spec.router_port is not None:
-        url = f"http://127.0.0.1:{ctx.spec.router_port}/"
+    elif routed:
+        assert ctx.spec.router_kind is not None
         try:
             router = svc.routers(ctx.spec.router_kind)
             live = router.counters(route_ref(svc, r.project, r.environment, ctx.spec))
