@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -480,9 +481,14 @@ class Step(Strict):
         return self
 
 
+FLAG_KEY = r"^[A-Za-z0-9][A-Za-z0-9._~-]{0,99}$"
+
+
 class Policy(Strict):
     strategy: Literal["canary", "blue_green"] = "canary"
     router: Literal["haproxy", "flag"] = "haproxy"
+    # router: flag — the feature flag (in the deployment's environment) whose rollout moves
+    flag: str | None = Field(None, pattern=FLAG_KEY)
     steps: list[Step] = Field(default_factory=list)
     preview_checks: list[str | Check] = Field(default_factory=list)
     keep_old_for: Seconds = 3600.0
@@ -493,6 +499,30 @@ class Policy(Strict):
         """The canary weights in order, ending with the implied 100."""
         out = [s.set_weight for s in self.steps if s.set_weight is not None]
         return out if out and out[-1] == 100 else [*out, 100.0]
+
+    @model_validator(mode="after")
+    def _flag_router(self) -> Policy:
+        """A flag router needs its flag, and only weights and waits make sense with it."""
+        if self.router == "flag":
+            if self.flag is None:
+                raise ValueError("flag: router: flag needs the flag to move (flag: KEY)")
+            if self.strategy == "blue_green":
+                raise ValueError("router: a blue_green policy switches a proxy; use haproxy")
+            for i, step in enumerate(self.steps):
+                if step.kind in ("segment", "mirror"):
+                    raise ValueError(
+                        f"steps[{i}]: router: flag cannot {step.kind}; "
+                        "target users with the flag's constraints instead"
+                    )
+                w = step.set_weight
+                if w is not None and Decimal(str(w)).as_tuple().exponent < -4:  # type: ignore[operator]
+                    raise ValueError(
+                        f"steps[{i}].set_weight: a flag rollout takes at most 4 decimals "
+                        "(1 in a million users)"
+                    )
+        elif self.flag is not None:
+            raise ValueError("flag: only router: flag policies take a flag")
+        return self
 
     @model_validator(mode="after")
     def _steps(self) -> Policy:

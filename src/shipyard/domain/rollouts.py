@@ -44,6 +44,7 @@ __all__ = [
     "abort",
     "decide",
     "finish",
+    "flag_percent",
     "pause",
     "promote",
     "resumable",
@@ -129,6 +130,13 @@ class PolicySpec:
     keep_old_for_s: float = (
         0.0  # blue_green: the old version stays ready this long after the switch
     )
+    router: str = "haproxy"  # haproxy: proxy weights; flag: the rollout of ``flag`` moves
+    flag: str | None = None
+
+    @property
+    def flag_routed(self) -> bool:
+        """The cohorts are the flag's on and off users, not two running versions."""
+        return self.router == "flag" and self.flag is not None
 
     @staticmethod
     def blue_green(
@@ -269,9 +277,24 @@ def route_of(r: Rollout) -> RouteIntent:
     return RouteIntent(r.stable, r.canary, r.weight, r.segment, r.mirror)
 
 
+def flag_percent(r: Rollout) -> float:
+    """The share of users a flag-routed rollout wants in the flag's on cohort now.
+
+    Promoting means everyone; aborting is the kill path (0%, the feature dark again)."""
+    if r.phase in (Phase.PROMOTING, Phase.PROMOTED):
+        return 100.0
+    if r.phase in (Phase.ABORTING, Phase.ROLLED_BACK):
+        return 0.0
+    return r.weight
+
+
 def start(r: Rollout, now: datetime) -> Decision:
-    """A new rollout: a first deployment has nothing to compare with and goes straight to 100%."""
-    if r.stable is None or r.stable == r.canary:
+    """A new rollout: a first deployment has nothing to compare with and goes straight to 100%.
+
+    A flag-routed rollout always has something to compare with: the users the flag is off for.
+    """
+    first = r.stable is None or r.stable == r.canary
+    if first and not r.policy.flag_routed:
         nxt = replace(r, phase=Phase.PROMOTING, weight=100.0, due_at=now, reason="first version")
         return Decision(
             nxt,
@@ -279,6 +302,8 @@ def start(r: Rollout, now: datetime) -> Decision:
         )
     nxt = replace(r, step_started_at=now, due_at=now)
     message = f"policy {r.policy.name} ({r.policy.strategy}, {len(r.policy.steps)} steps)"
+    if r.policy.flag_routed:
+        message += f", moving flag {r.policy.flag}"
     return Decision(nxt, (Record("started", 0, ENGINE, f"rollout started: {message}"),))
 
 
@@ -676,7 +701,7 @@ def abort(r: Rollout, *, user: str, now: datetime, reason: str = "") -> Decision
             code=ErrorCode.INVALID_TRANSITION,
             details={"phase": r.phase.value},
         )
-    if r.stable is None:
+    if r.stable is None and not r.policy.flag_routed:
         raise RefusedError(
             "nothing to go back to: this is the first version in the environment",
             code=ErrorCode.INVALID_TRANSITION,

@@ -182,6 +182,7 @@ class UnitOfWork(Protocol):
     deployments: DeploymentRepo
     flags: FlagRepo
     rollouts: RolloutRepo
+    cohorts: CohortMetricsRepo
 
     def __enter__(self) -> Self: ...
     def __exit__(
@@ -272,3 +273,30 @@ class FlagRepo(Protocol):
     ) -> None: ...
     def changes(self, flag: FlagRecord, limit: int = 100) -> Sequence[FlagChangeRecord]:
         """Newest first."""
+
+
+@dataclass(frozen=True, slots=True)
+class CohortCount:
+    """``count`` more of ``metric`` (``exposures`` or ``outcome.<event>``) for one flag variant."""
+
+    flag: str
+    variant: str
+    metric: str
+    count: int
+
+
+class CohortMetricsRepo(Protocol):
+    """Cumulative counts per (project, environment, flag, variant, metric), reported by apps."""
+
+    def add_batch(
+        self,
+        project: Project,
+        environment: str,
+        batch_id: str,
+        counts: Sequence[CohortCount],
+        now: datetime,
+    ) -> bool:
+        """Add the counts once per ``batch_id``; False (nothing added) for a batch seen before."""
+
+    def totals(self, project: Project, environment: str, flag: str) -> dict[str, dict[str, int]]:
+        """``{variant: {metric: cumulative count}}`` for one flag."""

@@ -10,12 +10,14 @@ from shipyard.sdk.client import FlagClient
 from shipyard.sdk.context import to_unleash_context
 from shipyard.sdk.metrics import CohortMetrics, MetricsSnapshot
 from shipyard.sdk.provider import ShipyardProvider
+from shipyard.sdk.reporting import HttpMetricsReporter, MetricsReporter, PrometheusReporter
 from shipyard.sdk.sources import (
     NOT_MODIFIED,
     FetchResult,
     FileFlagSource,
     FlagSource,
     HttpFlagSource,
+    SseFlagSource,
     StaticFlagSource,
 )
 
@@ -27,8 +29,12 @@ __all__ = [
     "FlagClient",
     "FlagSource",
     "HttpFlagSource",
+    "HttpMetricsReporter",
+    "MetricsReporter",
     "MetricsSnapshot",
+    "PrometheusReporter",
     "ShipyardProvider",
+    "SseFlagSource",
     "StaticFlagSource",
     "to_unleash_context",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +24,8 @@ from shipyard.domain.flags import (
     compile_state,
 )
 from shipyard.errors import ShipyardError
-from shipyard.sdk.metrics import CohortMetrics, MetricsSnapshot
+from shipyard.sdk.metrics import CohortMetrics, MetricsSnapshot, empty
+from shipyard.sdk.reporting import MetricsReporter
 from shipyard.sdk.sources import FlagSource
 
 __all__ = ["FlagClient"]
@@ -77,6 +79,8 @@ class FlagClient:
         on_change: Callable[[list[str]], None] | None = None,
         on_error: Callable[[Exception], None] | None = None,
         on_recover: Callable[[], None] | None = None,
+        reporter: MetricsReporter | None = None,
+        report_interval: float = 10.0,
     ) -> None:
         self._source = source
         self._interval = refresh_interval
@@ -93,6 +97,12 @@ class FlagClient:
         self.on_recover = on_recover
         self.last_error: Exception | None = None
         self.metrics = CohortMetrics()
+        self._reporter = reporter
+        self._report_interval = report_interval
+        self._report_lock = threading.Lock()
+        self._pending: tuple[str, MetricsSnapshot] | None = None  # sent, not yet acknowledged
+        self._reporting: threading.Thread | None = None
+        self.last_report_error: Exception | None = None
         initial = bootstrap
         if initial is None and self._cache_path is not None and self._cache_path.is_file():
             initial = self._cache_path
@@ -156,25 +166,72 @@ class FlagClient:
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Load synchronously once, then keep refreshing in a daemon thread."""
+        """Load synchronously once, then keep refreshing (and reporting) in daemon threads.
+
+        A source that can push (``SseFlagSource``) is subscribed to, so a change applies as soon
+        as it arrives; the timed refresh stays as the fallback when the push channel is down.
+        """
         self.refresh()
+        self._stop.clear()
+        subscribe = getattr(self._source, "subscribe", None)
+        if callable(subscribe):
+            subscribe(self.refresh)
         if self._thread is None and self._source is not None and self._interval > 0:
-            self._stop.clear()
             self._thread = threading.Thread(target=self._run, name="shipyard-flags", daemon=True)
             self._thread.start()
+        if self._reporting is None and self._reporter is not None and self._report_interval > 0:
+            self._reporting = threading.Thread(
+                target=self._report_loop, name="shipyard-flag-metrics", daemon=True
+            )
+            self._reporting.start()
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
             self.refresh()
 
+    def _report_loop(self) -> None:
+        while not self._stop.wait(self._report_interval):
+            self.report()
+
     def close(self) -> None:
+        """Stop the threads, send what was counted since the last report, close the source."""
         self._stop.set()
-        thread, self._thread = self._thread, None
-        if thread is not None:
-            thread.join(timeout=5)
-        close = getattr(self._source, "close", None)
-        if callable(close):
-            close()
+        for thread in (self._thread, self._reporting):
+            if thread is not None:
+                thread.join(timeout=5)
+        self._thread = self._reporting = None
+        if self._reporter is not None:
+            self.report()
+        for part in (self._source, self._reporter):
+            close = getattr(part, "close", None)
+            if callable(close):
+                close()
+
+    # -- metrics reporting -----------------------------------------------------------------
+
+    def report(self) -> bool:
+        """Send the counts since the last acknowledged report; True when nothing is left over.
+
+        A batch keeps its id until the reporter accepts it: after a failure the same batch goes
+        again (the server counts an id once), and newer counts wait for the next batch.
+        """
+        if self._reporter is None:
+            return False
+        with self._report_lock:
+            if self._pending is None:
+                fresh = self.metrics.snapshot(reset=True)
+                if empty(fresh):
+                    return True
+                self._pending = (uuid.uuid4().hex, fresh)
+            batch_id, snapshot = self._pending
+            try:
+                self._reporter.send(batch_id, snapshot)
+            except ShipyardError as exc:
+                self.last_report_error = exc
+                _log.warning("flag metrics report failed, will retry batch %s: %s", batch_id, exc)
+                return False
+            self._pending, self.last_report_error = None, None
+            return True
 
     def __enter__(self) -> FlagClient:
         self.start()
@@ -224,7 +281,7 @@ class FlagClient:
         return self.metrics.snapshot().exposures
 
     def drain_metrics(self) -> MetricsSnapshot:
-        """Counts since the last drain, resetting them; for a reporter or a flag router."""
+        """Counts since the last drain, resetting them (do not mix with a ``reporter``)."""
         return self.metrics.snapshot(reset=True)
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
-__all__ = ["CohortMetrics", "MetricsSnapshot"]
+__all__ = ["CohortMetrics", "MetricsSnapshot", "empty", "report_body"]
 
 
 @dataclass(frozen=True)
@@ -57,3 +58,21 @@ class CohortMetrics:
         for (flag, variant, event), total in values.items():
             snap.outcome_values.setdefault(flag, {}).setdefault(variant, {})[event] = total
         return snap
+
+
+def report_body(snapshot: MetricsSnapshot) -> dict[str, dict[str, dict[str, Any]]]:
+    """The ``flags`` part of a metrics report: ``{flag: {variant: {exposures, outcomes}}}``.
+
+    Outcome *values* stay in the app (they are for business metrics, not for the judges)."""
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for flag, variants in snapshot.exposures.items():
+        for variant, n in variants.items():
+            out.setdefault(flag, {}).setdefault(variant, {})["exposures"] = n
+    for flag, happened in snapshot.outcomes.items():
+        for variant, events in happened.items():
+            out.setdefault(flag, {}).setdefault(variant, {})["outcomes"] = dict(events)
+    return out
+
+
+def empty(snapshot: MetricsSnapshot) -> bool:
+    return not snapshot.exposures and not snapshot.outcomes

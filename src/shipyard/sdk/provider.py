@@ -24,7 +24,8 @@ from openfeature.track import TrackingEventDetails
 from shipyard.domain.flags import Evaluation, Reason
 from shipyard.sdk.client import FlagClient
 from shipyard.sdk.context import to_unleash_context
-from shipyard.sdk.sources import HttpFlagSource
+from shipyard.sdk.reporting import HttpMetricsReporter
+from shipyard.sdk.sources import FlagSource, HttpFlagSource, SseFlagSource
 
 __all__ = ["ShipyardProvider"]
 
@@ -117,17 +118,33 @@ class ShipyardProvider(AbstractProvider):
         bootstrap: Mapping[str, Any] | str | Path | None = None,
         cache_path: str | Path | None = None,
         app_name: str | None = None,
+        stream: bool = False,
+        report_metrics: bool = False,
+        report_interval: float = 10.0,
     ) -> ShipyardProvider:
+        """``stream``: changes pushed over server-sent events (polling stays as the fallback);
+        ``report_metrics``: cohort counts go to the server, for ``router: flag`` rollouts."""
         defaults: dict[str, Any] = {"environment": environment}
         if app_name:
             defaults["appName"] = app_name
-        source = HttpFlagSource(base_url, project, environment, token)
+        source: FlagSource
+        if stream:
+            source = SseFlagSource(base_url, project, environment, token)
+        else:
+            source = HttpFlagSource(base_url, project, environment, token)
+        reporter = None
+        if report_metrics:
+            reporter = HttpMetricsReporter(
+                base_url, project, environment, token, app_name=app_name or ""
+            )
         client = FlagClient(
             source,
             bootstrap=bootstrap,
             cache_path=cache_path,
             refresh_interval=refresh_interval,
             default_context=defaults,
+            reporter=reporter,
+            report_interval=report_interval,
         )
         return cls(client)
 

@@ -1,4 +1,4 @@
-"""Where an SDK gets flag state from: the Shipyard API over HTTP, a file, or memory.
+"""Where an SDK gets flag state from: the Shipyard API (polled or streamed), a file, or memory.
 
 A source answers one question, ``fetch(etag)``: a new state (with its ETag) or "not modified".
 Polling with ``If-None-Match`` keeps refreshes cheap; the client owns retries and offline mode.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -25,7 +25,10 @@ __all__ = [
     "FileFlagSource",
     "FlagSource",
     "HttpFlagSource",
+    "SseEvent",
+    "SseFlagSource",
     "StaticFlagSource",
+    "parse_sse",
 ]
 
 
@@ -145,3 +148,149 @@ class HttpFlagSource:
 
     def close(self) -> None:
         self._client.close()
+
+
+@dataclass(frozen=True, slots=True)
+class SseEvent:
+    event: str
+    data: str
+    id: str | None
+
+
+def parse_sse(lines: Iterable[str]) -> Iterator[SseEvent]:
+    """Server-sent events from a stream's lines (comments skipped, multi-line data joined)."""
+    event, event_id = "message", None
+    data: list[str] = []
+    for line in lines:
+        if not line:
+            if data:
+                yield SseEvent(event, "\n".join(data), event_id)
+            event, data = "message", []
+            continue
+        if line.startswith(":"):
+            continue  # a comment: the server's keep-alive
+        name, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if name == "event":
+            event = value
+        elif name == "data":
+            data.append(value)
+        elif name == "id":
+            event_id = value
+
+
+class SseFlagSource:
+    """Shipyard's flag stream (``GET .../flags/stream``, server-sent events), polling as fallback.
+
+    A background thread holds the stream open and keeps the newest state it pushed; ``fetch``
+    answers from that without any network while the stream is up. When the stream drops, it
+    reconnects with exponential backoff (sending ``Last-Event-ID``, so an unchanged state is not
+    resent), and ``fetch`` polls ``.../flags/state`` with ETags meanwhile. Either way the client
+    keeps its last good state, so evaluation never waits on the network.
+
+    ``subscribe(callback)`` (called by ``FlagClient.start``) starts the thread; ``callback`` runs
+    after each pushed state so the client swaps it in at once.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        project: str,
+        environment: str,
+        token: str,
+        *,
+        check_interval: float = 1.0,
+        read_timeout: float = 45.0,
+        min_backoff: float = 0.5,
+        max_backoff: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.poll = HttpFlagSource(base_url, project, environment, token, transport=transport)
+        self.url = self.poll.url.removesuffix("/state") + "/stream"
+        self._params = {"interval": str(check_interval)}
+        self._headers = {"Authorization": f"Bearer {token}", "Accept": "text/event-stream"}
+        # read_timeout > the server's 15 s keep-alive: a silent connection is a dead one
+        timeout = httpx.Timeout(10.0, read=read_timeout)
+        self._client = httpx.Client(timeout=timeout, transport=transport)
+        self._backoff = (min_backoff, max_backoff)
+        self._lock = threading.Lock()
+        self._latest: FetchResult | None = None
+        self._connected = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._response: httpx.Response | None = None
+        self._callback: Callable[[], object] | None = None
+        self.last_error: Exception | None = None
+        self.connects = 0  # successful (re)connections, for tests and health pages
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def subscribe(self, callback: Callable[[], object]) -> None:
+        self._callback = callback
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="shipyard-flag-sse", daemon=True)
+            self._thread.start()
+
+    def fetch(self, etag: str | None) -> FetchResult:
+        with self._lock:
+            latest = self._latest if self._connected.is_set() else None
+        if latest is None:
+            result = self.poll.fetch(etag)  # no stream now: poll (the client keeps its state)
+            if result.modified:
+                with self._lock:
+                    self._latest = result
+            return result
+        return NOT_MODIFIED if latest.etag == etag else latest
+
+    def _run(self) -> None:
+        delay = self._backoff[0]
+        while not self._stop.is_set():
+            try:
+                self._listen()
+                delay = self._backoff[0]  # it was up: the next drop starts the backoff again
+            except (httpx.HTTPError, AdapterError, ValueError) as exc:
+                self.last_error = exc
+            finally:
+                self._connected.clear()
+            if self._stop.wait(delay):
+                return
+            delay = min(delay * 2, self._backoff[1])
+
+    def _listen(self) -> None:
+        headers = dict(self._headers)
+        with self._lock:
+            if self._latest is not None and self._latest.etag:
+                headers["Last-Event-ID"] = self._latest.etag.strip('"')
+        with self._client.stream("GET", self.url, headers=headers, params=self._params) as resp:
+            if resp.status_code != 200:
+                raise AdapterError(f"flag stream failed: HTTP {resp.status_code} from {self.url}")
+            self._response = resp
+            self._connected.set()
+            self.connects += 1
+            self.last_error = None
+            for event in parse_sse(resp.iter_lines()):
+                if self._stop.is_set():
+                    return
+                if event.event == "state":
+                    self._take(event)
+
+    def _take(self, event: SseEvent) -> None:
+        state = _checked(json.loads(event.data), self.url)
+        with self._lock:
+            self._latest = FetchResult(True, state, f'"{event.id}"' if event.id else None)
+        if self._callback is not None:
+            self._callback()
+
+    def close(self) -> None:
+        self._stop.set()
+        response = self._response
+        if response is not None:
+            response.close()  # unblocks the reading thread
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        self._client.close()
+        self.poll.close()

@@ -36,6 +36,7 @@ from shipyard.errors import ErrorCode, NotFoundError, RefusedError, ShipyardErro
 from shipyard.ports.repositories import UnitOfWork
 from shipyard.ports.targets import ArtifactFile, DeploySpec, Instance
 from shipyard.services.context import Services
+from shipyard.services.flags import routed_flag
 from shipyard.services.project_config import EnvironmentSpec, environment_specs, rollout_policy
 from shipyard.services.releases import get_project
 from shipyard.services.traffic import apply_route, begin, drain
@@ -180,6 +181,15 @@ def _payload(d: Deployment) -> dict[str, object]:
     }
 
 
+def _check_policy(
+    uow: UnitOfWork, project: Project, candidate: Candidate, environment: str, policy: str | None
+) -> None:
+    spec = rollout_policy(candidate.config_text, environment, policy)
+    if spec is not None and spec.flag_routed:
+        assert spec.flag is not None
+        routed_flag(uow, project, environment, spec.flag)
+
+
 def _request(
     svc: Services,
     uow: UnitOfWork,
@@ -198,8 +208,9 @@ def _request(
     vetoed = uow.deployments.vetoed(project)
     dm.check_deployable(candidate.status, candidate.name in vetoed, candidate=candidate.name)
     _spec(candidate, environment)  # an unknown environment is refused with the known ones
-    if policy is not None:  # an unknown policy, or one the environment cannot run, is refused
-        rollout_policy(candidate.config_text, environment, policy)
+    if policy is not None or mode is not DeploymentMode.ROLLBACK:
+        # an unknown policy, one the environment cannot run, or a missing flag is refused
+        _check_policy(uow, project, candidate, environment, policy)
     history = uow.deployments.history(project)
     dm.check_can_request(project.name, environment, candidate.name, history)
     current = _current(history, environment)
@@ -501,6 +512,8 @@ def _prepare(svc: Services, uow: UnitOfWork, d: Deployment) -> _Prepared:
     policy = None
     if d.mode is not DeploymentMode.ROLLBACK:  # a rollback restores at once, no policy
         policy = rollout_policy(candidate.config_text, d.environment, d.policy)
+    if policy is not None and policy.flag is not None and policy.flag_routed:
+        routed_flag(uow, get_project(uow, d.project), d.environment, policy.flag)  # still there?
     return _Prepared(deploy_spec, env, policy)
 
 
@@ -508,8 +521,10 @@ def _execute(svc: Services, d: Deployment, p: _Prepared) -> str:
     """Start the candidate beside the old; without a policy, switch traffic and stop the old."""
     target = svc.targets(p.env.target_kind)
     log = target.deploy(p.deploy_spec).log
-    if p.policy is not None:
+    if p.policy is not None and not p.policy.flag_routed:
         return log  # the rollout moves traffic and retires the loser
+    if p.policy is not None:  # the new code ships dark: the rollout moves its flag
+        log += f"the rollout moves flag {p.policy.flag}; the new version takes over now\n"
     if p.env.router_kind is not None:
         apply_route(svc, p.env, p.deploy_spec, RouteIntent(stable=d.candidate))
         log += f"traffic: 100% to {d.candidate} through {p.env.router_kind}\n"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -21,7 +22,13 @@ from shipyard.domain.flags import PPM, compile_state, rollout_ppm
 from shipyard.domain.flags.constraints import OPERATORS
 from shipyard.domain.flags.strategies import STRATEGIES
 from shipyard.domain.releases import Project
-from shipyard.errors import ConflictError, InvalidError, NotFoundError, ShipyardError
+from shipyard.errors import (
+    ConflictError,
+    InvalidError,
+    NotFoundError,
+    RefusedError,
+    ShipyardError,
+)
 from shipyard.ports.repositories import FlagChangeRecord, FlagRecord, UnitOfWork
 from shipyard.services.context import Services
 from shipyard.services.releases import get_project
@@ -396,7 +403,24 @@ def _apply(
     raw: Mapping[str, Any],
     kind: str,
 ) -> FlagRecord:
-    """Check, store, record: the one path every flag change goes through."""
+    """Check, store, record and commit: the one path every human flag change goes through."""
+    flag = _write(uow, actor.user, project, environment, key, before, raw, kind, svc.clock.now())
+    uow.commit()
+    return flag
+
+
+def _write(
+    uow: UnitOfWork,
+    actor: str,
+    project: Project,
+    environment: str,
+    key: str,
+    before: FlagRecord | None,
+    raw: Mapping[str, Any],
+    kind: str,
+    now: datetime,
+) -> FlagRecord:
+    """Check, store and record a change in the caller's transaction (it commits)."""
     definition = normalize(
         raw,
         key=key,
@@ -406,7 +430,6 @@ def _apply(
     )
     if before is not None and before.definition == definition:
         return before  # nothing changed: no revision, no event
-    now = svc.clock.now()
     revision = uow.flags.next_revision(project, environment, now)
     flag = uow.flags.save(
         project=project,
@@ -414,15 +437,15 @@ def _apply(
         key=key,
         description=str(definition.get("description", "")),
         definition=definition,
-        actor=actor.user,
+        actor=actor,
         now=now,
     )
     old = before.definition if before else None
     uow.flags.add_change(
-        flag, revision=revision, kind=kind, actor=actor.user, now=now, before=old, after=definition
+        flag, revision=revision, kind=kind, actor=actor, now=now, before=old, after=definition
     )
     uow.events.append(
-        actor=actor.user,
+        actor=actor,
         kind=kind,
         subject=f"flag {environment}/{key}",
         project=project.name,
@@ -435,7 +458,6 @@ def _apply(
             "after": definition,
         },
     )
-    uow.commit()
     return flag
 
 
@@ -533,6 +555,49 @@ def rollout(
         before = _get(uow, proj, environment, key)
         raw = with_rollout(before.definition, ppm, stickiness=stickiness, group_id=group_id)
         return _apply(svc, uow, actor, proj, environment, key, before, raw, "flag.rollout")
+
+
+def routed_flag(uow: UnitOfWork, project: Project, environment: str, key: str) -> FlagRecord:
+    """The flag a ``router: flag`` policy moves, refused when it cannot carry a rollout.
+
+    Checked when a deployment is asked for, so a typo in ``flag:`` is one line and no job."""
+    flag = uow.flags.get(project, environment, key)
+    if flag is None:
+        raise NotFoundError(
+            f"policy flag {key!r} does not exist in {project.name}/{environment}",
+            hint=f"create it: `shipyard flag create {project.name} {environment} {key} "
+            "--enabled --rollout 0`",
+        )
+    if not flag.definition.get("enabled"):
+        raise RefusedError(
+            f"flag {key!r} in {project.name}/{environment} is off (kill switch): "
+            "a rollout of it would reach nobody",
+            hint=f"`shipyard flag set {project.name} {environment} {key} --enable` "
+            "(the rollout starts it at 0%)",
+        )
+    return flag
+
+
+def follow_rollout(
+    uow: UnitOfWork,
+    project: Project,
+    environment: str,
+    key: str,
+    percent: float,
+    *,
+    actor: str,
+    now: datetime,
+) -> FlagRecord:
+    """Set a flag's rollout for the rollout engine, in the caller's transaction.
+
+    The engine saves a decision and the flag percentage it wants together, so a crash cannot
+    leave them apart; the change is audited like a human's ``flag rollout`` (a ``flag.rollout``
+    event with before/after, by ``actor``). The same percentage twice writes nothing.
+    """
+    uow.flags.lock(project, environment, now)
+    before = _get(uow, project, environment, key)
+    raw = with_rollout(before.definition, percent_to_ppm(percent))
+    return _write(uow, actor, project, environment, key, before, raw, "flag.rollout", now)
 
 
 def kill(svc: Services, actor: Actor, project: str, environment: str, key: str) -> FlagRecord:

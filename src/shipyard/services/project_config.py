@@ -208,7 +208,7 @@ def _policy(cfg: ProjectConfig, name: str, p: Policy) -> PolicySpec:
             keep_old_for_s=p.keep_old_for,
             auto_switch=p.auto_switch,
         )
-    return PolicySpec(name, "canary", tuple(steps))
+    return PolicySpec(name, "canary", tuple(steps), router=p.router, flag=p.flag)
 
 
 def policy_names(text: str) -> list[str]:
@@ -233,11 +233,6 @@ def rollout_policy(text: str, environment: str, override: str | None = None) -> 
             f"policy {name!r} moves traffic through haproxy, but environment {environment!r} "
             "has no router",
             hint="add router: {port: PORT} to the environment in shipyard.yaml",
-        )
-    if policy.router == "flag":
-        raise InvalidError(
-            f"policy {name!r} uses router: flag, which rollouts do not drive yet",
-            hint="use router: haproxy",
         )
     return _policy(cfg, name, policy)
 

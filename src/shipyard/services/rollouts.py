@@ -32,6 +32,7 @@ from shipyard.ports.metrics import MetricQuery, NoData
 from shipyard.ports.repositories import RolloutRecordEntry, UnitOfWork
 from shipyard.ports.routers import Counters, RoutePlan
 from shipyard.ports.targets import DeploySpec
+from shipyard.services import cohorts
 from shipyard.services.context import Services
 from shipyard.services.deployments import complete_deployment, deploy_spec_for
 from shipyard.services.project_config import EnvironmentSpec, prometheus_source
@@ -74,11 +75,21 @@ def _arm(c: Counters | None) -> ArmCounters | None:
     return ArmCounters(float(c.requests), float(c.errors_5xx), dict(c.latency_buckets))
 
 
+def _cohort_arms(svc: Services, r: Rollout) -> tuple[Counters, Counters]:
+    """(canary, stable): what the app reported for the flag's on and off users."""
+    assert r.policy.flag is not None
+    with svc.uow() as uow:
+        return cohorts.counters(uow, get_project(uow, r.project), r.environment, r.policy.flag)
+
+
 def _observe(
     svc: Services, ctx: _Context, r: Rollout, wants: ro.Wants, now: datetime
 ) -> Observation:
     canary = baseline = None
-    if wants.counters:
+    if wants.counters and r.policy.flag_routed:
+        on, off = _cohort_arms(svc, r)
+        canary, baseline = _arm(on), _arm(off)
+    elif wants.counters:
         assert ctx.spec.router_kind is not None
         router = svc.routers(ctx.spec.router_kind)
         counts = router.counters(route_ref(svc, r.project, r.environment, ctx.spec))
@@ -163,6 +174,12 @@ def tick(
 def _sync_route(
     svc: Services, ctx: _Context, r: Rollout, applied: MutableMapping[int, RoutePlan]
 ) -> None:
+    if r.policy.flag_routed:
+        # the flag was saved with the decision; a proxy, if any, keeps 100% on the new version
+        if ctx.spec.router_kind is not None:
+            intent = ro.RouteIntent(stable=r.canary)
+            applied[r.id] = apply_route(svc, ctx.spec, ctx.deploy_spec, intent, applied.get(r.id))
+        return
     applied[r.id] = apply_route(svc, ctx.spec, ctx.deploy_spec, ro.route_of(r), applied.get(r.id))
 
 
@@ -175,7 +192,9 @@ def _finish(
 ) -> Rollout:
     """The decided rollout's effects, then its outcome in one transaction with the deployment's."""
     target = svc.targets(ctx.spec.target_kind)
-    if r.phase is Phase.PROMOTING:
+    if r.policy.flag_routed:
+        pass  # one version runs (the old one stopped at deploy); the flag was the route
+    elif r.phase is Phase.PROMOTING:
         if r.stable and r.stable != r.canary and r.policy.keep_old_for_s <= 0:
             drain(svc, ctx.spec)
             target.retire(ctx.deploy_spec, r.stable)
@@ -315,14 +334,25 @@ def status(
         ctx = _context(svc, uow, r)
     live: Mapping[str, Counters] = {}
     url = None
-    if ctx.spec.router_kind is not None and ctx.spec.router_port is not None:
+    routed = ctx.spec.router_kind is not None and ctx.spec.router_port is not None
+    if routed:
         url = f"http://127.0.0.1:{ctx.spec.router_port}/"
+    if r.policy.flag_routed:
+        on, off = _cohort_arms(svc, r)
+        live = {cohort_label(r, True): on, cohort_label(r, False): off}
+    elif routed:
+        assert ctx.spec.router_kind is not None
         try:
             router = svc.routers(ctx.spec.router_kind)
             live = router.counters(route_ref(svc, r.project, r.environment, ctx.spec))
         except ShipyardError:
             live = {}
     return RolloutView(r, entries, live, url)
+
+
+def cohort_label(r: Rollout, on: bool) -> str:
+    """How a flag-routed rollout names its arms in ``RolloutView.live``."""
+    return f"flag {r.policy.flag} {'on' if on else 'off'}"
 
 
 def explain(svc: Services, actor: Actor, project_name: str, deployment_id: int) -> RolloutView:
@@ -392,6 +422,7 @@ __all__ = [
     "RolloutView",
     "abort",
     "claim",
+    "cohort_label",
     "explain",
     "may_steer",
     "pause",

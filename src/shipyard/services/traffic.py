@@ -17,8 +17,10 @@ from shipyard.errors import AdapterError
 from shipyard.ports.repositories import UnitOfWork
 from shipyard.ports.routers import Backend, RoutePlan, RouteRef, SegmentMatch
 from shipyard.ports.targets import DeploySpec
+from shipyard.services import flags
 from shipyard.services.context import Services
 from shipyard.services.project_config import EnvironmentSpec
+from shipyard.services.releases import get_project
 
 ENGINE_ACTOR = "shipyard"
 
@@ -97,7 +99,13 @@ def drain(svc: Services, spec: EnvironmentSpec) -> None:
 
 
 def record(uow: UnitOfWork, r: Rollout, records: Sequence[Record], now: datetime) -> None:
-    """Decision records and their audit events, in the caller's transaction."""
+    """Decision records and their audit events, in the caller's transaction.
+
+    For a ``router: flag`` rollout the route *is* data: the flag's rollout percentage is written
+    here too, so the decision and the flag change it wants commit (or fail) together.
+    """
+    if r.policy.flag_routed and records:
+        follow_flag(uow, r, now)
     uow.rollouts.add_records(r, records, now)
     for rec in records:
         uow.events.append(
@@ -114,6 +122,16 @@ def record(uow: UnitOfWork, r: Rollout, records: Sequence[Record], now: datetime
                 "message": rec.message,
             },
         )
+
+
+def follow_flag(uow: UnitOfWork, r: Rollout, now: datetime) -> None:
+    """Make the policy's flag carry the share of users the rollout wants (an audited change)."""
+    assert r.policy.flag is not None
+    project = get_project(uow, r.project)
+    percent = ro.flag_percent(r)
+    flags.follow_rollout(
+        uow, project, r.environment, r.policy.flag, percent, actor=ENGINE_ACTOR, now=now
+    )
 
 
 def begin(

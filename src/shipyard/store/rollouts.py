@@ -242,6 +242,8 @@ def encode_rollout_state(r: Rollout) -> dict[str, Any]:
             "strategy": p.strategy,
             "steps": [_step(s) for s in p.steps],
             "keep_old_for_s": p.keep_old_for_s,
+            "router": p.router,
+            "flag": p.flag,
         },
         "requested_by": r.requested_by,
         "step": r.step,
@@ -271,7 +273,12 @@ def decode_rollout_state(row: RolloutRow, project: str) -> Rollout:
         canary=row.canary,
         stable=row.stable,
         policy=PolicySpec(
-            p["name"], p["strategy"], tuple(_unstep(s) for s in p["steps"]), p["keep_old_for_s"]
+            p["name"],
+            p["strategy"],
+            tuple(_unstep(s) for s in p["steps"]),
+            p["keep_old_for_s"],
+            p.get("router", "haproxy"),  # rollouts saved before flag routing
+            p.get("flag"),
         ),
         requested_by=d["requested_by"],
         created_at=row.created_at,

@@ -264,3 +264,30 @@ class FlagChangeRow(Base):
     at: Mapped[datetime]
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class CohortBatchRow(Base):
+    """A metrics batch an app reported: its id makes a retried report count once."""
+
+    __tablename__ = "cohort_batches"
+    __table_args__ = (UniqueConstraint("project_id", "environment", "batch_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    environment: Mapped[str] = mapped_column(String(100))
+    batch_id: Mapped[str] = mapped_column(String(100))
+    received_at: Mapped[datetime]
+
+
+class CohortCounterRow(Base):
+    """A cumulative count of one metric for one flag variant (what the rollout judges read)."""
+
+    __tablename__ = "cohort_counters"
+    __table_args__ = (UniqueConstraint("project_id", "environment", "flag", "variant", "metric"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    environment: Mapped[str] = mapped_column(String(100))
+    flag: Mapped[str] = mapped_column(String(100))
+    variant: Mapped[str] = mapped_column(String(100))
+    metric: Mapped[str] = mapped_column(String(120))
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime]

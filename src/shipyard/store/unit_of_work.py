@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from shipyard.errors import AdapterError
 from shipyard.ports.repositories import (
+    CohortMetricsRepo,
     DeploymentRepo,
     EventLog,
     FlagRepo,
@@ -19,6 +20,7 @@ from shipyard.ports.repositories import (
     RolloutRepo,
     TokenRepo,
 )
+from shipyard.store.cohorts import SqlCohorts
 from shipyard.store.deployments import SqlDeployments
 from shipyard.store.flags import SqlFlags
 from shipyard.store.repositories import SqlEvents, SqlJobs, SqlProjects, SqlReleases, SqlTokens
@@ -35,6 +37,7 @@ class SqlUnitOfWork:
     deployments: DeploymentRepo
     flags: FlagRepo
     rollouts: RolloutRepo
+    cohorts: CohortMetricsRepo
 
     def __init__(self, factory: sessionmaker[Session]) -> None:
         self._factory = factory
@@ -49,6 +52,7 @@ class SqlUnitOfWork:
         self.deployments = SqlDeployments(self.session)
         self.flags = SqlFlags(self.session)
         self.rollouts = SqlRollouts(self.session)
+        self.cohorts = SqlCohorts(self.session)
         return self
 
     def __exit__(

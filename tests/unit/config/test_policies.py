@@ -87,30 +87,64 @@ def test_policy_and_check_mistakes(text: str, message: str) -> None:
     assert error(text) == message
 
 
-def test_flag_router_segments_mirror_and_fractional_weights() -> None:
+def test_flag_router_takes_sub_percent_weights_and_names_its_flag() -> None:
     cfg = load_config(
         policy(
-            "      - segment: {match: {cookie: {name: beta}}, weight: 100}\n"
-            "      - segment: {match: {header: {name: X-Tier, regex: '^gold', negate: true}}}\n"
-            "      - mirror: {percent: 10}\n"
             "      - set_weight: 0.1\n"
             "      - approval: {required: 2, approvers: [alice]}\n"
             "      - analysis: {checks: [{metric: error_ratio, max_increase: 0.2}]}\n"
+            "      - set_weight: 0.5\n"
             "      - set_weight: 100\n",
-            "    router: flag\n",
+            "    router: flag\n    flag: new-checkout\n",
         )
     )
     p = cfg.policies["c"]
-    assert p.router == "flag"
-    assert p.weights == [0.1, 100]
-    seg = p.steps[1].segment
-    assert seg is not None and seg.match.header is not None
-    assert (seg.match.header.regex, seg.match.header.negate) == ("^gold", True)
-    assert p.steps[2].mirror is not None and p.steps[2].mirror.percent == 10
-    assert p.steps[4].approval is not None and p.steps[4].approval.required == 2
-    analysis = p.steps[5].analysis
+    assert (p.router, p.flag) == ("flag", "new-checkout")
+    assert p.weights == [0.1, 0.5, 100]
+    assert p.steps[1].approval is not None and p.steps[1].approval.required == 2
+    analysis = p.steps[2].analysis
     assert analysis is not None and not isinstance(analysis.checks[0], str)
     assert analysis.checks[0].metric == "error_ratio"
+
+
+FLAG = "    router: flag\n    flag: f\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            policy("      - set_weight: 1\n", "    router: flag\n"),
+            "shipyard.yaml:2: policies.c.flag: router: flag needs the flag to move (flag: KEY)",
+        ),
+        (
+            policy("      - set_weight: 1\n", "    flag: f\n"),
+            "shipyard.yaml:3: policies.c.flag: only router: flag policies take a flag",
+        ),
+        (
+            policy("      - set_weight: 1\n", "    router: flag\n    flag: 'no spaces'\n"),
+            "shipyard.yaml:4: policies.c.flag: String should match pattern "
+            "'^[A-Za-z0-9][A-Za-z0-9._~-]{0,99}$'",
+        ),
+        (
+            policy("      - set_weight: 0.00001\n", FLAG),
+            "shipyard.yaml:6: policies.c.steps[0].set_weight: a flag rollout takes at most "
+            "4 decimals (1 in a million users)",
+        ),
+        (
+            policy("      - mirror: {percent: 10}\n", FLAG),
+            "shipyard.yaml:6: policies.c.steps[0]: router: flag cannot mirror; "
+            "target users with the flag's constraints instead",
+        ),
+        (
+            policy("      - segment: {match: {path: {prefix: /a}}}\n", FLAG),
+            "shipyard.yaml:6: policies.c.steps[0]: router: flag cannot segment; "
+            "target users with the flag's constraints instead",
+        ),
+    ],
+)
+def test_flag_router_mistakes(text: str, message: str) -> None:
+    assert error(text) == message
 
 
 def test_blue_green() -> None:

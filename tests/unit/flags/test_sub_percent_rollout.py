@@ -6,6 +6,8 @@ from typing import Any
 
 import mmh3
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shipyard.domain.flags import PPM, compile_state, fine_position, rollout_ppm
 
@@ -70,3 +72,31 @@ def test_random_stickiness_uses_injected_rng() -> None:
     raw = {"features": [{"name": "f", "enabled": True, "strategies": [strategy]}]}
     assert compile_state(raw, rng=lambda lo, hi: 999).is_enabled("f", {})
     assert not compile_state(raw, rng=lambda lo, hi: 1000).is_enabled("f", {})
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    user=st.text(min_size=1, max_size=40),
+    group=st.text(min_size=1, max_size=20),
+    stickiness=st.sampled_from(["default", "userId", "sessionId", "tenant"]),
+    low=st.integers(0, PPM),
+    high=st.integers(0, PPM),
+)
+def test_property_raising_the_rollout_never_removes_a_user(
+    user: str, group: str, stickiness: str, low: int, high: int
+) -> None:
+    """Same stickiness and groupId: a user in at ``low`` ppm is in at any ``high >= low``.
+
+    Each side is written the way ``flag rollout`` writes it (floor in ``rollout``, exact value
+    in ``rolloutPpm`` when it is not a whole percent), so standard and extension paths mix.
+    """
+    low, high = min(low, high), max(low, high)
+    ctx = {"userId": user, "sessionId": user, "properties": {"tenant": user}}
+
+    def enabled(ppm: int) -> bool:
+        params = {"groupId": group, "stickiness": stickiness, "rollout": str(ppm // 10_000)}
+        if ppm % 10_000:
+            params["rolloutPpm"] = str(ppm)
+        return bool(_state(params).is_enabled("f", ctx))
+
+    assert not enabled(low) or enabled(high)

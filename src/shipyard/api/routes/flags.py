@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from shipyard.api.deps import Me, Svc
 from shipyard.ports.repositories import FlagChangeRecord, FlagRecord
-from shipyard.services import flags
+from shipyard.services import cohorts, flags
 
 router = APIRouter(prefix="/api/v1/projects/{project}/environments/{environment}", tags=["flags"])
 
@@ -227,6 +227,44 @@ async def flag_stream(
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+class MetricsIn(BaseModel):
+    batch_id: str = Field(
+        description="picked by the app once per batch and kept for its retries: counted once"
+    )
+    app_name: str = ""
+    flags: dict[str, Any] = Field(
+        default_factory=dict,
+        description='{flag: {variant: {"exposures": n, "outcomes": {"error": n, ...}}}}',
+    )
+
+
+class MetricsOut(BaseModel):
+    batch_id: str
+    duplicate: bool = Field(description="this batch was counted before; nothing was added")
+    counted: int
+    ignored: list[str] = Field(description="flags this environment does not have")
+
+
+@router.post("/flags/metrics")
+def report_metrics(project: str, environment: str, body: MetricsIn, svc: Svc, me: Me) -> MetricsOut:
+    """Cohort counts an app's SDK saw since its last report (for ``router: flag`` rollouts)."""
+    got = cohorts.report(svc, me, project, environment, body.batch_id, body.flags)
+    return MetricsOut(
+        batch_id=body.batch_id,
+        duplicate=got.duplicate,
+        counted=got.counted,
+        ignored=list(got.ignored),
+    )
+
+
+@router.get("/flags/{key}/metrics")
+def flag_metrics(
+    project: str, environment: str, key: str, svc: Svc, me: Me
+) -> dict[str, dict[str, int]]:
+    """Cumulative counts per variant: ``{variant: {"exposures": n, "outcome.error": n}}``."""
+    return cohorts.cohort_counters(svc, me, project, environment, key)
 
 
 @router.put("/segments")

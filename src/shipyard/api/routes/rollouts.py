@@ -11,10 +11,10 @@ from pydantic import BaseModel, Field
 
 from shipyard.analysis.checks import quantile_from_buckets
 from shipyard.api.deps import Me, Svc
-from shipyard.domain.rollouts import Rollout
+from shipyard.domain.rollouts import Rollout, flag_percent
 from shipyard.ports.routers import Counters
 from shipyard.services import rollouts
-from shipyard.services.rollouts import RolloutView
+from shipyard.services.rollouts import RolloutView, cohort_label
 
 router = APIRouter(prefix="/api/v1", tags=["rollouts"])
 
@@ -56,6 +56,11 @@ class RolloutOut(BaseModel):
     stable: str | None
     policy: str
     strategy: str
+    router: str = Field(description="haproxy (proxy weights) or flag (a flag's rollout)")
+    flag: str | None = Field(None, description="router: flag — the flag the rollout moves")
+    flag_percent: float | None = Field(
+        None, description="router: flag — the share of users the rollout wants the flag on for"
+    )
     phase: str
     step: int
     steps: list[StepOut]
@@ -80,9 +85,16 @@ def _quantile(c: Counters, q: float) -> float | None:
     return round(v * 1000, 2) if v is not None and math.isfinite(v) else None
 
 
+def _arms(r: Rollout) -> tuple[tuple[str, str | None], ...]:
+    """(role, key in the live counters): two versions, or a flag's off and on users."""
+    if r.policy.flag_routed:
+        return (("stable", cohort_label(r, False)), ("canary", cohort_label(r, True)))
+    return (("stable", r.stable), ("canary", r.canary))
+
+
 def _versions(r: Rollout, live: dict[str, Counters]) -> list[VersionOut]:
     out = []
-    for role, candidate in (("stable", r.stable), ("canary", r.canary)):
+    for role, candidate in _arms(r):
         if candidate is None or candidate not in live:
             continue
         c = live[candidate]
@@ -125,6 +137,9 @@ def to_out(view: RolloutView) -> RolloutOut:
         stable=r.stable,
         policy=r.policy.name,
         strategy=r.policy.strategy,
+        router=r.policy.router,
+        flag=r.policy.flag,
+        flag_percent=flag_percent(r) if r.policy.flag_routed else None,
         phase=r.phase.value,
         step=r.step,
         steps=steps,

@@ -50,7 +50,13 @@ def _header(r: dict[str, Any]) -> Text:
         f"[{PHASE_STYLE.get(phase, 'white')}]{phase}[/]"
     )
     total = len(r["steps"])
-    text.append(f"\nstep {min(r['step'] + 1, total)}/{total}, weight {r['weight']:g}%")
+    if r.get("flag"):
+        text.append(
+            f"\nstep {min(r['step'] + 1, total)}/{total}, "
+            f"flag {r['flag']} at {r['flag_percent']:g}% of users"
+        )
+    else:
+        text.append(f"\nstep {min(r['step'] + 1, total)}/{total}, weight {r['weight']:g}%")
     if r["segment"]:
         text.append(f", segment: {r['segment']}")
     if r["mirror"]:
@@ -78,7 +84,10 @@ def _steps(r: dict[str, Any]) -> Table:
 
 
 def _versions(r: dict[str, Any]) -> Table:
-    t = Table(title="traffic (since the router started)", title_justify="left", header_style="bold")
+    title = (
+        "cohorts (as the app reported)" if r.get("flag") else "traffic (since the router started)"
+    )
+    t = Table(title=title, title_justify="left", header_style="bold")
     for c in ("version", "role", "requests", "5xx", "error ratio", "avg", "p50", "p95", "p99"):
         t.add_column(c)
     for v in r["versions"]:
