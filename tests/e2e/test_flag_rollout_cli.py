@@ -108,7 +108,7 @@ def test_deploy_moves_the_flag_and_status_shows_its_percentage(
     missing = server.cli("deploy", "shop", "1.0.0-rc.1", "production")
     assert missing.code == 3 and "policy flag 'new-checkout' does not exist" in missing.err
     ok(server.cli("flag", "create", "shop", "production", KEY, "--enabled", "--rollout", "0"))
-    token = ok(server.cli("token", "create", "--user", "web", "--role", "viewer", "--json"))
+    token = ok(server.cli("token", "create", "--user", "web", "--role", "app", "--json"))
     with App(server.url, token.json()["token"]):
         d = ok(server.cli("deploy", "shop", "1.0.0-rc.1", "production", "--json")).json()
         r = status(server)

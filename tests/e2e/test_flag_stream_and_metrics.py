@@ -48,8 +48,8 @@ def server(tmp_path: Path, database_url: str) -> Iterator[ServerProcess]:
         s.stop()
 
 
-def viewer(s: ServerProcess) -> str:
-    made = s.cli("token", "create", "--user", "app", "--role", "viewer", "--json")
+def app_token(s: ServerProcess) -> str:
+    made = s.cli("token", "create", "--user", "app", "--role", "app", "--json")
     assert made.code == 0, made
     token: str = made.json()["token"]
     return token
@@ -68,7 +68,7 @@ def on(client: FlagClient) -> int:
 
 def test_stream_pushes_changes_and_survives_a_server_restart(server: ServerProcess) -> None:
     source = SseFlagSource(
-        server.url, P, ENV, viewer(server), check_interval=0.1, min_backoff=0.1, max_backoff=0.5
+        server.url, P, ENV, app_token(server), check_interval=0.1, min_backoff=0.1, max_backoff=0.5
     )
     client = FlagClient(source, refresh_interval=300)  # polling cannot explain what follows
     client.start()
@@ -97,7 +97,7 @@ def _metrics(s: ServerProcess) -> str:
 
 
 def test_metrics_endpoint_counts_a_batch_once_and_refuses_bad_ones(server: ServerProcess) -> None:
-    token = viewer(server)
+    token = app_token(server)
     url = _metrics(server)
     auth = {"Authorization": f"Bearer {token}"}
     batch = {
@@ -125,13 +125,18 @@ def test_metrics_endpoint_counts_a_batch_once_and_refuses_bad_ones(server: Serve
     short = httpx.post(url, json={**batch, "batch_id": "x"}, headers=auth)
     assert short.status_code == 422 and short.json()["details"]["field"] == "batch_id"
     assert httpx.post(url, json=batch).status_code == 401
+    made = server.cli("token", "create", "--user", "eve", "--role", "viewer", "--json")
+    assert made.code == 0, made
+    as_viewer = {"Authorization": f"Bearer {made.json()['token']}"}
+    other = {**batch, "batch_id": "b-000000003"}
+    assert httpx.post(url, json=other, headers=as_viewer).status_code == 403  # reads, never reports
 
     counts = httpx.get(url.removesuffix("/metrics") + f"/{KEY}/metrics", headers=auth).json()
     assert counts == {"enabled": {"exposures": 7, "outcome.error": 1}}  # nothing doubled
 
 
 def test_sdk_reporter_sends_what_the_app_saw(server: ServerProcess) -> None:
-    token = viewer(server)
+    token = app_token(server)
     assert server.cli("flag", "rollout", P, ENV, KEY, "50").code == 0
     reporter = HttpMetricsReporter(server.url, P, ENV, token, app_name="web")
     source = SseFlagSource(server.url, P, ENV, token)

@@ -12,6 +12,7 @@ class Role(StrEnum):
     DEPLOYER = "deployer"
     APPROVER = "approver"
     ADMIN = "admin"
+    APP = "app"  # an application: reads its flags and reports its cohort metrics
 
 
 class Action(StrEnum):
@@ -20,10 +21,14 @@ class Action(StrEnum):
     DEPLOY = "deploy"
     APPROVE = "approve"
     ADMINISTER = "administer"  # projects, tokens
+    REPORT = "report"  # send cohort metrics, which rollout verdicts are judged on
 
 
 _ALLOWED: dict[Role, frozenset[Action]] = {
     Role.VIEWER: frozenset({Action.READ}),
+    # reporting is kept apart from reading: a person with a viewer token must not be able to
+    # skew a flag-routed canary's verdict by posting counts
+    Role.APP: frozenset({Action.READ, Action.REPORT}),
     Role.DEPLOYER: frozenset({Action.READ, Action.RELEASE, Action.DEPLOY}),
     Role.APPROVER: frozenset({Action.READ, Action.APPROVE}),
     Role.ADMIN: frozenset(Action),

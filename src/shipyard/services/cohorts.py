@@ -92,11 +92,12 @@ def report(
 ) -> Reported:
     """Add one batch of an app's counts; the same ``batch_id`` again adds nothing.
 
-    Any token that may read the environment's flags may report (it is the token the app polls
-    with). Counts for flags the environment does not have are ignored, so the table stays bounded.
-    A bad batch is refused whole, naming the field, and nothing is counted.
+    Only ``app`` (and ``admin``) tokens may report: these counts decide whether a flag-routed
+    canary is rolled back, so a viewer may read them but not write them. Counts for flags the
+    environment does not have are ignored, so the table stays bounded. A bad batch is refused
+    whole, naming the field, and nothing is counted.
     """
-    actor.require(Action.READ)
+    actor.require(Action.REPORT)
     if not isinstance(batch_id, str) or not _BATCH.match(batch_id):
         raise _bad("batch_id", "must be 8-100 characters: letters, digits, . _ : -")
     counts = parse_counts(flags)

@@ -20,7 +20,7 @@ from shipyard.bootstrap import Runtime, bootstrap
 from shipyard.domain.auth import Actor, Role
 from shipyard.domain.deployments import DeploymentState
 from shipyard.domain.rollouts import Phase
-from shipyard.errors import NotFoundError, RefusedError
+from shipyard.errors import NotFoundError, PermissionDenied, RefusedError
 from shipyard.sdk import FlagClient, StaticFlagSource
 from shipyard.sdk.metrics import report_body
 from shipyard.services import cohorts, deployments, flags, projects, releases, rollouts
@@ -29,6 +29,7 @@ from tests.support.gitrepo import GitRepo
 T0 = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
 ADA = Actor("ada", Role.DEPLOYER)
 ROOT = Actor("root", Role.ADMIN)
+WEB = Actor("web", Role.APP)  # the application reporting its cohorts
 FLAG = "new-checkout"
 USERS = [f"user-{i}" for i in range(20_000)]
 
@@ -111,7 +112,7 @@ def app_traffic(rt: Runtime, canary_error_every: int = 0) -> int:
         elif USERS.index(user) % 1000 == 0:
             client.record_outcome(FLAG, "error", ctx)  # the stable cohort's usual 0.1%
     body = report_body(client.drain_metrics())
-    cohorts.report(rt.services, ADA, "shop", "production", uuid.uuid4().hex, body)
+    cohorts.report(rt.services, WEB, "shop", "production", uuid.uuid4().hex, body)
     return on
 
 
@@ -237,10 +238,21 @@ def test_cohort_counters_map_on_and_off_users(rt: Runtime, repo: GitRepo) -> Non
         },
         "no-such-flag": {"enabled": {"exposures": 1}},
     }
-    got = cohorts.report(rt.services, ADA, "shop", "production", "batch-0001", body)
+    got = cohorts.report(rt.services, WEB, "shop", "production", "batch-0001", body)
     assert (got.duplicate, got.counted, got.ignored) == (False, 7, ("no-such-flag",))
-    again = cohorts.report(rt.services, ADA, "shop", "production", "batch-0001", body)
+    again = cohorts.report(rt.services, WEB, "shop", "production", "batch-0001", body)
     assert again.duplicate and again.counted == 0
     with rt.services.uow() as uow:
         on, off = cohorts.counters(uow, uow.projects.get("shop"), "production", FLAG)  # type: ignore[arg-type]
     assert (on.requests, on.errors_5xx, off.requests, off.errors_5xx) == (15, 3, 100, 1)
+
+
+@pytest.mark.parametrize("role", [Role.VIEWER, Role.DEPLOYER, Role.APPROVER])
+def test_only_apps_report_cohort_counts(rt: Runtime, repo: GitRepo, role: Role) -> None:
+    """The counts judge a canary: a person who may only read them must not write them."""
+    built(rt, repo)
+    flags.create_flag(rt.services, ADA, "shop", "production", FLAG, enabled=True, rollout=0)
+    body = {FLAG: {"disabled": {"exposures": 10, "outcomes": {"error": 9}}}}
+    with pytest.raises(PermissionDenied):
+        cohorts.report(rt.services, Actor("eve", role), "shop", "production", "batch-0002", body)
+    assert cohorts.cohort_counters(rt.services, ADA, "shop", "production", FLAG) == {}
