@@ -67,6 +67,7 @@ class Canary:
     stable: str
     canary: str
     deployment_id: int
+    repo: GitRepo
 
     def client(self, role: str) -> TestClient:
         client = TestClient(create_app(self.runtime.services), follow_redirects=False)
@@ -115,7 +116,7 @@ def canary(tmp_path: Path) -> Iterator[Canary]:
     rt.worker().drain()
     d = deployments.deploy(svc, ADA, "shop", rc2.name, "production")
     rt.worker().drain()
-    yield Canary(rt, router, clock, made, rc1.name, rc2.name, d.id)
+    yield Canary(rt, router, clock, made, rc1.name, rc2.name, d.id, repo)
     rt.close()
     MemoryTarget.reset()
 
@@ -144,6 +145,12 @@ def test_the_page_shows_steps_weight_versions_and_decisions(canary: Canary) -> N
     assert canary.canary in html and canary.stable in html
     assert 'data-src="/ui/projects/shop/environments/production/rollout/panel"' in html
     assert 'data-refresh="2000"' in html
+    # p95 of the interval just measured, from the histogram, not a whole-ms average
+    canary_row = html.split('<tr data-role="canary">')[1].split("</tr>")[0]
+    assert '<td class="num p95">25 ms</td>' in canary_row
+    stable_row = html.split('<tr data-role="stable">')[1].split("</tr>")[0]
+    assert '<td class="num p95">9.8 ms</td>' in stable_row
+    assert "Avg" not in html
     decisions = re.findall(r'class="decision [^"]*" data-kind="(\w+)"', html)
     assert decisions == ["weight", "started"]  # newest first
     assert 'aria-label="canary weight over time"' in html
@@ -221,7 +228,7 @@ def test_a_failing_canary_shows_rolled_back_with_the_failing_evidence(canary: Ca
     client = canary.client("deployer")
     html = client.get(PAGE).text
     assert 'data-phase="rolled_back"' in html
-    assert 'data-refresh="0"' in html  # a finished rollout no longer changes
+    assert 'data-refresh="5000"' in html  # slowly: only the next rollout will change it
     assert steps_of(html)[1] == ("failed", "analysis: errors")
     assert "<button" not in html.split('id="rollout"')[1]  # nothing to steer any more
     assert "analysis failed: errors: 2 of 2 measurements failed (limit 1)" in html
@@ -247,6 +254,32 @@ def test_the_latest_finished_rollout_and_the_deployment_link(canary: Canary) -> 
     by_id = client.get(f"{PAGE}?deployment={canary.deployment_id}")
     assert by_id.status_code == 200 and "aborted by ada: pager" in by_id.text
     assert f"{PAGE}/panel?deployment={canary.deployment_id}" in by_id.text
+    assert 'data-refresh="0"' in by_id.text  # pinned to an ended rollout: nothing to follow
+
+
+def test_a_finished_page_keeps_a_slow_refresh_and_picks_up_the_next_rollout(
+    canary: Canary,
+) -> None:
+    svc = canary.runtime.services
+    client = canary.client("viewer")
+    assert 'data-refresh="2000"' in client.get(f"{PAGE}/panel").text
+    rollouts.abort(svc, ADA, "shop", "production", reason="pager")
+    canary.runtime.worker().drain()
+    panel = client.get(f"{PAGE}/panel").text
+    assert 'data-refresh="5000"' in panel and 'data-phase="rolled_back"' in panel
+    pinned = f"{PAGE}/panel?deployment={canary.deployment_id}"
+    assert 'data-refresh="0"' in client.get(pinned).text
+    fix = canary.repo.commit("fix: retry (#6)", {"app.py": "V = 3\n"})
+    rc3 = releases.pick(svc, ADA, "shop", "1.0.0", [fix])
+    canary.runtime.worker().drain()
+    d3 = deployments.deploy(svc, ADA, "shop", rc3.name, "production")
+    canary.runtime.worker().drain()
+    panel = client.get(f"{PAGE}/panel").text  # what the finished page's next refresh gets
+    assert 'data-phase="progressing"' in panel and 'data-refresh="2000"' in panel
+    assert f'<a href="/ui/deployments/{d3.id}">{d3.id}</a>' in panel
+    assert f"{rc3.name}</a> <span class=\"badge canary-badge\">new</span>" in panel
+    still = client.get(pinned).text  # the deployment's page stays on its own rollout
+    assert 'data-phase="rolled_back"' in still and 'data-refresh="0"' in still
 
 
 def test_no_rollout_and_unknown_environment(canary: Canary) -> None:

@@ -2,6 +2,7 @@
 // Every page works without this file; with it:
 //   [data-refresh][data-src]  re-fetch every N ms (tab visible, nobody typing in it) and swap the
 //                             element with the same id from the answer; data-refresh="0" stops.
+//                             The answer's own data-refresh sets the pace of the next fetch.
 //   form[data-swap="a b"]     post with fetch, then swap #a and #b from the page it lands on.
 //   details[data-src]         load the [data-slot] body the first time it opens.
 //   ?notice=...               dropped from the address bar once shown, so a reload does not repeat it.
@@ -50,7 +51,14 @@
           /* offline for a moment: try again on the next tick */
         }
       }
-      window.setTimeout(tick, every);
+      // the answer may change the pace (a rollout ended, or a new one started) or stop it
+      const next = document.getElementById(el.id);
+      const pace = next ? Number(next.dataset.refresh || 0) : 0;
+      if (pace) {
+        window.setTimeout(tick, pace);
+      } else {
+        polling.delete(el.id);
+      }
     };
     window.setTimeout(tick, every);
   }
