@@ -186,6 +186,7 @@ def test_watch_a_canary_progress_then_see_a_failing_one_rolled_back(page: Page, 
         )
         expect(panel.locator("[data-phase]")).to_have_text("rolled back", timeout=20_000)
         assert page.evaluate("window.shipyardNoReload") == 1
+        expect(page.locator("#flash .flash")).to_have_count(0)  # "you promoted" spoke of rc.2
         expect(page.locator("#rollout-weight")).to_have_text("0%")
         expect(panel.locator("li[data-state=failed] .step-text")).to_have_text("analysis: errors")
         expect(panel.locator("dd.outcome")).to_contain_text("analysis failed: errors:")

@@ -24,7 +24,7 @@ HEIGHT = 120
 LEFT = 50  # room for the y labels
 BOTTOM = 18  # room for the x labels
 TOP = 6
-ZERO_BAND = 0.12  # the share of a log axis's height below its lowest decade: where 0 is drawn
+ZERO_BAND = 0.18  # the share of a log axis's height below its lowest decade: where 0 is drawn
 
 
 @dataclass(frozen=True, slots=True)

@@ -270,6 +270,7 @@ def test_a_finished_page_keeps_a_slow_refresh_and_picks_up_the_next_rollout(
     canary.runtime.worker().drain()
     panel = client.get(f"{PAGE}/panel").text
     assert 'data-refresh="5000"' in panel and 'data-phase="rolled_back"' in panel
+    [ended] = re.findall(r'data-subject="(rollout-\d+)"', panel)
     pinned = f"{PAGE}/panel?deployment={canary.deployment_id}"
     assert 'data-refresh="0"' in client.get(pinned).text
     fix = canary.repo.commit("fix: retry (#6)", {"app.py": "V = 3\n"})
@@ -279,6 +280,8 @@ def test_a_finished_page_keeps_a_slow_refresh_and_picks_up_the_next_rollout(
     canary.runtime.worker().drain()
     panel = client.get(f"{PAGE}/panel").text  # what the finished page's next refresh gets
     assert 'data-phase="progressing"' in panel and 'data-refresh="2000"' in panel
+    [started] = re.findall(r'data-subject="(rollout-\d+)"', panel)
+    assert started != ended  # the page clears a flash that spoke of the ended one
     assert f'<a href="/ui/deployments/{d3.id}">{d3.id}</a>' in panel
     assert f'{rc3.name}</a> <span class="badge canary-badge">new</span>' in panel
     still = client.get(pinned).text  # the deployment's page stays on its own rollout
@@ -416,7 +419,7 @@ def test_a_flag_rollout_shows_the_flag_its_exact_share_and_the_cohorts(dark: Dar
     assert 'aria-label="flag share of users over time"' in html
     # the share axis has a tick per decade: 0.1% and 1% are apart, not both on the floor
     axis = html.split('id="chart-weight"')[1].split("</svg>")[0]
-    labels = re.findall(r'<text class="axis"[^>]*text-anchor="end">([^<]+)</text>', axis)
+    labels = re.findall(r'<text class="axis y-tick"[^>]*>([^<]+)</text>', axis)
     assert labels == ["0%", "0.1%", "1%", "10%", "100%"]
     assert f'flag {FLAG} share: <strong class="last-weight">0.1%</strong>' in html
     assert 'id="chart-latency"' not in html  # the SDK does not time requests
@@ -436,7 +439,7 @@ def test_a_rolled_back_flag_rollout_shows_zero_percent_and_the_failing_evidence(
     html = dark.client().get(PAGE).text
     assert 'data-phase="rolled_back"' in html and 'data-refresh="5000"' in html
     assert '<div class="weight" id="rollout-weight">0%</div>' in html
-    assert "on for 0% of users" in html
+    assert "on for 0% of users" in html and f"rolled back: {FLAG} off for everyone" in html
     assert steps_of(html)[1] == ("failed", "analysis: errors")
     assert "analysis failed: errors: 2 of 2 measurements failed (limit 1)" in html
     aborting = html.split('data-kind="aborting"')[1].split("</li>")[0]
