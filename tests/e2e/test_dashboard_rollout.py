@@ -2,8 +2,9 @@
 
 A deployer opens the page of a canary that waits at a pause step, promotes it by clicking, and
 watches the engine move the weight and draw the measurements without reloading the page; then a
-candidate that fails half of its requests is rolled back by the analysis by itself, and the page
-shows rolled_back with the failing check's evidence. Screenshots: test-artifacts/screenshots/.
+candidate that fails half of its requests is rolled back by the analysis by itself, and the page,
+still not reloaded, picks that new rollout up and shows rolled_back with the failing check's
+evidence. Screenshots: test-artifacts/screenshots/.
 """
 
 from __future__ import annotations
@@ -179,8 +180,13 @@ def test_watch_a_canary_progress_then_see_a_failing_one_rolled_back(page: Page, 
         until(
             shop.api, f"/api/v1{PAGE.removeprefix('/ui')}", lambda r: r["deployment_id"] == d3["id"]
         )
-        page.goto(shop.server.url + PAGE)  # a new rollout: the finished page stopped polling
+        # no reload: the finished page kept a slow refresh and swaps in the new rollout
+        expect(panel.locator(f'a[href="/ui/deployments/{d3["id"]}"]')).to_have_count(
+            1, timeout=20_000
+        )
         expect(panel.locator("[data-phase]")).to_have_text("rolled back", timeout=20_000)
+        assert page.evaluate("window.shipyardNoReload") == 1
+        expect(page.locator("#flash .flash")).to_have_count(0)  # "you promoted" spoke of rc.2
         expect(page.locator("#rollout-weight")).to_have_text("0%")
         expect(panel.locator("li[data-state=failed] .step-text")).to_have_text("analysis: errors")
         expect(panel.locator("dd.outcome")).to_contain_text("analysis failed: errors:")

@@ -8,7 +8,9 @@ and the evidence always describe the same revision.
 Weights come from the decision records (every weight change is one). Per-version error ratio and
 latency come from the cumulative router counters the engine stores at every measurement of every
 analysis step (``Rollout.analysis`` and ``earlier_analyses``): each pair of consecutive snapshots
-is one interval, the same intervals the checks judge.
+is one interval, the same intervals the checks judge. A flag-routed rollout (``router: flag``)
+stores the flag's on and off cohorts as those arms, so the same intervals describe its cohorts;
+while it runs, its live table is the cohort counters the app's SDK reports, per variant.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from shipyard.domain.rollouts import Rollout
 from shipyard.errors import NotFoundError, ShipyardError
 from shipyard.ports.repositories import RolloutRecordEntry
 from shipyard.ports.routers import Counters
+from shipyard.services.cohorts import ERROR_OUTCOME, EXPOSURES, OFF_COHORT
 from shipyard.services.context import Services
 from shipyard.services.deployments import deploy_spec_for
 from shipyard.services.project_config import EnvironmentSpec
@@ -32,12 +35,14 @@ from shipyard.services.releases import get_project
 from shipyard.services.traffic import route_ref
 
 __all__ = [
+    "Cohort",
     "Counters",
     "Measurement",
     "RolloutRecordEntry",
     "RolloutWatch",
     "VersionSample",
     "WeightPoint",
+    "cohort_rows",
     "has_rollout",
     "measurements",
     "watch",
@@ -80,6 +85,16 @@ class Measurement:
 
 
 @dataclass(frozen=True, slots=True)
+class Cohort:
+    """One variant of a flag-routed rollout's flag: what the app's SDK reported, cumulative."""
+
+    variant: str  # enabled, a variant name, or disabled (the off users)
+    on: bool  # in the canary cohort: the flag is on for these users
+    exposures: int
+    errors: int  # the ``error`` outcome
+
+
+@dataclass(frozen=True, slots=True)
 class RolloutWatch:
     rollout: Rollout
     records: Sequence[RolloutRecordEntry]  # oldest first
@@ -88,6 +103,7 @@ class RolloutWatch:
     live: Mapping[str, Counters]  # per candidate from the router now; {} when ended or unreachable
     url: str | None  # where users reach the environment
     now: datetime
+    cohorts: Sequence[Cohort] = ()  # a running flag-routed rollout's variants, on ones first
 
 
 def weights(r: Rollout, records: Sequence[RolloutRecordEntry]) -> tuple[WeightPoint, ...]:
@@ -133,10 +149,34 @@ def measurements(r: Rollout) -> tuple[Measurement, ...]:
     )
 
 
+def cohort_rows(totals: Mapping[str, Mapping[str, int]]) -> tuple[Cohort, ...]:
+    """``{variant: {metric: count}}`` as rows, on cohorts first, each by name.
+
+    Split the way the judges split them (services/cohorts.py): everything but ``disabled`` is on.
+    """
+    rows = (
+        Cohort(
+            variant,
+            variant != OFF_COHORT,
+            metrics.get(EXPOSURES, 0),
+            metrics.get(f"outcome.{ERROR_OUTCOME}", 0),
+        )
+        for variant, metrics in totals.items()
+    )
+    return tuple(sorted(rows, key=lambda c: (not c.on, c.variant)))
+
+
+_Found = tuple[Rollout, Sequence[RolloutRecordEntry], EnvironmentSpec, tuple[Cohort, ...]]
+
+
 def _find(
     svc: Services, project_name: str, environment: str, deployment_id: int | None
-) -> tuple[Rollout, Sequence[RolloutRecordEntry], EnvironmentSpec] | None:
-    """The rollout, its records and its environment's settings: one read transaction."""
+) -> _Found | None:
+    """The rollout, its records, its environment's settings and, while a flag-routed one runs,
+    its cohort counters: one read transaction, so they all describe the same moment.
+
+    Counters are cumulative per flag (not per rollout), so an ended rollout shows none: they
+    would mix in whatever came after it."""
     with svc.uow() as uow:
         project = get_project(uow, project_name)
         if deployment_id is None:
@@ -151,7 +191,10 @@ def _find(
             return None
         records = uow.rollouts.records(r.id, limit=RECORDS)
         env, _, _ = deploy_spec_for(svc, uow, uow.deployments.get(r.deployment_id))
-        return r, records, env
+        live: tuple[Cohort, ...] = ()
+        if r.active and r.policy.flag is not None and r.policy.flag_routed:
+            live = cohort_rows(uow.cohorts.totals(project, environment, r.policy.flag))
+        return r, records, env, live
 
 
 def watch(
@@ -168,19 +211,19 @@ def watch(
     found = _find(svc, project_name, environment, deployment_id)
     if found is None:
         return None
-    r, records, env = found
+    r, records, env, cohorts = found
     live: Mapping[str, Counters] = {}
     url = None
     if env.router_kind is not None and env.router_port is not None:
         url = f"http://127.0.0.1:{env.router_port}/"
-        if r.active:
+        if r.active and not r.policy.flag_routed:  # its proxy only keeps one version at 100%
             try:
                 ref = route_ref(svc, r.project, r.environment, env)
                 live = svc.routers(env.router_kind).counters(ref)
             except ShipyardError:
                 live = {}
     return RolloutWatch(
-        r, records, weights(r, records), measurements(r), live, url, svc.clock.now()
+        r, records, weights(r, records), measurements(r), live, url, svc.clock.now(), cohorts
     )
 
 

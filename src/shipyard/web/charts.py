@@ -4,6 +4,10 @@ The rollout page draws its charts on the server so that they update through the 
 refresh as the rest of the page, with no script library and nothing inline for the CSP to allow.
 A chart is a few polylines over a shared time axis (the rollout's start to its end, or now); a
 missing value (no traffic in that interval) breaks the line instead of being drawn as zero.
+
+A share that climbs from 0.1% to 100% is a flat line on a linear axis until the last steps, so
+such a chart can ask for a log axis: one tick per decade from the smallest value drawn, and a
+separate band at the bottom for exactly 0 (which no log axis has), labelled 0.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ HEIGHT = 120
 LEFT = 50  # room for the y labels
 BOTTOM = 18  # room for the x labels
 TOP = 6
+ZERO_BAND = 0.18  # the share of a log axis's height below its lowest decade: where 0 is drawn
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +119,47 @@ def _x_ticks(span: float, left: int, plot_w: float, count: int = 5) -> tuple[Tic
     return tuple(ticks)
 
 
+def _log_floor(values: Sequence[float], top_value: float) -> float:
+    """The decade at or below the smallest positive value, so nothing drawn is clipped."""
+    smallest = min((v for v in values if v > 0), default=top_value)
+    return min(10.0 ** math.floor(math.log10(smallest)), top_value / 10)
+
+
+def _linear_axis(top_value: float, height: int) -> Callable[[float], float]:
+    def y(value: float) -> float:
+        return TOP + height - height * min(max(value / top_value, 0.0), 1.0)
+
+    return y
+
+
+def _log_axis(low: float, top_value: float, height: int) -> Callable[[float], float]:
+    """Decades from ``low`` to ``top_value`` above a band for 0."""
+    band = height * ZERO_BAND
+    decades = math.log10(top_value) - math.log10(low)
+
+    def y(value: float) -> float:
+        if value <= 0:
+            return float(TOP + height)
+        f = (math.log10(min(max(value, low), top_value)) - math.log10(low)) / decades
+        return TOP + height - band - (height - band) * f
+
+    return y
+
+
+def _y_axis(
+    values: Sequence[float], top_value: float, height: int, log: bool, fmt: Callable[[float], str]
+) -> tuple[Callable[[float], float], tuple[Tick, ...]]:
+    """The value-to-pixel map and its ticks: 0, half, top; or 0 and every decade for ``log``."""
+    if not log:
+        y = _linear_axis(top_value, height)
+        return y, tuple(Tick(y(top_value * f), fmt(top_value * f)) for f in (0.0, 0.5, 1.0))
+    low = _log_floor(values, top_value)
+    y = _log_axis(low, top_value, height)
+    n = round(math.log10(top_value / low))
+    decades = [0.0] + [low * 10**i for i in range(n + 1)]
+    return y, tuple(Tick(y(v), fmt(v)) for v in decades)
+
+
 def _expand_steps(
     points: Sequence[tuple[datetime, float | None]], end: datetime
 ) -> list[tuple[datetime, float | None]]:
@@ -135,10 +181,13 @@ def line_chart(
     *,
     fmt: Callable[[float], str],
     y_max: float | None = None,
+    log: bool = False,
     width: int = WIDTH,
     height: int = HEIGHT,
 ) -> LineChart:
-    """Lines over [start, end]; y from 0 to ``y_max`` (default: a round number above the data)."""
+    """Lines over [start, end]; y from 0 to ``y_max`` (default: a round number above the data).
+
+    ``log``: a log axis (see the module docstring); ``y_max`` should then be a power of ten."""
     span = max((end - start).total_seconds(), 0.0)
     plot_w = float(width - LEFT)
     values = [v for s in series for _, v in s.points if v is not None]
@@ -148,9 +197,7 @@ def line_chart(
         t = min(max((at - start).total_seconds(), 0.0), span)
         return LEFT + (plot_w * t / span if span else 0.0)
 
-    def y(value: float) -> float:
-        return TOP + height - height * min(max(value / top_value, 0.0), 1.0)
-
+    y, y_ticks = _y_axis(values, top_value, height, log, fmt)
     lines = []
     for s in series:
         drawn = _expand_steps(s.points, end) if s.step else list(s.points)
@@ -172,5 +219,4 @@ def line_chart(
         )
         known = [v for _, v in s.points if v is not None]
         lines.append(Line(s.key, s.label, tuple(segments), dots, fmt(known[-1]) if known else ""))
-    y_ticks = tuple(Tick(y(top_value * f), fmt(top_value * f)) for f in (0.0, 0.5, 1.0))
     return LineChart(width, height, LEFT, TOP, tuple(lines), _x_ticks(span, LEFT, plot_w), y_ticks)

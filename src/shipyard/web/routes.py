@@ -375,7 +375,10 @@ def _rollout_url(project: str, environment: str) -> str:
 def _rollout_context(
     svc: Services, me: Session, project: str, environment: str, deployment: int | None
 ) -> dict[str, Any]:
-    """The environment's latest rollout (or ``deployment``'s), as the page and its panel show it."""
+    """The environment's latest rollout (or ``deployment``'s), as the page and its panel show it.
+
+    The panel re-fetches its own URL, so the environment's page picks up the next rollout by
+    itself, while ``?deployment=`` keeps that one rollout (see ``views.refresh_ms``)."""
     names, placements = deployments.status(svc, me.actor, project)
     if environment not in names:
         raise NotFoundError(f"environment {environment!r} of {project} not found")
@@ -383,7 +386,9 @@ def _rollout_context(
     found = rollout_watch.watch(svc, me.actor, project, environment, deployment_id=deployment)
     page = None
     if found is not None:
-        page = views.rollout_page(found, may_steer=rollouts.may_steer(me.actor))
+        page = views.rollout_page(
+            found, may_steer=rollouts.may_steer(me.actor), pinned=deployment is not None
+        )
     url = _rollout_url(project, environment)
     return {
         "project": project,
@@ -392,6 +397,9 @@ def _rollout_context(
         "page": page,
         "rollout_url": url,
         "panel_url": f"{url}/panel" + (f"?deployment={deployment}" if deployment else ""),
+        "refresh_ms": views.refresh_ms(
+            page.rollout if page else None, pinned=deployment is not None
+        ),
         "now": svc.clock.now(),
     }
 

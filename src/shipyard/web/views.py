@@ -4,7 +4,9 @@ The environment matrix has one column per environment (in promotion order) and o
 candidate; a cell holds the latest deployment of that candidate there and whether it serves the
 environment now. The history chart is a few bars of deployments per day, drawn as inline SVG.
 The rollout page is the policy's steps, every decision with its evidence, the commands the viewer
-may give, and three charts over the rollout's time (web/charts.py does the coordinates).
+may give, and charts over the rollout's time (web/charts.py does the coordinates). A flag-routed
+rollout (``router: flag``) has no proxy: its share is a flag's percentage of users, its arms are
+the flag's on and off cohorts, and its live table is what the app's SDK reported per variant.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ from typing import Any
 
 from shipyard.domain.deployments import Deployment, DeploymentState
 from shipyard.domain.releases import Candidate, Release
-from shipyard.domain.rollouts import Phase, Rollout, resumable
+from shipyard.domain.rollouts import Phase, Rollout, flag_percent, resumable
 from shipyard.services.deployments import Placement
 from shipyard.services.rollout_watch import (
+    Cohort,
     Counters,
     RolloutRecordEntry,
     RolloutWatch,
@@ -27,6 +30,8 @@ from shipyard.services.rollout_watch import (
 from shipyard.web.charts import LineChart, Series, line_chart, nice_ceiling
 
 MATRIX_ROWS = 12  # recent candidates shown; live and waiting ones are always shown
+LIVE_REFRESH_MS = 2000  # the engine acts on an active rollout: follow it closely
+IDLE_REFRESH_MS = 5000  # nothing runs: only watch for the next rollout to start
 
 
 @dataclass(frozen=True)
@@ -195,16 +200,36 @@ class RolloutPage:
     live: dict[str, Counters]
     url: str | None
     now: datetime
+    share: str  # the headline: the new version's weight, or the flag's percentage of users
+    p95: dict[str, str]  # per candidate: p95 latency of its last measured interval, or "—"
+    cohorts: tuple[Cohort, ...] = ()  # a running flag-routed rollout's variants
+    pinned: bool = False  # the page of one deployment's rollout, not the environment's latest
+
+    @property
+    def flag(self) -> str | None:
+        """The flag a ``router: flag`` rollout moves; None when a proxy routes."""
+        return self.rollout.policy.flag if self.rollout.policy.flag_routed else None
 
     @property
     def refresh_ms(self) -> int:
-        """Refresh while the engine still acts on it; a finished rollout no longer changes."""
-        return 2000 if self.rollout.active else 0
+        return refresh_ms(self.rollout, pinned=self.pinned)
 
     @property
     def approval_step(self) -> bool:
         step = self.rollout.current_step
         return step is not None and step.kind == "approval"
+
+
+def refresh_ms(r: Rollout | None, *, pinned: bool) -> int:
+    """How often the panel re-fetches itself (0: never).
+
+    Fast while the engine acts on the rollout. After the end the environment's page keeps a slow
+    refresh, because its panel shows the latest rollout and the next one should appear without a
+    reload; a deployment's page is pinned to that rollout, which no longer changes, so it stops.
+    """
+    if r is not None and r.active:
+        return LIVE_REFRESH_MS
+    return 0 if pinned else IDLE_REFRESH_MS
 
 
 def step_views(r: Rollout) -> tuple[StepView, ...]:
@@ -269,13 +294,16 @@ def steering(r: Rollout, may_steer: bool) -> tuple[str, ...]:
     if resumable(r):
         actions.append("resume")
     actions += ["promote", "promote-full"]
-    if r.stable is not None:
+    if r.stable is not None or r.policy.flag_routed:  # a flag's off users are the fallback
         actions.append("abort")
     return tuple(actions)
 
 
-def _percent(v: float) -> str:
-    return f"{v:g}%"
+def share_text(v: float) -> str:
+    """A share of traffic or users, exact to the 4 decimals a policy allows: 0.1%, 0.0001%, 12.5%.
+
+    Never rounded to 0% and never in exponent notation (``%g`` writes 0.0001 as 1e-04)."""
+    return f"{v:.4f}".rstrip("0").rstrip(".") + "%"
 
 
 def _ratio(v: float) -> str:
@@ -286,35 +314,67 @@ def _ms(v: float) -> str:
     return f"{v * 1000:.0f} ms" if v >= 0.01 else f"{v * 1000:.1f} ms"
 
 
+def _arm_labels(r: Rollout) -> tuple[str, str | None]:
+    """(canary, stable) legend labels; a flag-routed rollout compares cohorts, not versions."""
+    if r.policy.flag_routed:
+        return f"flag {r.policy.flag} on", f"flag {r.policy.flag} off"
+    return f"canary {r.canary}", f"stable {r.stable}" if r.stable is not None else None
+
+
 def rollout_charts(w: RolloutWatch) -> tuple[LineChart, LineChart, LineChart]:
-    """Weight over time, and error ratio and p95 latency per version per measurement."""
+    """Share over time, and error ratio and p95 latency per arm per measurement.
+
+    A flag's share goes through sub-percent steps (0.1%, 1%) before 10% and 100%: its chart has a
+    log axis, on which each of them is a visible step; a proxy's weights stay on a linear one."""
     r = w.rollout
     start, end = r.created_at, r.finished_at or w.now
-    weight = Series("weight", f"{r.canary} weight", [(p.at, p.weight) for p in w.weights], True)
+    flag = r.policy.flag_routed
+    label = f"flag {r.policy.flag} share" if flag else f"{r.canary} weight"
+    weight = Series("weight", label, [(p.at, p.weight) for p in w.weights], True)
     ms = w.measurements
+    canary_label, stable_label = _arm_labels(r)
 
-    def per_version(pick: Callable[[VersionSample], float | None]) -> list[Series]:
+    def per_arm(pick: Callable[[VersionSample], float | None]) -> list[Series]:
         out = []
-        if r.stable is not None:
+        if stable_label is not None:
             stable = [(m.at, pick(m.stable) if m.stable else None) for m in ms]
-            out.append(Series("stable", f"stable {r.stable}", stable))
-        out.append(Series("canary", f"canary {r.canary}", [(m.at, pick(m.canary)) for m in ms]))
+            out.append(Series("stable", stable_label, stable))
+        out.append(Series("canary", canary_label, [(m.at, pick(m.canary)) for m in ms]))
         return out
 
-    errors = per_version(lambda s: s.error_ratio)
-    latency = per_version(lambda s: s.latency_p95_s)
+    errors = per_arm(lambda s: s.error_ratio)
+    latency = per_arm(lambda s: s.latency_p95_s)
     worst_error = max((v for s in errors for _, v in s.points if v is not None), default=0.0)
     return (
-        line_chart([weight], start, end, fmt=_percent, y_max=100.0),
+        line_chart([weight], start, end, fmt=share_text, y_max=100.0, log=flag),
         line_chart(errors, start, end, fmt=_ratio, y_max=nice_ceiling(max(worst_error, 0.01))),
         line_chart(latency, start, end, fmt=_ms),
     )
 
 
-def rollout_page(w: RolloutWatch, *, may_steer: bool) -> RolloutPage:
+def last_p95(w: RolloutWatch) -> dict[str, str]:
+    """Per version, the p95 latency of the latest interval that measured it, as the chart draws.
+
+    The router's own average is in whole milliseconds and reads "0 ms" for a fast service; the
+    histogram's p95 over the same intervals the checks judge is what the page can stand behind.
+    """
+    r = w.rollout
+    out = {r.canary: "—"}
+    if r.stable is not None:
+        out[r.stable] = "—"
+    for m in w.measurements:
+        arms = ((r.canary, m.canary), (r.stable, m.stable))
+        for version, sample in arms:
+            if version is not None and sample is not None and sample.latency_p95_s is not None:
+                out[version] = _ms(sample.latency_p95_s)
+    return out
+
+
+def rollout_page(w: RolloutWatch, *, may_steer: bool, pinned: bool = False) -> RolloutPage:
     r = w.rollout
     weight, errors, latency = rollout_charts(w)
     results = r.analysis.results if r.analysis else ()
+    share = flag_percent(r) if r.policy.flag_routed else r.weight
     return RolloutPage(
         rollout=r,
         steps=step_views(r),
@@ -327,4 +387,8 @@ def rollout_page(w: RolloutWatch, *, may_steer: bool) -> RolloutPage:
         live=dict(w.live),
         url=w.url,
         now=w.now,
+        share=share_text(share),
+        p95=last_p95(w),
+        cohorts=tuple(w.cohorts),
+        pinned=pinned,
     )

@@ -7,6 +7,7 @@ ones); the clock is fixed and moved by hand, so every step and measurement is ex
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -23,7 +24,9 @@ from shipyard.bootstrap import Runtime, bootstrap
 from shipyard.domain.auth import SYSTEM, Actor, Role
 from shipyard.domain.rollouts import Phase
 from shipyard.ports.routers import RouteRef
-from shipyard.services import deployments, projects, releases, rollouts, tokens
+from shipyard.sdk import FlagClient, StaticFlagSource
+from shipyard.sdk.metrics import report_body
+from shipyard.services import cohorts, deployments, flags, projects, releases, rollouts, tokens
 from tests.integration.web.conftest import csrf_of, login
 from tests.support.gitrepo import GitRepo
 
@@ -67,6 +70,7 @@ class Canary:
     stable: str
     canary: str
     deployment_id: int
+    repo: GitRepo
 
     def client(self, role: str) -> TestClient:
         client = TestClient(create_app(self.runtime.services), follow_redirects=False)
@@ -115,7 +119,7 @@ def canary(tmp_path: Path) -> Iterator[Canary]:
     rt.worker().drain()
     d = deployments.deploy(svc, ADA, "shop", rc2.name, "production")
     rt.worker().drain()
-    yield Canary(rt, router, clock, made, rc1.name, rc2.name, d.id)
+    yield Canary(rt, router, clock, made, rc1.name, rc2.name, d.id, repo)
     rt.close()
     MemoryTarget.reset()
 
@@ -144,6 +148,12 @@ def test_the_page_shows_steps_weight_versions_and_decisions(canary: Canary) -> N
     assert canary.canary in html and canary.stable in html
     assert 'data-src="/ui/projects/shop/environments/production/rollout/panel"' in html
     assert 'data-refresh="2000"' in html
+    # p95 of the interval just measured, from the histogram, not a whole-ms average
+    canary_row = html.split('<tr data-role="canary">')[1].split("</tr>")[0]
+    assert '<td class="num p95">25 ms</td>' in canary_row
+    stable_row = html.split('<tr data-role="stable">')[1].split("</tr>")[0]
+    assert '<td class="num p95">9.8 ms</td>' in stable_row
+    assert "Avg" not in html
     decisions = re.findall(r'class="decision [^"]*" data-kind="(\w+)"', html)
     assert decisions == ["weight", "started"]  # newest first
     assert 'aria-label="canary weight over time"' in html
@@ -221,7 +231,7 @@ def test_a_failing_canary_shows_rolled_back_with_the_failing_evidence(canary: Ca
     client = canary.client("deployer")
     html = client.get(PAGE).text
     assert 'data-phase="rolled_back"' in html
-    assert 'data-refresh="0"' in html  # a finished rollout no longer changes
+    assert 'data-refresh="5000"' in html  # slowly: only the next rollout will change it
     assert steps_of(html)[1] == ("failed", "analysis: errors")
     assert "<button" not in html.split('id="rollout"')[1]  # nothing to steer any more
     assert "analysis failed: errors: 2 of 2 measurements failed (limit 1)" in html
@@ -247,6 +257,35 @@ def test_the_latest_finished_rollout_and_the_deployment_link(canary: Canary) -> 
     by_id = client.get(f"{PAGE}?deployment={canary.deployment_id}")
     assert by_id.status_code == 200 and "aborted by ada: pager" in by_id.text
     assert f"{PAGE}/panel?deployment={canary.deployment_id}" in by_id.text
+    assert 'data-refresh="0"' in by_id.text  # pinned to an ended rollout: nothing to follow
+
+
+def test_a_finished_page_keeps_a_slow_refresh_and_picks_up_the_next_rollout(
+    canary: Canary,
+) -> None:
+    svc = canary.runtime.services
+    client = canary.client("viewer")
+    assert 'data-refresh="2000"' in client.get(f"{PAGE}/panel").text
+    rollouts.abort(svc, ADA, "shop", "production", reason="pager")
+    canary.runtime.worker().drain()
+    panel = client.get(f"{PAGE}/panel").text
+    assert 'data-refresh="5000"' in panel and 'data-phase="rolled_back"' in panel
+    [ended] = re.findall(r'data-subject="(rollout-\d+)"', panel)
+    pinned = f"{PAGE}/panel?deployment={canary.deployment_id}"
+    assert 'data-refresh="0"' in client.get(pinned).text
+    fix = canary.repo.commit("fix: retry (#6)", {"app.py": "V = 3\n"})
+    rc3 = releases.pick(svc, ADA, "shop", "1.0.0", [fix])
+    canary.runtime.worker().drain()
+    d3 = deployments.deploy(svc, ADA, "shop", rc3.name, "production")
+    canary.runtime.worker().drain()
+    panel = client.get(f"{PAGE}/panel").text  # what the finished page's next refresh gets
+    assert 'data-phase="progressing"' in panel and 'data-refresh="2000"' in panel
+    [started] = re.findall(r'data-subject="(rollout-\d+)"', panel)
+    assert started != ended  # the page clears a flash that spoke of the ended one
+    assert f'<a href="/ui/deployments/{d3.id}">{d3.id}</a>' in panel
+    assert f'{rc3.name}</a> <span class="badge canary-badge">new</span>' in panel
+    still = client.get(pinned).text  # the deployment's page stays on its own rollout
+    assert 'data-phase="rolled_back"' in still and 'data-refresh="0"' in still
 
 
 def test_no_rollout_and_unknown_environment(canary: Canary) -> None:
@@ -264,3 +303,148 @@ def test_an_unknown_command_is_refused_and_changes_nothing(canary: Canary) -> No
     assert refused.status_code == 404
     assert "no rollout command &#39;explode&#39;" in refused.text and "<html" in refused.text
     assert canary.phase() is Phase.PROGRESSING
+
+
+# ---- a flag-routed rollout: no proxy, the engine moves a flag, the app's SDK reports cohorts ----
+
+FLAG = "new-checkout"
+FLAG_CONFIG = """\
+project: shop
+versioning: {scheme: semver, initial: 1.0.0}
+build:
+  command: tar czf "$SHIPYARD_ARTIFACTS_DIR/app.tar.gz" app.py
+  artifacts: ["*.tar.gz"]
+environments:
+  - name: production
+    target: {kind: memory}
+    policy: dark-launch
+policies:
+  dark-launch:
+    router: flag
+    flag: new-checkout
+    steps:
+      - set_weight: 0.1
+      - analysis: {checks: [errors], interval: 10s, duration: 20s}
+      - set_weight: 1
+      - analysis: {checks: [errors], interval: 10s, duration: 20s}
+checks:
+  errors: {metric: error_ratio, judge: threshold, threshold: {max: 0.05}}
+"""
+USERS = [f"user-{i}" for i in range(20_000)]
+
+
+@dataclass
+class DarkLaunch:
+    """rc.1 was deployed dark behind ``new-checkout``: the engine set the flag to 0.1%."""
+
+    runtime: Runtime
+    clock: FixedClock
+    token: str
+    candidate: str
+
+    def client(self) -> TestClient:
+        client = TestClient(create_app(self.runtime.services), follow_redirects=False)
+        login(client, self.token)
+        return client
+
+    def app_traffic(self, error_every: int = 0) -> int:
+        """Every user makes one request through the real SDK, which reports like an app would;
+        then ten seconds pass and the engine runs. ``error_every``: every n-th on-user fails,
+        and one in a thousand off-users always does. Returns the flag-on cohort's size."""
+        svc = self.runtime.services
+        _, doc = flags.state(svc, ADA, "shop", "production")
+        sdk = FlagClient(StaticFlagSource(doc), refresh_interval=0)
+        sdk.refresh()
+        on = 0
+        for n, user in enumerate(USERS):
+            ctx = {"userId": user}
+            if sdk.is_enabled(FLAG, ctx):
+                on += 1
+                if error_every and on % error_every == 0:
+                    sdk.record_outcome(FLAG, "error", ctx)
+            elif n % 1000 == 0:
+                sdk.record_outcome(FLAG, "error", ctx)
+        body = report_body(sdk.drain_metrics())
+        cohorts.report(svc, ADA, "shop", "production", uuid.uuid4().hex, body)
+        self.clock.advance(seconds=10)
+        self.runtime.worker().drain()
+        return on
+
+
+@pytest.fixture
+def dark(tmp_path: Path) -> Iterator[DarkLaunch]:
+    MemoryTarget.reset()
+    clock = FixedClock(T0)
+    rt = bootstrap(tmp_path / "data", f"sqlite:///{tmp_path / 'shipyard.db'}", clock=clock)
+    svc = rt.services
+    repo = GitRepo(tmp_path / "shop")
+    repo.commit("chore: shipyard", {"shipyard.yaml": FLAG_CONFIG, "app.py": "V = 1\n"})
+    _, token = tokens.create_token(svc, SYSTEM, user="vera", role=Role.VIEWER.value)
+    projects.add_project(svc, SYSTEM, str(repo.path))
+    _, rc = releases.cut_release(svc, ADA, "shop")
+    rt.worker().drain()
+    flags.create_flag(svc, ADA, "shop", "production", FLAG, enabled=True, rollout=0)
+    deployments.deploy(svc, ADA, "shop", rc.name, "production")
+    rt.worker().drain()
+    yield DarkLaunch(rt, clock, token, rc.name)
+    rt.close()
+    MemoryTarget.reset()
+
+
+def cohort_rows(html: str) -> list[tuple[str, str, int, int]]:
+    """(variant, cohort, exposures, errors) of every row of the Cohorts table."""
+    found = re.findall(
+        r'<tr data-variant="([\w-]+)".*?<td>flag (on|off)</td>\s*'
+        r'<td class="num">(\d+)</td><td class="num">(\d+)</td>',
+        html,
+        flags=re.S,
+    )
+    return [(variant, cohort, int(n), int(k)) for variant, cohort, n, k in found]
+
+
+def test_a_flag_rollout_shows_the_flag_its_exact_share_and_the_cohorts(dark: DarkLaunch) -> None:
+    on = dark.app_traffic()
+    html = dark.client().get(PAGE).text
+    assert 'data-phase="progressing"' in html
+    assert '<code id="rollout-flag">new-checkout</code>' in html and "in production" in html
+    assert '<div class="weight" id="rollout-weight">0.1%</div>' in html  # not rounded to 0%
+    assert '<div class="muted small">of users</div>' in html
+    assert "Served at" not in html and "<h2>Versions</h2>" not in html  # no proxy here
+    assert 5 <= on <= 60
+    assert cohort_rows(html) == [
+        ("enabled", "on", on, 0),
+        ("disabled", "off", len(USERS) - on, 20),
+    ]
+    assert steps_of(html)[:2] == [("done", "set weight 0.1%"), ("current", "analysis: errors")]
+    assert 'aria-label="flag share of users over time"' in html
+    # the share axis has a tick per decade: 0.1% and 1% are apart, not both on the floor
+    axis = html.split('id="chart-weight"')[1].split("</svg>")[0]
+    labels = re.findall(r'<text class="axis y-tick"[^>]*>([^<]+)</text>', axis)
+    assert labels == ["0%", "0.1%", "1%", "10%", "100%"]
+    assert f'flag {FLAG} share: <strong class="last-weight">0.1%</strong>' in html
+    assert 'id="chart-latency"' not in html  # the SDK does not time requests
+    dark.app_traffic()
+    dark.app_traffic()  # the first analysis passed: 1% of users
+    html = dark.client().get(f"{PAGE}/panel").text
+    assert '<div class="weight" id="rollout-weight">1%</div>' in html
+    assert f'flag {FLAG} off: <strong class="last-stable">0.10%</strong>' in html
+    assert f'flag {FLAG} on: <strong class="last-canary">0.00%</strong>' in html
+
+
+def test_a_rolled_back_flag_rollout_shows_zero_percent_and_the_failing_evidence(
+    dark: DarkLaunch,
+) -> None:
+    for _ in range(3):
+        dark.app_traffic(error_every=4)  # a quarter of the flag-on users fail
+    html = dark.client().get(PAGE).text
+    assert 'data-phase="rolled_back"' in html and 'data-refresh="5000"' in html
+    assert '<div class="weight" id="rollout-weight">0%</div>' in html
+    assert "on for 0% of users" in html and f"rolled back: {FLAG} off for everyone" in html
+    assert steps_of(html)[1] == ("failed", "analysis: errors")
+    assert "analysis failed: errors: 2 of 2 measurements failed (limit 1)" in html
+    aborting = html.split('data-kind="aborting"')[1].split("</li>")[0]
+    assert 'verdict-fail">fail</span>' in aborting and "&gt; max 0.05" in aborting
+    assert re.search(
+        rf'flag {FLAG} on: <strong class="last-canary">(2\d|3\d)\.\d\d%</strong>', html
+    )
+    assert cohort_rows(html) == []  # ended: cumulative counters would mix in later traffic

@@ -100,3 +100,16 @@ def test_values_outside_the_range_are_clamped_and_nothing_is_empty() -> None:
     assert nothing.empty and nothing.lines[0].last == ""
     instant = line_chart([Series("canary", "c", [(T0, 1.0)])], T0, T0, fmt=pct)
     assert [t.label for t in instant.x_ticks] == ["0 s"]
+
+
+def test_a_log_axis_gives_every_decade_a_tick_and_zero_its_own_band() -> None:
+    share = Series("weight", "share", [(at(0), 0.0), (at(10), 0.1), (at(20), 1.0)], step=True)
+    chart = line_chart([share], T0, at(40), fmt=pct, y_max=100.0, log=True)
+    ticks = {t.label: t.at for t in chart.y_ticks}
+    assert list(ticks) == ["0%", "0.1%", "1%", "10%", "100%"]
+    assert ticks["0%"] == TOP + HEIGHT and ticks["100%"] == TOP
+    gaps = [round(ticks[a] - ticks[b], 6) for a, b in (("0.1%", "1%"), ("1%", "10%"))]
+    assert gaps[0] == gaps[1] > 0  # one decade, one height: 0.1% and 1% are apart
+    assert ticks["0%"] - ticks["0.1%"] > 10  # 0 is below the lowest decade, not on it
+    dots = [d.title.split(" at ")[0] for d in chart.lines[0].dots]
+    assert dots == ["share: 0%", "share: 0.1%", "share: 1%"]

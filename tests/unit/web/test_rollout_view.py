@@ -9,8 +9,15 @@ from shipyard.analysis.checks import CheckSpec, Snapshot
 from shipyard.analysis.slices import ArmCounters
 from shipyard.domain.rollouts import AnalysisRun, Phase, PolicySpec, Record, Rollout, StepSpec
 from shipyard.ports.repositories import RolloutRecordEntry
-from shipyard.services.rollout_watch import RolloutWatch, measurements, weights
-from shipyard.web.views import record_views, rollout_page, steering, step_views
+from shipyard.services.rollout_watch import RolloutWatch, cohort_rows, measurements, weights
+from shipyard.web.views import (
+    record_views,
+    refresh_ms,
+    rollout_page,
+    share_text,
+    steering,
+    step_views,
+)
 
 T0 = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
 ERRORS = CheckSpec("errors", "router", metric="error_ratio", judge="threshold", max=0.05)
@@ -133,7 +140,7 @@ def test_measurements_are_the_intervals_between_snapshots() -> None:
     assert [m.step for m in measurements(later)] == [1, 1, 3]
 
 
-def test_the_page_model_draws_three_charts_and_refreshes_only_while_active() -> None:
+def test_the_page_model_draws_three_charts_and_refreshes_fast_only_while_active() -> None:
     snaps = (
         Snapshot(0, ArmCounters(0, 0), ArmCounters(0, 0)),
         Snapshot(10, ArmCounters(100, 1), ArmCounters(900, 9)),
@@ -158,4 +165,66 @@ def test_the_page_model_draws_three_charts_and_refreshes_only_while_active() -> 
     ended = rollout_page(
         replace(watch, rollout=replace(r, phase=Phase.PROMOTED, old_retired=True)), may_steer=True
     )
-    assert ended.refresh_ms == 0 and ended.actions == ()
+    assert ended.refresh_ms == 5000 and ended.actions == ()  # watches for the next rollout
+    pinned = rollout_page(replace(watch, rollout=ended.rollout), may_steer=True, pinned=True)
+    assert pinned.refresh_ms == 0  # one deployment's rollout: it no longer changes
+    assert refresh_ms(None, pinned=False) == 5000 and refresh_ms(r, pinned=True) == 2000
+
+
+def test_versions_show_the_last_measured_p95_not_a_rounded_average() -> None:
+    snaps = (
+        Snapshot(0, ArmCounters(0, 0, buckets(0, 0)), ArmCounters(0, 0, buckets(0, 0))),
+        Snapshot(10, ArmCounters(100, 0, buckets(100, 0)), ArmCounters(900, 0, buckets(0, 900))),
+        Snapshot(20, ArmCounters(100, 0, buckets(100, 0)), ArmCounters(900, 0, buckets(0, 900))),
+    )
+    r = replace(ROLLOUT, step=1, weight=10.0, analysis=AnalysisRun(T0, snapshots=snaps))
+    watch = RolloutWatch(r, [], weights(r, []), measurements(r), {}, None, T0)
+    p95 = rollout_page(watch, may_steer=False).p95
+    # the canary's second interval had no traffic: its p95 is the first interval's
+    assert p95[r.canary].endswith(" ms") and p95[r.canary] != "0 ms"
+    assert float(p95[r.canary].removesuffix(" ms")) <= 25
+    assert 25 < float(p95[str(r.stable)].removesuffix(" ms")) <= 250
+    assert rollout_page(replace(watch, measurements=()), may_steer=False).p95[r.canary] == "—"
+
+
+FLAG_POLICY = PolicySpec(
+    "dark-launch",
+    steps=(
+        StepSpec("set_weight", weight=0.1),
+        StepSpec("analysis", checks=(ERRORS,), interval_s=10, duration_s=20),
+        StepSpec("set_weight", weight=1),
+    ),
+    router="flag",
+    flag="new-checkout",
+)
+
+
+def test_a_flag_rollout_shows_its_exact_share_cohorts_and_a_log_share_axis() -> None:
+    r = replace(ROLLOUT, stable=None, policy=FLAG_POLICY, step=1, weight=0.1)
+    entries = [entry(0, "started", 0), entry(0, "weight", 0, weight=0.1)]
+    cohorts = cohort_rows(
+        {
+            "disabled": {"exposures": 990, "outcome.error": 1},
+            "enabled": {"exposures": 10, "outcome.error": 2, "outcome.purchase": 3},
+        }
+    )
+    assert [(c.variant, c.on, c.exposures, c.errors) for c in cohorts] == [
+        ("enabled", True, 10, 2),
+        ("disabled", False, 990, 1),
+    ]
+    watch = RolloutWatch(r, entries, weights(r, entries), (), {}, None, T0, cohorts)
+    page = rollout_page(watch, may_steer=True)
+    assert (page.flag, page.share, page.cohorts) == ("new-checkout", "0.1%", cohorts)
+    assert page.actions[-1] == "abort"  # no stable version, but the flag's off users
+    ticks = [t.label for t in page.weight_chart.y_ticks]
+    assert ticks == ["0%", "0.1%", "1%", "10%", "100%"]
+    assert page.weight_chart.lines[0].last == "0.1%"
+    assert [line.label for line in page.error_chart.lines] == [
+        "flag new-checkout off",
+        "flag new-checkout on",
+    ]
+    assert share_text(0.0001) == "0.0001%" and share_text(12.5) == "12.5%"
+    killed = rollout_page(
+        replace(watch, rollout=replace(r, phase=Phase.ROLLED_BACK)), may_steer=True
+    )
+    assert killed.share == "0%"  # the kill path turned the flag off for everyone

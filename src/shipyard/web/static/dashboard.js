@@ -2,6 +2,8 @@
 // Every page works without this file; with it:
 //   [data-refresh][data-src]  re-fetch every N ms (tab visible, nobody typing in it) and swap the
 //                             element with the same id from the answer; data-refresh="0" stops.
+//                             The answer's own data-refresh sets the pace of the next fetch;
+//                             when its data-subject differs (another rollout), #flash is cleared.
 //   form[data-swap="a b"]     post with fetch, then swap #a and #b from the page it lands on.
 //   details[data-src]         load the [data-slot] body the first time it opens.
 //   ?notice=...               dropped from the address bar once shown, so a reload does not repeat it.
@@ -24,7 +26,10 @@
       const fresh = doc.getElementById(id);
       const old = document.getElementById(id);
       if (fresh && old) {
+        const moved = old.dataset.subject && fresh.dataset.subject !== old.dataset.subject;
         old.replaceWith(document.importNode(fresh, true));
+        const flash = document.getElementById("flash");
+        if (moved && flash) flash.replaceChildren(); // it spoke of what is no longer shown
         watch(document.getElementById(id));
       }
     }
@@ -50,7 +55,14 @@
           /* offline for a moment: try again on the next tick */
         }
       }
-      window.setTimeout(tick, every);
+      // the answer may change the pace (a rollout ended, or a new one started) or stop it
+      const next = document.getElementById(el.id);
+      const pace = next ? Number(next.dataset.refresh || 0) : 0;
+      if (pace) {
+        window.setTimeout(tick, pace);
+      } else {
+        polling.delete(el.id);
+      }
     };
     window.setTimeout(tick, every);
   }
