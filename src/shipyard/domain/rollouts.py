@@ -555,6 +555,8 @@ def finish(r: Rollout, now: datetime) -> Decision:
             finished_at=now,
         )
         message = f"{r.canary} serves 100% of traffic"
+        if r.policy.flag_routed:
+            message = f"flag {r.policy.flag} on for 100% of users of {r.canary}"
         if retire_at is not None:
             message += f"; {r.stable} stays ready until {retire_at.isoformat(timespec='seconds')}"
         return Decision(nxt, (Record("promoted", r.step, ENGINE, message, {"reason": r.reason}),))
@@ -563,6 +565,8 @@ def finish(r: Rollout, now: datetime) -> Decision:
             r, phase=Phase.ROLLED_BACK, weight=0.0, due_at=None, finished_at=now, old_retired=True
         )
         message = f"{r.stable} serves 100% of traffic again; {r.canary} stopped"
+        if r.policy.flag_routed:  # the new code stays deployed; only its feature goes dark
+            message = f"flag {r.policy.flag} off for everyone; {r.canary} keeps running dark"
         return Decision(
             nxt, (Record("rolled_back", r.step, ENGINE, message, {"reason": r.reason}),)
         )

@@ -32,6 +32,7 @@ from tests.support.gitrepo import GitRepo
 
 T0 = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
 ADA = Actor("ada", Role.DEPLOYER)
+WEB = Actor("web", Role.APP)  # the application that reports its cohorts
 PAGE = "/ui/projects/shop/environments/production/rollout"
 
 CONFIG = """\
@@ -365,7 +366,7 @@ class DarkLaunch:
             elif n % 1000 == 0:
                 sdk.record_outcome(FLAG, "error", ctx)
         body = report_body(sdk.drain_metrics())
-        cohorts.report(svc, ADA, "shop", "production", uuid.uuid4().hex, body)
+        cohorts.report(svc, WEB, "shop", "production", uuid.uuid4().hex, body)
         self.clock.advance(seconds=10)
         self.runtime.worker().drain()
         return on

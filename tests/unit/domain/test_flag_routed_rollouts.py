@@ -6,7 +6,16 @@ from datetime import timedelta
 
 import pytest
 
-from shipyard.domain.rollouts import Phase, PolicySpec, StepSpec, abort, decide, flag_percent, start
+from shipyard.domain.rollouts import (
+    Phase,
+    PolicySpec,
+    StepSpec,
+    abort,
+    decide,
+    finish,
+    flag_percent,
+    start,
+)
 from tests.unit.domain.test_rollouts import ERRORS, T0, Traffic, analysis, rollout, tick, weight
 
 FLAGGED = PolicySpec(
@@ -43,3 +52,25 @@ def test_promoted_means_everyone_and_aborted_means_nobody() -> None:
 def test_a_haproxy_policy_is_not_flag_routed() -> None:
     assert not PolicySpec("p", steps=(StepSpec("set_weight", weight=5),)).flag_routed
     assert not PolicySpec("p", router="flag").flag_routed  # no flag named: nothing to move
+
+
+def test_the_outcome_says_what_happened_to_the_flag_not_to_traffic() -> None:
+    """The code stays deployed either way; only the feature's audience changed."""
+    r = decide(start(rollout(policy=FLAGGED, stable=None), T0).rollout, T0).rollout
+    traffic = Traffic()
+    for s in (0, 10, 20):
+        r = tick(r, T0 + timedelta(seconds=s), traffic).rollout
+    promoted = finish(r, T0 + timedelta(seconds=21)).records[-1]
+    assert (promoted.kind, promoted.message) == (
+        "promoted",
+        f"flag new-checkout on for 100% of users of {r.canary}",
+    )
+
+    other = decide(start(rollout(policy=FLAGGED, stable=None), T0).rollout, T0).rollout
+    aborted = abort(other, user="ada", now=T0).rollout
+    back = finish(aborted, T0).records[-1]
+    assert (back.kind, back.message) == (
+        "rolled_back",
+        f"flag new-checkout off for everyone; {other.canary} keeps running dark",
+    )
+    assert "None" not in back.message
