@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -32,6 +33,25 @@ def test_the_sample_repository_tells_the_story_in_commits(tmp_path: Path) -> Non
     repo.git("cherry-pick", fix)
     assert "FAILURE_SHARE = 0.0\n" in (repo.path / "app.py").read_text()
     assert len(first) == 2
+
+
+def _build(repo: SampleRepo, out: Path) -> bytes:
+    """Run the sample's build command as the local builder does: ``sh -c`` in the checkout."""
+    command = load_config_file(repo.path / "shipyard.yaml").build.command
+    out.mkdir()
+    env = {"PATH": os.environ["PATH"], "SHIPYARD_ARTIFACTS_DIR": str(out)}
+    subprocess.run(["/bin/sh", "-c", command], cwd=repo.path, env=env, check=True)
+    return (out / "hello.tar.gz").read_bytes()
+
+
+def test_the_same_commit_builds_the_same_bytes(tmp_path: Path) -> None:
+    """A checkout's mtimes (and the clock) must not reach the artifact: one commit, one digest."""
+    repo = SampleRepo(tmp_path / PROJECT)
+    repo.create(router_port=18080)
+    first = _build(repo, tmp_path / "a")
+    os.utime(repo.path / "app.py", (1_000_000_000, 1_000_000_000))  # as a later checkout would
+    time.sleep(1.1)  # gzip and tar would otherwise stamp the same second
+    assert _build(repo, tmp_path / "b") == first
 
 
 def test_the_sweep_stops_what_works_in_the_demo_dir_and_nothing_else(tmp_path: Path) -> None:

@@ -2,7 +2,9 @@
 
 Commits are authored by Ada (the demo's deployer), so separation of duties bars her from
 approving what she wrote; Grace, the approver, wrote nothing. Dates are fixed per commit so the
-repository (and the changelog the demo shows) reads the same on every run.
+repository reads the same on every run, and the build is byte-for-byte
+reproducible (sorted names, zero mtimes and owners, ``gzip -n``): the same commit always yields
+the same artifact digest, however and whenever its checkout was made.
 """
 
 from __future__ import annotations
@@ -29,11 +31,14 @@ assert HEALTHY in APP, "sample_app.py must set FAILURE_SHARE = 0.0: the bug comm
 CONFIG = """\
 # The `shipyard demo` project: staging takes every build, production needs an approval and
 # moves its traffic through HAProxy with a short canary (seconds, not minutes: it is a demo).
+# The build is reproducible: the same commit always gives the same bytes.
 project: {project}
 mainline: main
 versioning: {{scheme: semver, initial: 1.0.0}}
 build:
-  command: tar czf "$SHIPYARD_ARTIFACTS_DIR/hello.tar.gz" app.py
+  command: >-
+    tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner --mode=u=rw,go=r
+    -cf "$SHIPYARD_ARTIFACTS_DIR/hello.tar" app.py && gzip -n "$SHIPYARD_ARTIFACTS_DIR/hello.tar"
   artifacts: ["*.tar.gz"]
 environments:
   - name: staging
