@@ -48,15 +48,20 @@ def test_the_demo_tells_the_whole_story_and_leaves_nothing_running(tmp_path: Pat
     assert done.returncode == 0, out[-4000:] + done.stderr[-2000:]
     assert took < 180, f"the demo took {took:.0f}s"
 
-    assert "approved by grace (approver)" in out
+    assert out.count("approved by grace (approver)") == 4
     assert "ada may not approve it herself" in out  # separation of duties, shown by the server
-    assert "rolled back automatically: analysis failed: errors:" in out
+    assert "1.0.0-rc.1 took 100% of production at once, no canary" in out  # nothing to compare
+    # The healthy canary passes both analyses by the sequential judge, against the stable version.
+    assert "1.1.0-rc.1 promoted to 100% of production" in out
+    assert out.count("errors pass by the sequential judge") == 4  # 1.1.0-rc.1 and 1.2.0-rc.2
+    # The buggy one fails them, and the evidence is the sequential test's, as explain shows it.
     assert (
-        "errors: fail" in out and "> max 0.05" in out
-    )  # the evidence, as rollout explain shows it
-    assert "onto release/1.1.0" in out
-    assert "candidate 1.1.0-rc.2" in out and "sha256:" in out
-    assert "1.1.0-rc.2 promoted to 100% of production" in out
+        "rolled back automatically: analysis failed: errors: canary is worse than baseline" in out
+    )
+    assert "errors: fail" in out and '"judge": "sequential"' in out and "max e-value" in out
+    assert "onto release/1.2.0" in out
+    assert "candidate 1.2.0-rc.2" in out and "sha256:" in out
+    assert "1.2.0-rc.2 promoted to 100% of production" in out
     assert "nothing left running" in out
 
     # The state it left behind says the same as what it printed.
@@ -66,15 +71,25 @@ def test_the_demo_tells_the_whole_story_and_leaves_nothing_running(tmp_path: Pat
     )
     assert production == [
         ("1.0.0-rc.1", "succeeded"),
-        ("1.1.0-rc.1", "failed"),
-        ("1.1.0-rc.2", "succeeded"),
+        ("1.1.0-rc.1", "succeeded"),
+        ("1.2.0-rc.1", "failed"),
+        ("1.2.0-rc.2", "succeeded"),
     ]
-    phases = _rows(root, "SELECT canary, phase FROM rollouts ORDER BY id")
+    phases = _rows(root, "SELECT canary, stable, phase FROM rollouts ORDER BY id")
     assert phases == [
-        ("1.0.0-rc.1", "promoted"),
-        ("1.1.0-rc.1", "rolled_back"),
-        ("1.1.0-rc.2", "promoted"),
+        ("1.0.0-rc.1", None, "promoted"),  # a first version: 100% at once
+        ("1.1.0-rc.1", "1.0.0-rc.1", "promoted"),
+        ("1.2.0-rc.1", "1.1.0-rc.1", "rolled_back"),
+        ("1.2.0-rc.2", "1.1.0-rc.1", "promoted"),
     ]
+    # The fix restores 1.1.0's app.py, and the reproducible build gives the very same bytes.
+    digests = dict(
+        _rows(
+            root,
+            "SELECT c.name, a.digest FROM artifacts a JOIN candidates c ON c.id = a.candidate_id",
+        )
+    )
+    assert digests["1.2.0-rc.2"] == digests["1.1.0-rc.1"] != digests["1.2.0-rc.1"]
     approvers = _rows(root, "SELECT DISTINCT actor FROM events WHERE kind = 'deployment.approved'")
     assert approvers == [("grace",)]
     assert leftovers(root) == {}
@@ -105,7 +120,7 @@ def test_ctrl_c_halfway_stops_everything_and_exits_130(tmp_path: Path) -> None:
         lines = _lines(proc)
         deadline = time.monotonic() + DEMO_TIMEOUT
         # Wait until the buggy canary is in flight: server, HAProxy, instances and load all run.
-        while not (seen and "approved by grace" in seen[-1] and "deployment 4" in "".join(seen)):
+        while not (seen and "approved by grace" in seen[-1] and "deployment 6" in "".join(seen)):
             text = lines.get(timeout=max(0.1, deadline - time.monotonic()))
             assert text is not None, "".join(seen)
             seen.append(text)

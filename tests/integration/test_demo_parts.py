@@ -19,19 +19,23 @@ def test_the_sample_repository_tells_the_story_in_commits(tmp_path: Path) -> Non
     config = load_config_file(repo.path / "shipyard.yaml")  # a config the server accepts
     assert config.project == PROJECT
     assert [e.name for e in config.environments] == ["staging", "production"]
-    assert "FAILURE_SHARE = 0.0\n" in (repo.path / "app.py").read_text()
+    assert config.checks["errors"].judge == "sequential"  # judged against the stable version
+    app = repo.path / "app.py"
+    assert "FAILURE_SHARE = 0.0\n" in app.read_text()
 
+    repo.commit_feature()
+    assert 'GREETING = "welcome"' in app.read_text()
     bug = repo.commit_bug()
-    assert "FAILURE_SHARE = 0.3" in (repo.path / "app.py").read_text()
+    assert "FAILURE_SHARE = 0.3" in app.read_text()
     fix = repo.commit_fix()
-    assert "FAILURE_SHARE = 0.0\n" in (repo.path / "app.py").read_text()
+    assert "FAILURE_SHARE = 0.0\n" in app.read_text() and 'GREETING = "welcome"' in app.read_text()
     assert repo.git("log", "--format=%an", "-1") == "Ada Lovelace"  # the deployer wrote them all
 
     # The fix picks cleanly onto a release branch cut at the bug, as the demo's pick does.
-    repo.git("branch", "release/1.1.0", bug)
-    repo.git("checkout", "-q", "release/1.1.0")
+    repo.git("branch", "release/1.2.0", bug)
+    repo.git("checkout", "-q", "release/1.2.0")
     repo.git("cherry-pick", fix)
-    assert "FAILURE_SHARE = 0.0\n" in (repo.path / "app.py").read_text()
+    assert "FAILURE_SHARE = 0.0\n" in app.read_text()
     assert len(first) == 2
 
 

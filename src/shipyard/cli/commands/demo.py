@@ -46,6 +46,10 @@ from shipyard.cli.render import console, line, short, table
 EXIT_INTERRUPTED = 130  # the shell's code for "stopped by Ctrl-C"
 DEPLOYER, APPROVER = "ada", "grace"
 WAIT_S = 90.0  # the longest any one step may take before the demo gives up
+# Users' requests per second during a canary: enough errors (every version fails ~5%) for the
+# sequential judge to rule harm out within a 10-second analysis window (docs/demo.md).
+CANARY_RATE = 150.0
+RESUMES = 2  # inconclusive analyses the approver re-runs before the demo gives up
 
 
 class Interrupted(KeyboardInterrupt):
@@ -270,11 +274,24 @@ def _view(r: dict[str, Any] | None, versions: list[dict[str, Any]], seen: Seen) 
     return Group(t, Text(decision, style="dim"))
 
 
+def _resumed(cast: Cast, r: dict[str, Any] | None, resumes: list[str]) -> bool:
+    """An analysis that ended without enough evidence either way pauses for a human (an engine
+    rule): the approver has it measured again, at most ``RESUMES`` times."""
+    if r is None or r["phase"] != "paused" or len(resumes) >= RESUMES:
+        return False
+    if not r["pause_reason"].startswith("analysis inconclusive"):
+        return False
+    cast.grace.post(f"/api/v1/projects/{PROJECT}/environments/production/rollout/resume", {})
+    resumes.append(r["pause_reason"])
+    return True
+
+
 def _watch(cast: Cast, deployment_id: int, traffic: Traffic) -> dict[str, Any]:
     """Live view until the rollout has ended and the deployment has its outcome."""
     seen_versions: dict[str, dict[str, Any]] = {}  # kept: an ended rollout shows one version
     deadline = time.monotonic() + WAIT_S
     done: dict[str, Any] | None = None
+    resumes: list[str] = []
     with Live(_view(None, [], Seen()), console=console, refresh_per_second=4) as live:
         while done is None and time.monotonic() < deadline:
             r = _live_rollout(cast.ada, deployment_id)
@@ -282,10 +299,12 @@ def _watch(cast: Cast, deployment_id: int, traffic: Traffic) -> dict[str, Any]:
             live.update(_view(r, list(seen_versions.values()), traffic.seen()))
             if r and r["phase"] in ("promoted", "rolled_back"):
                 done = _finished(cast.ada, deployment_id)
-            if done is None:
+            if done is None and not _resumed(cast, r, resumes):
                 time.sleep(0.3)
     if not console.is_terminal:
         console.line()  # Live ends its last frame with a newline on terminals only
+    for why in resumes:
+        line(f"[yellow]‖[/] {why}: {APPROVER} had it measured again (rollout resume)")
     if done is None:
         raise CliError(f"deployment {deployment_id} did not finish in time", "deployment_failed")
     return done
@@ -300,13 +319,13 @@ def _first_release(cast: Cast, candidate: str) -> None:
         raise CliError(f"{candidate} failed in production: {done['outcome']}", "deployment_failed")
     r = _rollout(cast.ada, d["id"])
     why = r["records"][0]["message"] if r and r["records"] else "first version"
-    _ok(f"{candidate} runs in production ({why})")
+    _ok(f"{candidate} took 100% of production at once, no canary (engine: {why})")
 
 
 def _to_production(cast: Cast, port: int, candidate: str) -> dict[str, Any]:
     """Staging, approval, then the canary under load from users."""
     _staged(cast, candidate)
-    with Traffic(port, seconds=WAIT_S) as traffic:
+    with Traffic(port, rate=CANARY_RATE, seconds=WAIT_S) as traffic:
         d = _approved(cast, candidate, show_refusal=False)
         done = _watch(cast, d["id"], traffic)
     seen = traffic.seen()
@@ -324,13 +343,43 @@ def _serving(port: int) -> str:
     with Traffic(port, requests=40, seconds=10) as traffic:
         _until("answers from production", lambda: True if traffic.seen().total >= 40 else None)
     seen = traffic.seen()
-    return ", ".join(f"{v} ({n}/{seen.total})" for v, n in sorted(seen.ok.items())) or "nobody"
+    versions = sorted(set(seen.ok) | set(seen.failed))
+    return (
+        ", ".join(f"{v} ({seen.ok[v]} ok, {seen.failed[v]} 5xx of {seen.total})" for v in versions)
+        or "nobody"
+    )
 
 
 # -- the story --------------------------------------------------------------------------------
+def _verdict(step: int, check: dict[str, Any]) -> str:
+    """One check's verdict with the sequential judge's numbers: the canary's error-rate ratio to
+    stable and its confidence sequence (the harm a pass has ruled out)."""
+    ev = check.get("evidence", {})
+    low, high = ev.get("effect_interval") or [None, None]
+    ratio = ev.get("error-rate ratio")
+    effect = "" if ratio is None else f", error-rate ratio to stable {ratio:.2f}"
+    if low is not None and high is not None:
+        effect += f" (between {low:.2f} and {high:.2f})"
+    return (
+        f"step {step}: {check['name']} {check['verdict']} by the {ev.get('judge', '?')} judge, "
+        f"{ev.get('canary_requests', '?')} canary vs {ev.get('baseline_requests', '?')} stable "
+        f"requests{effect}: {check['reason']}"
+    )
+
+
+def _verdicts(r: dict[str, Any]) -> list[str]:
+    """Each analysis decision of a rollout in one line: the judge's verdict against stable."""
+    return [
+        _verdict(rec["step"] + 1, check)
+        for rec in r["records"]
+        if rec["kind"] in ("analysis", "aborting")
+        for check in rec["evidence"].get("checks", [])
+    ]
+
+
 @dataclass
 class Story:
-    """The seven steps, in order; each prints what happened as the server reports it."""
+    """The eight steps, in order; each prints what happened as the server reports it."""
 
     root: Path
     server: DemoServer
@@ -362,6 +411,7 @@ class Story:
         _first_release(cast, rc1["name"])
         _ok(f"production serves {_serving(self.router_port)}")
 
+        self._feature_release(cast)
         self._bad_release(cast)
         self._fix(cast)
         self._summary(cast, time.monotonic() - started)
@@ -372,9 +422,28 @@ class Story:
             f"commit {short(sha)} on main by {self.repo.git('log', '-1', '--format=%an', sha)}: {subject}{note}"
         )
 
+    def _promoted(self, cast: Cast, candidate: str) -> None:
+        """Through staging and a canary that must reach 100%, with the judge's verdicts."""
+        d = _to_production(cast, self.router_port, candidate)
+        r = _rollout(cast.ada, d["id"])
+        if d["state"] != "succeeded" or r is None or r["phase"] != "promoted":
+            raise CliError(
+                f"{candidate} did not reach production: {d['outcome']}", "deployment_failed"
+            )
+        for verdict in _verdicts(r):
+            line(f"  {verdict}")
+        _ok(f"{candidate} promoted to 100% of production")
+        _ok(f"production serves {_serving(self.router_port)}")
+
+    def _feature_release(self, cast: Cast) -> None:
+        _title(5, "Release 1.1.0, a new feature: a healthy canary, step by step to 100%")
+        self._commit(self.repo.commit_feature())
+        rc = _cut(cast)
+        self._promoted(cast, rc["name"])
+
     def _bad_release(self, cast: Cast) -> None:
-        _title(5, "Release 1.1.0 with a bug: its canary is rolled back by itself")
-        self._commit(self.repo.commit_bug(), "  [red](30% of its answers fail)[/]")
+        _title(6, "Release 1.2.0 with a bug: its canary is rolled back by itself")
+        self._commit(self.repo.commit_bug(), "  [red](its new code fails 30% of the answers)[/]")
         rc = _cut(cast)
         d = _to_production(cast, self.router_port, rc["name"])
         r = _rollout(cast.ada, d["id"])
@@ -388,20 +457,14 @@ class Story:
         _ok(f"production serves {_serving(self.router_port)}")
 
     def _fix(self, cast: Cast) -> None:
-        _title(6, "The fix: picked onto release/1.1.0, which mints 1.1.0-rc.2")
+        _title(7, "The fix: picked onto release/1.2.0, which mints 1.2.0-rc.2")
         fix = self.repo.commit_fix()
         self._commit(fix)
-        rc2 = _pick(cast, "1.1.0", fix)
-        d = _to_production(cast, self.router_port, rc2["name"])
-        if d["state"] != "succeeded":
-            raise CliError(
-                f"{rc2['name']} did not reach production: {d['outcome']}", "deployment_failed"
-            )
-        _ok(f"{rc2['name']} promoted to 100% of production")
-        _ok(f"production serves {_serving(self.router_port)}")
+        rc2 = _pick(cast, "1.2.0", fix)
+        self._promoted(cast, rc2["name"])
 
     def _summary(self, cast: Cast, seconds: float) -> None:
-        _title(7, f"Done in {seconds:.0f}s")
+        _title(8, f"Done in {seconds:.0f}s")
         rows = cast.ada.get(f"/api/v1/projects/{PROJECT}/status")
         table(
             "what runs where",
@@ -478,7 +541,8 @@ def demo(
         bool, typer.Option("--keep", help="leave the server up to explore the dashboard")
     ] = False,
 ) -> None:
-    """Show the whole story: cut, build once, staging, approval, a canary rolled back, a pick, a promotion."""
+    """Show the whole story: cut, build once, staging, approval, a healthy canary, a canary
+    rolled back, a pick, a promotion."""
     _require_tools()
     root = _prepare(data_dir)
     server = DemoServer(root / "shipyard", port or free_port(), root / "server.log")

@@ -22,11 +22,13 @@ AUTHOR = ("Ada Lovelace", "ada@example.com")
 APP = (Path(__file__).parent / "sample_app.py").read_text()
 HEALTHY = "FAILURE_SHARE = 0.0\n"
 BUGGY = "FAILURE_SHARE = 0.3  # new greeting code path: crashes for 30% of the requests\n"
+PLAIN, WELCOMING = 'GREETING = "hello"\n', 'GREETING = "welcome"\n'
 _EPOCH = 1_767_225_600  # 2026-01-01T00:00:00Z
 README = (
     "# hello\n\nRun it with `PORT=8000 python3 app.py`; `GET /` greets, `GET /healthz` is ok.\n"
 )
 assert HEALTHY in APP, "sample_app.py must set FAILURE_SHARE = 0.0: the bug commit edits it"
+assert PLAIN in APP, 'sample_app.py must set GREETING = "hello": the feature commit edits it'
 
 CONFIG = """\
 # The `shipyard demo` project: staging takes every build, production needs an approval and
@@ -54,11 +56,13 @@ policies:
   canary:
     steps:
       - set_weight: 20
-      - analysis: {{checks: [errors], interval: 2s, duration: 6s}}
+      - analysis: {{checks: [errors], interval: 2s, duration: 10s}}
       - set_weight: 50
-      - analysis: {{checks: [errors], interval: 2s, duration: 4s}}
+      - analysis: {{checks: [errors], interval: 2s, duration: 10s}}
 checks:
-  errors: {{metric: error_ratio, judge: threshold, threshold: {{max: 0.05}}, failure_limit: 1}}
+  # the default judge, sequential: canary against stable, anytime-valid at alpha 0.02; harm is
+  # 5x the stable's error ratio, the smallest a 10-second window can rule out at ~150 req/s
+  errors: {{metric: error_ratio, max_increase: 4}}
 """
 
 
@@ -107,8 +111,19 @@ class SampleRepo:
             self.commit("docs: how to run it (#2)", {"README.md": README}),
         ]
 
+    def commit_feature(self) -> str:
+        """A harmless change on main: what 1.1.0 ships, through a healthy canary."""
+        app = (self.path / "app.py").read_text()
+        return self.commit(
+            "feat: a warmer greeting (#3)", {"app.py": app.replace(PLAIN, WELCOMING)}
+        )
+
     def commit_bug(self) -> str:
-        return self.commit("feat: personal greetings (#3)", {"app.py": APP.replace(HEALTHY, BUGGY)})
+        app = (self.path / "app.py").read_text()
+        return self.commit("feat: personal greetings (#4)", {"app.py": app.replace(HEALTHY, BUGGY)})
 
     def commit_fix(self) -> str:
-        return self.commit("fix: greeting crash for 30% of users (#4)", {"app.py": APP})
+        app = (self.path / "app.py").read_text()
+        return self.commit(
+            "fix: greeting crash for 30% of users (#5)", {"app.py": app.replace(BUGGY, HEALTHY)}
+        )
