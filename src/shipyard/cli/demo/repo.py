@@ -60,9 +60,9 @@ policies:
       - set_weight: 50
       - analysis: {{checks: [errors], interval: 2s, duration: 10s}}
 checks:
-  # the default judge, sequential: canary against stable, anytime-valid at alpha 0.02; harm is
-  # 5x the stable's error ratio, the smallest a 10-second window can rule out at ~150 req/s
-  errors: {{metric: error_ratio, max_increase: 4}}
+  # the default judge, sequential: canary against stable, anytime-valid at alpha; harm is 5x
+  # the stable's error ratio, the smallest a 10-second window can rule out at ~150 req/s
+  errors: {{metric: error_ratio, max_increase: 4, alpha: 0.01}}
 """
 
 
