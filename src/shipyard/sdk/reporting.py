@@ -14,13 +14,13 @@ drains its counters every ``report_interval`` and hands the batch to a reporter:
 from __future__ import annotations
 
 from typing import Protocol
-from urllib.parse import quote
 
 import httpx
 from prometheus_client import REGISTRY, CollectorRegistry, Counter
 
 from shipyard.errors import AdapterError
 from shipyard.sdk.metrics import MetricsSnapshot, report_body
+from shipyard.sdk.sources import flags_url
 
 __all__ = ["HttpMetricsReporter", "MetricsReporter", "PrometheusReporter"]
 
@@ -46,10 +46,7 @@ class HttpMetricsReporter:
         timeout: float = 10.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self.url = (
-            f"{base_url.rstrip('/')}/api/v1/projects/{quote(project, safe='')}"
-            f"/environments/{quote(environment, safe='')}/flags/metrics"
-        )
+        self.url = flags_url(base_url, project, environment, "metrics")
         self._headers = {"Authorization": f"Bearer {token}"}
         self._app = app_name
         self._client = httpx.Client(timeout=timeout, transport=transport)

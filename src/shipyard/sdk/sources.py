@@ -102,6 +102,14 @@ class FileFlagSource:
         return FetchResult(True, _checked(body, str(self.path)), tag)
 
 
+def flags_url(base_url: str, project: str, environment: str, endpoint: str) -> str:
+    """One environment's flag endpoint (``state``, ``stream``, ``metrics``), names escaped."""
+    return (
+        f"{base_url.rstrip('/')}/api/v1/projects/{quote(project, safe='')}"
+        f"/environments/{quote(environment, safe='')}/flags/{endpoint}"
+    )
+
+
 class HttpFlagSource:
     """Shipyard's flag-state endpoint for one project and environment, polled with ETags.
 
@@ -119,10 +127,7 @@ class HttpFlagSource:
         timeout: float = 10.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self.url = (
-            f"{base_url.rstrip('/')}/api/v1/projects/{quote(project, safe='')}"
-            f"/environments/{quote(environment, safe='')}/flags/state"
-        )
+        self.url = flags_url(base_url, project, environment, "state")
         self._headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
         self._client = httpx.Client(timeout=timeout, transport=transport)
 
@@ -206,7 +211,7 @@ class SseFlagSource:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.poll = HttpFlagSource(base_url, project, environment, token, transport=transport)
-        self.url = self.poll.url.removesuffix("/state") + "/stream"
+        self.url = flags_url(base_url, project, environment, "stream")
         self._params = {"interval": str(check_interval)}
         self._headers = {"Authorization": f"Bearer {token}", "Accept": "text/event-stream"}
         # read_timeout > the server's 15 s keep-alive: a silent connection is a dead one
