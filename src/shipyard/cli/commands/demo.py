@@ -46,8 +46,9 @@ from shipyard.cli.render import console, line, short, table
 EXIT_INTERRUPTED = 130  # the shell's code for "stopped by Ctrl-C"
 DEPLOYER, APPROVER = "ada", "grace"
 WAIT_S = 90.0  # the longest any one step may take before the demo gives up
-# Users' requests per second during a canary: enough errors (every version fails ~5%) for the
-# sequential judge to rule harm out within a 10-second analysis window (docs/demo.md).
+# Users' requests per second during a canary: enough canary requests (~300 at 20% in a 10-second
+# window) for the sequential judge to bound a zero-error canary within the demo check's
+# negligible increase of 2.5 points (docs/demo.md).
 CANARY_RATE = 150.0
 RESUMES = 2  # inconclusive analyses the approver re-runs before the demo gives up
 
