@@ -54,6 +54,8 @@ def test_the_demo_tells_the_whole_story_and_leaves_nothing_running(tmp_path: Pat
     # The healthy canary passes both analyses by the sequential judge, against the stable version.
     assert "1.1.0-rc.1 promoted to 100% of production" in out
     assert out.count("errors pass by the sequential judge") == 4  # 1.1.0-rc.1 and 1.2.0-rc.2
+    # Healthy versions fail nothing: they pass by the bound on the error ratio's increase.
+    assert out.count("below the negligible 2.5 points") == 4
     # The buggy one fails them, and the evidence is the sequential test's, as explain shows it.
     assert (
         "rolled back automatically: analysis failed: errors: canary is worse than baseline" in out

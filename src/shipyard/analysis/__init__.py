@@ -9,6 +9,7 @@ from shipyard.analysis.samples import (
     Judge,
     Judgement,
     Metric,
+    RateDifference,
     Slice,
     Verdict,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "MannWhitneyConfig",
     "MannWhitneyJudge",
     "Metric",
+    "RateDifference",
     "SequentialConfig",
     "SequentialJudge",
     "Slice",

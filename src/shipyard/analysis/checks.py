@@ -25,7 +25,7 @@ from itertools import pairwise
 from typing import Any
 
 from shipyard.analysis.registry import make_judge
-from shipyard.analysis.samples import Judge, Metric, Verdict
+from shipyard.analysis.samples import Evidence, Judge, Metric, Verdict
 from shipyard.analysis.slices import ArmCounters, arm_delta, build_slices, was_reset
 
 __all__ = [
@@ -53,6 +53,8 @@ class CheckSpec:
     min: float | None = None
     compare_baseline: bool = False
     max_increase: float | None = None
+    # absolute error-ratio increase that is not harm (sequential error_ratio only; None: default)
+    negligible_increase: float | None = None
     alpha: float = 0.02
     failure_limit: int = 0
     interval_s: float = 60.0
@@ -159,6 +161,8 @@ def _statistical_judge(check: CheckSpec) -> Judge:
         }
         return make_judge(check.judge, options)
     options = {"alpha": check.alpha, "metrics": (metric,)}
+    if check.negligible_increase is not None and metric is Metric.ERROR_RATE:
+        options["negligible_error_increase"] = check.negligible_increase
     if check.max_increase is not None:
         if metric is Metric.ERROR_RATE:
             options["min_error_ratio"] = 1.0 + check.max_increase
@@ -186,6 +190,22 @@ def _window_values(
 
 def _finite(x: float) -> float | None:
     return x if math.isfinite(x) else None
+
+
+def _pass_details(ev: Evidence) -> dict[str, Any]:
+    """How a pass ruled harm out and, at a final look, the error rates' exact bounds."""
+    out: dict[str, Any] = {}
+    if ev.pass_criterion:
+        out["pass_criterion"] = ev.pass_criterion
+    d = ev.rate_difference
+    if d is not None:
+        out["error_ratio_bounds"] = {
+            "canary": [d.canary_low, d.canary_high],
+            "stable": [d.baseline_low, d.baseline_high],
+            "increase_at_most": d.increase_high,
+            "negligible_increase": d.tolerance,
+        }
+    return out
 
 
 def _statistical(check: CheckSpec, snaps: Sequence[Snapshot], final: bool) -> CheckResult:
@@ -231,6 +251,7 @@ def _statistical(check: CheckSpec, snaps: Sequence[Snapshot], final: bool) -> Ch
             "baseline_requests": ev.n_baseline,
             "alpha": ev.alpha,
         }
+        details.update(_pass_details(ev))
     if verdict is Verdict.NO_DATA and final:
         verdict = Verdict.INCONCLUSIVE
     return CheckResult(

@@ -21,6 +21,7 @@ __all__ = [
     "Judge",
     "Judgement",
     "Metric",
+    "RateDifference",
     "Slice",
     "Verdict",
     "combine_verdicts",
@@ -86,6 +87,33 @@ class Slice:
 
 
 @dataclass(frozen=True, slots=True)
+class RateDifference:
+    """Exact one-sided bounds of each arm's error rate, each at ``alpha / 2`` (Bonferroni).
+
+    ``increase_high`` bounds how far the canary's error rate is above the baseline's with
+    confidence ``1 - alpha``; a pass uses it once, at the end of the window, so a fixed-sample
+    bound is valid there even though the window was watched all along.
+    """
+
+    canary_low: float
+    canary_high: float
+    baseline_low: float
+    baseline_high: float
+    tolerance: float
+    alpha: float
+
+    @property
+    def increase_high(self) -> float:
+        """Largest canary-minus-baseline error rate the data still allow."""
+        return self.canary_high - self.baseline_low
+
+    @property
+    def decrease_high(self) -> float:
+        """Largest baseline-minus-canary error rate the data still allow."""
+        return self.baseline_high - self.canary_low
+
+
+@dataclass(frozen=True, slots=True)
 class Evidence:
     """Why a judge decided what it did, for one metric; rendered in UIs and audit logs."""
 
@@ -103,6 +131,9 @@ class Evidence:
     n_baseline: int
     alpha: float | None
     reason: str
+    # how a pass ruled harm out: "ratio" (the effect's interval) or "negligible_increase"
+    pass_criterion: str = ""
+    rate_difference: RateDifference | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,11 @@ bound still holds. A mixture over a grid of ``η₁ ≥ η_min`` is again a supe
 Ville's inequality it ever reaches ``1/α`` with probability at most ``α``: a mixture SPRT in the
 sense of Robbins (1970) and Lindon et al. (KDD 2022), valid however often it is looked at.
 Inverting the same mixtures around every ``η₀`` gives a confidence sequence for the effect.
+
+A ratio cannot be bounded when neither arm errs, so a pass may also rest on the absolute error
+rates: at the final look, exact one-sided bounds of both arms (``error_rate_bounds``) showing the
+canary's error rate at most ``negligible_error_increase`` above the baseline's. That criterion
+only ever turns INCONCLUSIVE into PASS; FAIL is decided by the e-values alone.
 """
 
 from __future__ import annotations
@@ -30,12 +35,14 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy import stats
 
 from shipyard.analysis.samples import (
     Direction,
     Evidence,
     Judgement,
     Metric,
+    RateDifference,
     Slice,
     Verdict,
     combine_verdicts,
@@ -45,6 +52,7 @@ from shipyard.errors import InvalidError
 __all__ = [
     "SequentialConfig",
     "SequentialJudge",
+    "error_rate_bounds",
     "error_trials",
     "harm_grid",
     "latency_trials",
@@ -63,6 +71,10 @@ class SequentialConfig:
     judged, latency gets ``latency_alpha_share`` of it: its sign test has far more trials than
     there are errors, so it loses little by testing at a stricter level, and errors gain power.
     Each metric's share is split evenly across sides for ``Direction.EITHER``.
+
+    ``negligible_error_increase`` is an absolute tolerance (0.001 = 0.1 percentage points): an
+    error rate at most that far above the baseline's is not harm, so a final look may pass a
+    canary whose ratio cannot be bounded (no errors in either arm). 0 turns it off.
     """
 
     alpha: float = 0.02
@@ -75,6 +87,7 @@ class SequentialConfig:
     metrics: tuple[Metric, ...] = (Metric.ERROR_RATE, Metric.LATENCY)
     error_direction: Direction = Direction.INCREASE
     latency_direction: Direction = Direction.INCREASE
+    negligible_error_increase: float = 0.001
 
     def __post_init__(self) -> None:
         if not 0.0 < self.alpha < 1.0:
@@ -89,6 +102,10 @@ class SequentialConfig:
             raise InvalidError("grid_size must be at least 1")
         if not self.metrics:
             raise InvalidError("judge at least one metric")
+        if not 0.0 <= self.negligible_error_increase < 1.0:
+            raise InvalidError(
+                f"negligible_error_increase must be in [0, 1), got {self.negligible_error_increase}"
+            )
 
     def sides(self, metric: Metric) -> tuple[int, ...]:
         direction = self.error_direction if metric is Metric.ERROR_RATE else self.latency_direction
@@ -154,6 +171,24 @@ def error_trials(
     total = np.where(both, ec + np.asarray(baseline_errors, dtype=np.float64), 0.0)
     offset = np.where(both, np.log(np.where(both, nc, 1.0) / np.where(both, nb, 1.0)), 0.0)
     return ec, total, offset
+
+
+def error_rate_bounds(errors: int, requests: int, level: float) -> tuple[float, float]:
+    """Exact (Clopper-Pearson) one-sided lower and upper bounds of an error rate.
+
+    Each bound alone is wrong with probability at most ``level``. Pooling slices whose error
+    rates differ gives a Poisson-binomial count, which is less spread than the binomial in its
+    tails (Hoeffding, 1956), so the bounds stay conservative under drift.
+    """
+    if requests <= 0:
+        return 0.0, 1.0
+    low = 0.0 if errors == 0 else float(stats.beta.ppf(level, errors, requests - errors + 1))
+    high = (
+        1.0
+        if errors >= requests
+        else float(stats.beta.ppf(1.0 - level, errors + 1, requests - errors))
+    )
+    return low, high
 
 
 def latency_trials(slices: Sequence[Slice]) -> tuple[FloatArray, FloatArray, FloatArray]:
@@ -256,21 +291,69 @@ class SequentialJudge:
         to_effect = _to_ratio if metric is Metric.ERROR_RATE else _to_probability
         interval = (to_effect(effect), to_effect(lo_eta), to_effect(hi_eta))
         threshold = math.log(1.0 / alpha)
+        difference = None
+        if final and metric is Metric.ERROR_RATE and cfg.negligible_error_increase > 0:
+            difference = self._rate_difference(slices, alpha)
+        criterion = ""
         if best_log_e >= threshold:
             verdict, why = Verdict.FAIL, "canary is worse than baseline (e-value crossed 1/alpha)"
         elif not final:
             verdict, why = Verdict.CONTINUE, "not enough evidence of harm yet"
-        elif self._harm_ruled_out(metric, lo_eta, hi_eta, low):
-            verdict, why = Verdict.PASS, "any harm is smaller than the minimum effect"
         else:
-            verdict, why = Verdict.INCONCLUSIVE, "window ended before harm was proven or ruled out"
-        return self._evidence(metric, verdict, best_log_e, alpha, interval, n_c, n_b, why)
+            criterion = self._harm_ruled_out(metric, lo_eta, hi_eta, low, difference)
+            verdict, why = self._final_verdict(criterion, difference)
+        return self._evidence(
+            metric, verdict, best_log_e, alpha, interval, n_c, n_b, why, criterion, difference
+        )
 
-    def _harm_ruled_out(self, metric: Metric, lo_eta: float, hi_eta: float, low: float) -> bool:
-        if math.isnan(lo_eta):
-            return False
-        sides = self.config.sides(metric)
-        return (1 not in sides or hi_eta < low) and (-1 not in sides or lo_eta > -low)
+    def _rate_difference(self, slices: Sequence[Slice], alpha: float) -> RateDifference:
+        """Both arms' exact error-rate bounds over the slices where both served traffic.
+
+        Only slices with both arms count, as in the e-values, so both rates cover the same time.
+        """
+        both = [s for s in slices if s.canary.requests > 0 and s.baseline.requests > 0]
+        level = alpha / 2.0
+        c_low, c_high = error_rate_bounds(
+            sum(s.canary.errors for s in both), sum(s.canary.requests for s in both), level
+        )
+        b_low, b_high = error_rate_bounds(
+            sum(s.baseline.errors for s in both), sum(s.baseline.requests for s in both), level
+        )
+        return RateDifference(
+            c_low, c_high, b_low, b_high, self.config.negligible_error_increase, alpha
+        )
+
+    def _harm_ruled_out(
+        self,
+        metric: Metric,
+        lo_eta: float,
+        hi_eta: float,
+        low: float,
+        difference: RateDifference | None,
+    ) -> str:
+        """Which criterion rules harm out on every tested side: "ratio", "negligible_increase"
+        (the absolute bound was needed on at least one side) or "" (neither)."""
+        used_tolerance = False
+        for side in self.config.sides(metric):
+            by_ratio = not math.isnan(lo_eta) and (hi_eta < low if side > 0 else lo_eta > -low)
+            if by_ratio:
+                continue
+            if difference is None:
+                return ""
+            worst = difference.increase_high if side > 0 else difference.decrease_high
+            if worst >= difference.tolerance:
+                return ""
+            used_tolerance = True
+        return "negligible_increase" if used_tolerance else "ratio"
+
+    def _final_verdict(
+        self, criterion: str, difference: RateDifference | None
+    ) -> tuple[Verdict, str]:
+        if criterion == "ratio":
+            return Verdict.PASS, "any harm is smaller than the minimum effect"
+        if criterion and difference is not None:
+            return Verdict.PASS, _negligible_reason(difference, self.config.error_direction)
+        return Verdict.INCONCLUSIVE, "window ended before harm was proven or ruled out"
 
     @staticmethod
     def _point_effect(
@@ -294,6 +377,8 @@ class SequentialJudge:
         n_c: int,
         n_b: int,
         reason: str,
+        criterion: str = "",
+        difference: RateDifference | None = None,
     ) -> Evidence:
         return Evidence(
             judge=self.name,
@@ -310,7 +395,23 @@ class SequentialJudge:
             n_baseline=n_b,
             alpha=alpha,
             reason=reason,
+            pass_criterion=criterion,
+            rate_difference=difference,
         )
+
+
+def _negligible_reason(difference: RateDifference, direction: Direction) -> str:
+    """The pass by tolerance in words, with the bound that earned it, in percentage points."""
+    confidence = f"{100.0 * (1.0 - difference.alpha):g}%"
+    tolerance = f"{100.0 * difference.tolerance:g}"
+    if direction is Direction.EITHER:
+        gap = max(difference.increase_high, difference.decrease_high)
+        said = f"within {100.0 * gap:.2f} points of stable"
+    elif direction is Direction.DECREASE:
+        said = f"at most {100.0 * difference.decrease_high:+.2f} points below stable"
+    else:
+        said = f"at most {100.0 * difference.increase_high:+.2f} points above stable"
+    return f"error ratio {said} ({confidence} bound), below the negligible {tolerance} points"
 
 
 def _to_ratio(eta: float) -> float:

@@ -310,6 +310,8 @@ class Check(Strict):
     threshold: Threshold | None = None
     compare: Literal["baseline"] | None = None
     max_increase: float | None = Field(None, gt=0)
+    # an error-ratio increase this small (absolute: 0.001 = 0.1 points) is not harm
+    negligible_increase: float | None = Field(None, ge=0, lt=1)
     alpha: float = Field(0.02, gt=0, lt=1)
     failure_limit: int | None = Field(None, ge=0)
     interval: Seconds = 60.0
@@ -356,6 +358,12 @@ class Check(Strict):
             )
         if statistical and self.metric == "request_rate":
             raise ValueError("judge: request_rate is judged by threshold")
+        if self.negligible_increase is not None and (
+            self.judge != "sequential" or self.metric != "error_ratio"
+        ):
+            raise ValueError(
+                "negligible_increase: only error_ratio checks of the sequential judge take it"
+            )
         relative = self.compare is not None and self.max_increase is not None
         if not statistical and self.threshold is None and not relative:
             raise ValueError(

@@ -139,6 +139,7 @@ def _check_spec(name: str, c: Check) -> CheckSpec:
         min=t.min if t is not None else None,
         compare_baseline=c.compare == "baseline" or c.judge != "threshold",
         max_increase=c.max_increase,
+        negligible_increase=c.negligible_increase,
         alpha=c.alpha,
         failure_limit=c.effective_failure_limit,
         interval_s=float(c.interval),

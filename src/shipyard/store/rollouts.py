@@ -101,6 +101,7 @@ def _check(c: CheckSpec) -> dict[str, Any]:
         "min": c.min,
         "compare_baseline": c.compare_baseline,
         "max_increase": c.max_increase,
+        "negligible_increase": c.negligible_increase,
         "alpha": c.alpha,
         "failure_limit": c.failure_limit,
         "interval_s": c.interval_s,

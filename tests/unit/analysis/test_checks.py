@@ -152,6 +152,35 @@ def test_sequential_max_increase_is_the_harm_that_counts(
     assert evaluate(router(max_increase=max_increase), snaps).verdict is verdict
 
 
+def test_sequential_zero_errors_pass_by_the_default_tolerance() -> None:
+    r = evaluate(router(), ratio_series([0.0] * 5, [0.0] * 5), final=True)
+    assert r.verdict is Verdict.PASS
+    assert r.evidence["pass_criterion"] == "negligible_increase"
+    bounds = r.evidence["error_ratio_bounds"]
+    assert bounds["negligible_increase"] == 0.001
+    assert bounds["canary"][0] == 0.0 and bounds["stable"][0] == 0.0
+    assert bounds["increase_at_most"] == pytest.approx(1 - 0.01 ** (1 / 5000))
+    assert r.reason.endswith("below the negligible 0.1 points")
+
+
+@pytest.mark.parametrize(
+    ("tolerance", "verdict"), [(0.0, Verdict.INCONCLUSIVE), (0.01, Verdict.PASS)]
+)
+def test_sequential_negligible_increase_comes_from_the_check(
+    tolerance: float, verdict: Verdict
+) -> None:
+    snaps = ratio_series([0.0] * 5, [0.0] * 5, per=200)  # 1,000 requests: 0.46 points at most
+    r = evaluate(router(negligible_increase=tolerance), snaps, final=True)
+    assert r.verdict is verdict
+    assert ("error_ratio_bounds" in r.evidence) is (tolerance > 0)
+
+
+def test_sequential_negligible_increase_leaves_latency_alone() -> None:
+    snaps = latency_series(5, canary_slow=False)
+    r = evaluate(router("latency_p95", negligible_increase=0.5), snaps, final=True)
+    assert "error_ratio_bounds" not in r.evidence
+
+
 def test_sequential_latency_from_histograms() -> None:
     spec = router("latency_p95")
     worse = evaluate(spec, latency_series(2, canary_slow=True))

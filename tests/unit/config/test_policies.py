@@ -77,6 +77,30 @@ def policy(steps: str, head: str = "") -> str:
             "or compare: baseline with max_increase",
         ),
         (
+            "checks:\n  x:\n    metric: error_ratio\n    negligible_increase: 1\n",
+            "shipyard.yaml:4: checks.x.negligible_increase: Input should be less than 1",
+        ),
+        (
+            "checks:\n  x:\n    metric: error_ratio\n    negligible_increase: -0.01\n",
+            "shipyard.yaml:4: checks.x.negligible_increase: "
+            "Input should be greater than or equal to 0",
+        ),
+        (
+            "checks:\n  x:\n    metric: error_ratio\n    negligible_increase: lots\n",
+            "shipyard.yaml:4: checks.x.negligible_increase: "
+            "Input should be a valid number, unable to parse string as a number",
+        ),
+        (
+            "checks:\n  x:\n    metric: latency_p95\n    negligible_increase: 0.01\n",
+            "shipyard.yaml:4: checks.x.negligible_increase: "
+            "only error_ratio checks of the sequential judge take it",
+        ),
+        (
+            "checks:\n  x: {metric: error_ratio, judge: mann_whitney, negligible_increase: 0.01}\n",
+            "shipyard.yaml:2: checks.x.negligible_increase: "
+            "only error_ratio checks of the sequential judge take it",
+        ),
+        (
             "checks:\n  x:\n    metric: error_rate\n",
             "shipyard.yaml:3: checks.x.metric: Input should be 'error_ratio', 'latency_p50', "
             "'latency_p95', 'latency_p99' or 'request_rate'",
@@ -176,3 +200,19 @@ def test_defaults() -> None:
         False,
     )
     assert c.effective_failure_limit == 0
+    assert c.negligible_increase is None  # the judge's default, 0.001
+
+
+def test_negligible_increase_reaches_the_check_spec() -> None:
+    from shipyard.services.project_config import rollout_policy
+
+    text = (
+        "environments:\n  - name: prod\n    router: {port: 8080}\n    policy: c\n"
+        "checks:\n  e: {metric: error_ratio, negligible_increase: 0.005}\n"
+        "policies:\n  c:\n    steps: [{analysis: {checks: [e, {metric: error_ratio}]}}]\n"
+    )
+    assert load_config(text).checks["e"].negligible_increase == 0.005
+    policy = rollout_policy(text, "prod")
+    assert policy is not None
+    named, inline = policy.steps[0].checks
+    assert (named.negligible_increase, inline.negligible_increase) == (0.005, None)

@@ -46,8 +46,9 @@ from shipyard.cli.render import console, line, short, table
 EXIT_INTERRUPTED = 130  # the shell's code for "stopped by Ctrl-C"
 DEPLOYER, APPROVER = "ada", "grace"
 WAIT_S = 90.0  # the longest any one step may take before the demo gives up
-# Users' requests per second during a canary: enough errors (every version fails ~5%) for the
-# sequential judge to rule harm out within a 10-second analysis window (docs/demo.md).
+# Users' requests per second during a canary: enough canary requests (~300 at 20% in a 10-second
+# window) for the sequential judge to bound a zero-error canary within the demo check's
+# negligible increase of 2.5 points (docs/demo.md).
 CANARY_RATE = 150.0
 RESUMES = 2  # inconclusive analyses the approver re-runs before the demo gives up
 
@@ -353,13 +354,18 @@ def _serving(port: int) -> str:
 # -- the story --------------------------------------------------------------------------------
 def _verdict(step: int, check: dict[str, Any]) -> str:
     """One check's verdict with the sequential judge's numbers: the canary's error-rate ratio to
-    stable and its confidence sequence (the harm a pass has ruled out)."""
+    stable and its confidence sequence (the harm a pass has ruled out), or, when the pass rests on
+    the negligible increase (no errors: no ratio to speak of), both versions' error ratios."""
     ev = check.get("evidence", {})
     low, high = ev.get("effect_interval") or [None, None]
     ratio = ev.get("error-rate ratio")
-    effect = "" if ratio is None else f", error-rate ratio to stable {ratio:.2f}"
-    if low is not None and high is not None:
-        effect += f" (between {low:.2f} and {high:.2f})"
+    canary, stable = check.get("value"), check.get("baseline")
+    if ev.get("pass_criterion") == "negligible_increase" and None not in (canary, stable):
+        effect = f", error ratio {canary:.2%} against stable {stable:.2%}"
+    else:
+        effect = "" if ratio is None else f", error-rate ratio to stable {ratio:.2f}"
+        if low is not None and high is not None:
+            effect += f" (between {low:.2f} and {high:.2f})"
     return (
         f"step {step}: {check['name']} {check['verdict']} by the {ev.get('judge', '?')} judge, "
         f"{ev.get('canary_requests', '?')} canary vs {ev.get('baseline_requests', '?')} stable "

@@ -3,10 +3,8 @@
 Stdlib only: it runs from its built artifact with a bare interpreter, not inside Shipyard.
 ``PORT`` is set by the local target, ``SHIPYARD_CANDIDATE`` says which candidate runs.
 
-- ``GET /``        → 200 JSON greeting, or a 500 instead: ``UPSTREAM_FAILURE_SHARE`` of the
-  answers in every version (a flaky upstream, so the stable version fails too and only a judge
-  that compares canary with stable is fair), plus ``FAILURE_SHARE`` of its own (0 in a good
-  version: the demo's bug commit raises it, its fix puts it back).
+- ``GET /``        → 200 JSON greeting, or a 500 for ``FAILURE_SHARE`` of the answers: 0 in a
+  good version (it never fails); the demo's bug commit raises it, its fix puts it back.
 - ``GET /healthz`` → 200 ``ok``, always: a buggy version passes its health checks, and only the
   canary analysis of its live traffic can catch it.
 - Every answer carries ``X-Version``, so a client sees which version served it.
@@ -20,7 +18,6 @@ import random
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-UPSTREAM_FAILURE_SHARE = 0.05
 FAILURE_SHARE = 0.0
 GREETING = "hello"
 VERSION = os.environ.get("SHIPYARD_CANDIDATE") or os.environ.get("SHIPYARD_VERSION") or "dev"
@@ -47,8 +44,6 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, "ok")
         elif path != "/":
             self._send(404, {"error": "not found"})
-        elif random.random() < UPSTREAM_FAILURE_SHARE:
-            self._send(500, {"error": "upstream unavailable"})
         elif random.random() < FAILURE_SHARE:
             self._send(500, {"error": "greeting failed"})
         else:
