@@ -11,7 +11,7 @@ from typing import Any, Protocol, Self
 from shipyard.domain.approvals import Approval
 from shipyard.domain.auth import Role
 from shipyard.domain.deployments import Deployment
-from shipyard.domain.events import Event
+from shipyard.domain.events import Event, EventPage
 from shipyard.domain.releases import Artifact, Candidate, CandidateStatus, Pick, Project, Release
 from shipyard.domain.rollouts import Record, Rollout
 
@@ -101,8 +101,33 @@ class EventLog(Protocol):
         project: str | None = None,
     ) -> None: ...
     def list(
-        self, *, project: str | None = None, limit: int = 100, after_id: int = 0
-    ) -> Sequence[Event]: ...
+        self,
+        *,
+        project: str | None = None,
+        limit: int = 100,
+        after_id: int = 0,
+        kind: str | None = None,
+    ) -> Sequence[Event]:
+        """The oldest ``limit`` matching events above ``after_id``, oldest first (to follow the log).
+
+        ``kind`` is a whole kind (``deployment.approved``) or a prefix that ends at a dot
+        (``deployment`` matches ``deployment.*``)."""
+
+    def newest(
+        self,
+        *,
+        project: str | None = None,
+        kind: str | None = None,
+        before: int | None = None,
+        limit: int = 100,
+    ) -> EventPage:
+        """The newest ``limit`` matching events below ``before``, newest first, in one query.
+
+        ``kind`` matches as in ``list``. This is what a reader paging back through the log wants,
+        without reading what lies above the page."""
+
+    def kinds(self, *, project: str | None = None, limit: int = 200) -> Sequence[str]:
+        """The distinct kinds recorded (in ``project``), sorted, at most ``limit`` of them."""
 
 
 class JobQueue(Protocol):

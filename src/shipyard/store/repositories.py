@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, ScalarSelect, Select, and_, func, literal, or_, select, update
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from shipyard.domain.auth import Role
-from shipyard.domain.events import Event
+from shipyard.domain.events import Event, EventPage
 from shipyard.domain.releases import Artifact, Candidate, CandidateStatus, Pick, Project, Release
 from shipyard.errors import NotFoundError
 from shipyard.store.tables import (
@@ -23,6 +23,8 @@ from shipyard.store.tables import (
     ReleaseRow,
     TokenRow,
 )
+
+_S = TypeVar("_S", bound=Select[Any])
 
 
 def _project(row: ProjectRow) -> Project:
@@ -354,13 +356,75 @@ class SqlEvents:
         )
 
     def list(
-        self, *, project: str | None = None, limit: int = 100, after_id: int = 0
+        self,
+        *,
+        project: str | None = None,
+        limit: int = 100,
+        after_id: int = 0,
+        kind: str | None = None,
     ) -> Sequence[Event]:
-        q = select(EventRow).where(EventRow.id > after_id)
-        if project is not None:
-            q = q.where(EventRow.project == project)
-        rows = self._s.scalars(q.order_by(EventRow.id).limit(limit))
-        return [Event(r.id, r.at, r.actor, r.kind, r.project, r.subject, r.payload) for r in rows]
+        q = _matching(select(EventRow), project=project, kind=kind).where(EventRow.id > after_id)
+        return [_event(r) for r in self._s.scalars(q.order_by(EventRow.id).limit(limit))]
+
+    def newest(
+        self,
+        *,
+        project: str | None = None,
+        kind: str | None = None,
+        before: int | None = None,
+        limit: int = 100,
+    ) -> EventPage:
+        q = _matching(select(EventRow), project=project, kind=kind)
+        if before is not None:
+            q = q.where(EventRow.id < before)
+        rows = list(self._s.scalars(q.order_by(EventRow.id.desc()).limit(limit + 1)))
+        return EventPage(tuple(_event(r) for r in rows[:limit]), older=len(rows) > limit)
+
+    def kinds(self, *, project: str | None = None, limit: int = 200) -> Sequence[str]:
+        """A loose index scan: each step seeks the next kind above the last one found.
+
+        ``SELECT DISTINCT kind`` would read every event (neither database skips through an index
+        on its own); this reads one index entry per kind, and at most ``limit`` of them."""
+
+        def next_kind(above: ColumnElement[str] | None) -> ScalarSelect[str]:
+            q = _matching(select(func.min(EventRow.kind)), project=project, kind=None)
+            return (q if above is None else q.where(EventRow.kind > above)).scalar_subquery()
+
+        seed = select(next_kind(None).label("kind"), literal(1).label("n")).cte(
+            "kinds", recursive=True
+        )
+        step = select(next_kind(seed.c.kind), seed.c.n + 1).where(
+            seed.c.kind.is_not(None), seed.c.n < limit
+        )
+        walk = seed.union_all(step)
+        found = select(walk.c.kind).where(walk.c.kind.is_not(None)).order_by(walk.c.n)
+        return list(self._s.scalars(found))
+
+
+def _event(r: EventRow) -> Event:
+    return Event(r.id, r.at, r.actor, r.kind, r.project, r.subject, r.payload)
+
+
+def _matching(q: _S, *, project: str | None, kind: str | None) -> _S:
+    """``q`` narrowed to the events of ``project`` whose kind is ``kind`` or starts ``kind.``."""
+    if project is not None:
+        q = q.where(EventRow.project == project)
+    if kind:
+        q = q.where(or_(EventRow.kind == kind, _starts_with(EventRow.kind, kind + ".")))
+    return q
+
+
+def _starts_with(column: InstrumentedAttribute[str], prefix: str) -> ColumnElement[bool]:
+    """``column`` starts with ``prefix``, taken literally, and case-sensitively on both databases.
+
+    ``autoescape`` escapes ``%`` and ``_`` (and the escape character), so a kind such as
+    ``a_b`` does not match ``axb.c``. SQLite's LIKE ignores ASCII case, so the comparison of the
+    leading characters keeps ``Deployment`` from matching ``deployment.*`` there (as PostgreSQL
+    would not)."""
+    return and_(
+        column.startswith(prefix, autoescape=True),
+        func.substr(column, 1, len(prefix)) == prefix,
+    )
 
 
 class SqlJobs:

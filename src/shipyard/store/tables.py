@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -117,12 +118,23 @@ class TokenRow(Base):
 
 
 class EventRow(Base):
+    """The audit log. It is read newest first, by project and kind (the dashboard, the CLI).
+
+    ``(project, id)`` and ``(kind, id)`` let those reads walk an index backwards from a cursor and
+    stop after one page; ``(project, kind)`` lets the distinct kinds of a project be found one
+    index seek per kind."""
+
     __tablename__ = "events"
+    __table_args__ = (
+        Index("ix_events_project_id", "project", "id"),
+        Index("ix_events_kind_id", "kind", "id"),
+        Index("ix_events_project_kind", "project", "kind"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[datetime]
     actor: Mapped[str] = mapped_column(String(255))
-    kind: Mapped[str] = mapped_column(String(64), index=True)
-    project: Mapped[str | None] = mapped_column(String(100), nullable=True, index=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    project: Mapped[str | None] = mapped_column(String(100), nullable=True)
     subject: Mapped[str] = mapped_column(String(255))
     payload: Mapped[dict[str, Any]]
 
