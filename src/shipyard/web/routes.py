@@ -7,8 +7,6 @@ Fragments (``.../matrix``, ``.../changelog``) are what dashboard.js swaps into a
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -18,7 +16,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from shipyard.domain.auth import Action
 from shipyard.domain.deployments import DeploymentState
-from shipyard.domain.events import Event
 from shipyard.errors import AuthError, NotFoundError, ShipyardError
 from shipyard.services import (
     artifacts,
@@ -478,45 +475,6 @@ def steer_rollout(
 # ---- audit log ----------------------------------------------------------------------------------
 
 
-def _matches(event: Event, kind: str | None) -> bool:
-    return not kind or event.kind == kind or event.kind.startswith(kind + ".")
-
-
-def recent_events(
-    svc: Services,
-    me: Session,
-    *,
-    project: str | None,
-    kind: str | None,
-    before: int | None,
-    limit: int = EVENTS_PAGE,
-) -> tuple[list[Event], bool, list[str]]:
-    """The newest ``limit`` matching events below ``before``, newest first; more older ones?; kinds.
-
-    The events service pages forward by id, so this reads forward and keeps the last window."""
-    window: deque[Event] = deque(maxlen=limit)
-    matched = 0
-    kinds: set[str] = set()
-    after = 0
-    while True:
-        batch: Sequence[Event] = events.list_events(
-            svc, me.actor, project=project, limit=1000, after_id=after
-        )
-        for e in batch:
-            if before is not None and e.id >= before:
-                break
-            kinds.add(e.kind)
-            if _matches(e, kind):
-                window.append(e)
-                matched += 1
-        else:
-            if len(batch) == 1000:
-                after = batch[-1].id
-                continue
-        break
-    return list(reversed(window)), matched > len(window), sorted(kinds)
-
-
 @router.get("/ui/events")
 def events_page(
     request: Request,
@@ -530,8 +488,8 @@ def events_page(
     project, kind = project or None, (kind or "").strip() or None
     if project is not None:
         projects.show_project(svc, me.actor, project)
-    shown, older, kinds = recent_events(
-        svc, me, project=project, kind=kind, before=before, limit=limit
+    page = events.newest_events(
+        svc, me.actor, project=project, kind=kind, before=before, limit=limit
     )
     return render(
         request,
@@ -539,9 +497,9 @@ def events_page(
         session=me,
         nav="events",
         title="Audit log",
-        events=shown,
-        older=older,
-        kinds=kinds,
+        events=page.events,
+        older=page.older,
+        kinds=events.event_kinds(svc, me.actor, project=project),
         projects=[p.name for p in projects.list_projects(svc, me.actor)],
         project=project,
         kind=kind,

@@ -139,6 +139,10 @@ def test_audit_log_filters_by_project_and_kind(shop: Shop) -> None:
     in_shop = set(re.findall(r'data-kind="([^"]+)"', client.get("/ui/events?project=shop").text))
     assert "token.created" not in in_shop and "release.cut" in in_shop
     assert client.get("/ui/events?project=nope").status_code == 404
+    offered = re.findall(r'<option value="([^"]+)">', page.text)
+    assert "release.cut" in offered and offered.index("release.cut") > offered.index(
+        "project.added"
+    )
 
 
 def test_audit_log_pages_back_through_older_events(shop: Shop) -> None:
