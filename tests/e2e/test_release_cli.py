@@ -118,6 +118,12 @@ def test_cut_build_pick_show(server: ServerProcess, repo: Path) -> None:
         "release.picked",
         "candidate.built",
     ]
+    built = server.cli("events", "--kind", "candidate", "--newest", "--limit", "1", "--json").json()
+    assert [e["kind"] for e in built] == ["candidate.built"]
+    older = server.cli(
+        "events", "--kind", "candidate", "--before", str(built[0]["id"]), "--json"
+    ).json()
+    assert [e["kind"] for e in older] == ["candidate.built"] and older[0]["id"] < built[0]["id"]
 
 
 def test_user_mistakes_are_one_line_errors_with_exit_codes(

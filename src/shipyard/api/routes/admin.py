@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 
 from shipyard.api.deps import Me, Svc
 from shipyard.api.schemas import EventOut, TokenCreatedOut, TokenIn, WhoAmIOut
+from shipyard.errors import InvalidError
 from shipyard.services import events, tokens
 
 router = APIRouter(prefix="/api/v1", tags=["admin"])
@@ -40,9 +41,20 @@ def list_events(
     me: Me,
     project: str | None = None,
     limit: int = Query(100, ge=1, le=1000),
-    after: int = Query(0, ge=0),
+    after: int = Query(0, ge=0, description="oldest first, above this id"),
+    before: int | None = Query(None, ge=1, description="newest first, below this id"),
+    newest: bool = Query(False, description="newest first, from the newest event"),
+    kind: str | None = Query(
+        None, max_length=100, description="a whole kind, or a prefix ending at a dot"
+    ),
 ) -> list[EventOut]:
-    return [
-        EventOut.of(e)
-        for e in events.list_events(svc, me, project=project, limit=limit, after_id=after)
-    ]
+    """By default the log read forward from ``after`` (as it always was); ``before`` or
+    ``newest`` read it backward, the way a person looks for what just happened."""
+    kind = (kind or "").strip() or None
+    if before is None and not newest:
+        found = events.list_events(svc, me, project=project, limit=limit, after_id=after, kind=kind)
+        return [EventOut.of(e) for e in found]
+    if after:
+        raise InvalidError("give either after (oldest first) or before (newest first), not both")
+    page = events.newest_events(svc, me, project=project, kind=kind, before=before, limit=limit)
+    return [EventOut.of(e) for e in page.events]

@@ -68,13 +68,25 @@ def whoami(json_: JsonOpt = False) -> None:
 
 def events(
     project: Annotated[str | None, typer.Option(help="only this project")] = None,
-    limit: Annotated[int, typer.Option(help="at most this many")] = 50,
+    kind: Annotated[
+        str | None, typer.Option(help="a whole kind, or a prefix ending at a dot: deployment")
+    ] = None,
+    before: Annotated[
+        int | None, typer.Option(help="the newest events below this id, newest first")
+    ] = None,
+    newest: Annotated[
+        bool, typer.Option("--newest", help="the newest events, newest first")
+    ] = False,
+    limit: Annotated[int, typer.Option(help="at most this many (up to 1000)")] = 50,
     json_: JsonOpt = False,
 ) -> None:
-    """The audit log: who changed what, when."""
+    """The audit log: who changed what, when (oldest first; newest first with --newest or --before)."""
     params: dict[str, str | int] = {"limit": limit}
-    if project:
-        params["project"] = project
+    if newest:
+        params["newest"] = "true"
+    for name, value in (("project", project), ("kind", kind), ("before", before)):
+        if value is not None and value != "":
+            params[name] = value
     es = Client().get("/api/v1/events", params=params)
     if json_:
         return emit_json(es)
