@@ -16,7 +16,7 @@ import pytest
 
 from shipyard.adapters.clock import FixedClock
 from shipyard.adapters.targets.memory import MemoryTarget
-from shipyard.bootstrap import Runtime, bootstrap
+from shipyard.bootstrap import Runtime
 from shipyard.domain.auth import Actor, Role
 from shipyard.domain.deployments import DeploymentState
 from shipyard.domain.rollouts import Phase
@@ -25,6 +25,7 @@ from shipyard.sdk import FlagClient, StaticFlagSource
 from shipyard.sdk.metrics import report_body
 from shipyard.services import cohorts, deployments, flags, projects, releases, rollouts
 from tests.support.gitrepo import GitRepo
+from tests.support.runtime import memory_runtime, shop_repo
 
 T0 = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
 ADA = Actor("ada", Role.DEPLOYER)
@@ -66,17 +67,13 @@ def clock() -> FixedClock:
 
 @pytest.fixture
 def rt(tmp_path: Path, database_url: str, clock: FixedClock) -> Iterator[Runtime]:
-    MemoryTarget.reset()
-    runtime = bootstrap(tmp_path / "data", database_url, clock=clock)
-    yield runtime
-    runtime.close()
+    with memory_runtime(tmp_path, database_url, clock=clock) as runtime:
+        yield runtime
 
 
 @pytest.fixture
 def repo(tmp_path: Path) -> GitRepo:
-    r = GitRepo(tmp_path / "shop")
-    r.commit("chore: shipyard", {"shipyard.yaml": CONFIG, "app.py": "V = 1\n"})
-    return r
+    return shop_repo(tmp_path, CONFIG)
 
 
 def drain(rt: Runtime) -> None:

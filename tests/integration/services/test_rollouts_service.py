@@ -17,7 +17,7 @@ from shipyard.adapters.clock import FixedClock
 from shipyard.adapters.metrics.memory import MemoryProvider
 from shipyard.adapters.routers.memory import MemoryRouter
 from shipyard.adapters.targets.memory import MemoryTarget
-from shipyard.bootstrap import Runtime, bootstrap
+from shipyard.bootstrap import Runtime
 from shipyard.domain.auth import Actor, Role
 from shipyard.domain.deployments import DeploymentState
 from shipyard.domain.rollouts import Phase
@@ -26,6 +26,7 @@ from shipyard.errors import ConflictError, InvalidError, NotFoundError, RefusedE
 from shipyard.ports.routers import RouteRef
 from shipyard.services import deployments, projects, releases, rollouts
 from tests.support.gitrepo import GitRepo
+from tests.support.runtime import memory_runtime, shop_repo
 
 T0 = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
 ADA = Actor("ada", Role.DEPLOYER)
@@ -93,18 +94,13 @@ def router() -> MemoryRouter:
 def rt(
     tmp_path: Path, database_url: str, clock: FixedClock, router: MemoryRouter
 ) -> Iterator[Runtime]:
-    MemoryTarget.reset()
-    runtime = bootstrap(tmp_path / "data", database_url, clock=clock)
-    runtime.services = replace(runtime.services, routers=lambda kind: router)
-    yield runtime
-    runtime.close()
+    with memory_runtime(tmp_path, database_url, clock=clock, router=router) as runtime:
+        yield runtime
 
 
 @pytest.fixture
 def repo(tmp_path: Path) -> GitRepo:
-    r = GitRepo(tmp_path / "shop")
-    r.commit("chore: shipyard", {"shipyard.yaml": CONFIG, "app.py": "V = 1\n"})
-    return r
+    return shop_repo(tmp_path, CONFIG)
 
 
 REF = ("shop", "production")

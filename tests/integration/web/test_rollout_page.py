@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,17 +18,16 @@ from fastapi.testclient import TestClient
 
 from shipyard.adapters.clock import FixedClock
 from shipyard.adapters.routers.memory import MemoryRouter
-from shipyard.adapters.targets.memory import MemoryTarget
-from shipyard.api.app import create_app
-from shipyard.bootstrap import Runtime, bootstrap
+from shipyard.bootstrap import Runtime
 from shipyard.domain.auth import SYSTEM, Actor, Role
 from shipyard.domain.rollouts import Phase
 from shipyard.ports.routers import RouteRef
 from shipyard.sdk import FlagClient, StaticFlagSource
 from shipyard.sdk.metrics import report_body
 from shipyard.services import cohorts, deployments, flags, projects, releases, rollouts, tokens
-from tests.integration.web.conftest import csrf_of, login
+from tests.integration.web.conftest import client_of, csrf_of
 from tests.support.gitrepo import GitRepo
+from tests.support.runtime import memory_runtime, role_tokens, shop_repo
 
 T0 = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
 ADA = Actor("ada", Role.DEPLOYER)
@@ -74,9 +73,7 @@ class Canary:
     repo: GitRepo
 
     def client(self, role: str) -> TestClient:
-        client = TestClient(create_app(self.runtime.services), follow_redirects=False)
-        login(client, self.tokens[role])
-        return client
+        return client_of(self.runtime, self.tokens[role])
 
     def serve(self, canary_errors: int) -> None:
         """Ten seconds of traffic: 100 requests on the canary, 900 on the stable version."""
@@ -94,35 +91,22 @@ class Canary:
 
 @pytest.fixture
 def canary(tmp_path: Path) -> Iterator[Canary]:
-    MemoryTarget.reset()
     clock, router = FixedClock(T0), MemoryRouter()
-    rt = bootstrap(tmp_path / "data", f"sqlite:///{tmp_path / 'shipyard.db'}", clock=clock)
-    rt.services = replace(rt.services, routers=lambda kind: router)
-    svc = rt.services
-    repo = GitRepo(tmp_path / "shop")
-    repo.commit("chore: shipyard", {"shipyard.yaml": CONFIG, "app.py": "V = 1\n"})
-    made = {
-        role.value: tokens.create_token(svc, SYSTEM, user=user, role=role.value)[1]
-        for user, role in (
-            ("vera", Role.VIEWER),
-            ("ada", Role.DEPLOYER),
-            ("bob", Role.APPROVER),
-            ("root", Role.ADMIN),
-        )
-    }
-    projects.add_project(svc, SYSTEM, str(repo.path))
-    _, rc1 = releases.cut_release(svc, ADA, "shop")
-    rt.worker().drain()
-    deployments.deploy(svc, ADA, "shop", rc1.name, "production")
-    rt.worker().drain()
-    fix = repo.commit("fix: rounding (#5)", {"app.py": "V = 2\n"})
-    rc2 = releases.pick(svc, ADA, "shop", "1.0.0", [fix])
-    rt.worker().drain()
-    d = deployments.deploy(svc, ADA, "shop", rc2.name, "production")
-    rt.worker().drain()
-    yield Canary(rt, router, clock, made, rc1.name, rc2.name, d.id, repo)
-    rt.close()
-    MemoryTarget.reset()
+    with memory_runtime(tmp_path, clock=clock, router=router) as rt:
+        svc = rt.services
+        repo = shop_repo(tmp_path, CONFIG)
+        made = role_tokens(svc)
+        projects.add_project(svc, SYSTEM, str(repo.path))
+        _, rc1 = releases.cut_release(svc, ADA, "shop")
+        rt.worker().drain()
+        deployments.deploy(svc, ADA, "shop", rc1.name, "production")
+        rt.worker().drain()
+        fix = repo.commit("fix: rounding (#5)", {"app.py": "V = 2\n"})
+        rc2 = releases.pick(svc, ADA, "shop", "1.0.0", [fix])
+        rt.worker().drain()
+        d = deployments.deploy(svc, ADA, "shop", rc2.name, "production")
+        rt.worker().drain()
+        yield Canary(rt, router, clock, made, rc1.name, rc2.name, d.id, repo)
 
 
 def steps_of(html: str) -> list[tuple[str, str]]:
@@ -344,9 +328,7 @@ class DarkLaunch:
     candidate: str
 
     def client(self) -> TestClient:
-        client = TestClient(create_app(self.runtime.services), follow_redirects=False)
-        login(client, self.token)
-        return client
+        return client_of(self.runtime, self.token)
 
     def app_traffic(self, error_every: int = 0) -> int:
         """Every user makes one request through the real SDK, which reports like an app would;
@@ -374,22 +356,18 @@ class DarkLaunch:
 
 @pytest.fixture
 def dark(tmp_path: Path) -> Iterator[DarkLaunch]:
-    MemoryTarget.reset()
     clock = FixedClock(T0)
-    rt = bootstrap(tmp_path / "data", f"sqlite:///{tmp_path / 'shipyard.db'}", clock=clock)
-    svc = rt.services
-    repo = GitRepo(tmp_path / "shop")
-    repo.commit("chore: shipyard", {"shipyard.yaml": FLAG_CONFIG, "app.py": "V = 1\n"})
-    _, token = tokens.create_token(svc, SYSTEM, user="vera", role=Role.VIEWER.value)
-    projects.add_project(svc, SYSTEM, str(repo.path))
-    _, rc = releases.cut_release(svc, ADA, "shop")
-    rt.worker().drain()
-    flags.create_flag(svc, ADA, "shop", "production", FLAG, enabled=True, rollout=0)
-    deployments.deploy(svc, ADA, "shop", rc.name, "production")
-    rt.worker().drain()
-    yield DarkLaunch(rt, clock, token, rc.name)
-    rt.close()
-    MemoryTarget.reset()
+    with memory_runtime(tmp_path, clock=clock) as rt:
+        svc = rt.services
+        repo = shop_repo(tmp_path, FLAG_CONFIG)
+        _, token = tokens.create_token(svc, SYSTEM, user="vera", role=Role.VIEWER.value)
+        projects.add_project(svc, SYSTEM, str(repo.path))
+        _, rc = releases.cut_release(svc, ADA, "shop")
+        rt.worker().drain()
+        flags.create_flag(svc, ADA, "shop", "production", FLAG, enabled=True, rollout=0)
+        deployments.deploy(svc, ADA, "shop", rc.name, "production")
+        rt.worker().drain()
+        yield DarkLaunch(rt, clock, token, rc.name)
 
 
 def cohort_rows(html: str) -> list[tuple[str, str, int, int]]:
