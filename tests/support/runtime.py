@@ -23,6 +23,22 @@ from shipyard.services import tokens
 from shipyard.services.context import Services
 from tests.support.gitrepo import GitRepo
 
+# the shipyard.yaml lines every memory-target test shares (see shop_yaml)
+SHOP = """\
+project: shop
+versioning: {scheme: semver, initial: 1.0.0}
+build:
+  command: tar czf "$SHIPYARD_ARTIFACTS_DIR/app.tar.gz" app.py
+  artifacts: ["*.tar.gz"]
+"""
+
+
+def shop_yaml(rest: str) -> str:
+    """The shop's shipyard.yaml: ``SHOP`` then ``rest``, the test's own environments, policies
+    and checks (what its assertions depend on, so it stays in the test)."""
+    return SHOP + rest
+
+
 # one user per role, as the dashboard tests log in
 ROLE_USERS = (
     ("vera", Role.VIEWER),

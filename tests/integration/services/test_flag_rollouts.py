@@ -25,7 +25,7 @@ from shipyard.sdk import FlagClient, StaticFlagSource
 from shipyard.sdk.metrics import report_body
 from shipyard.services import cohorts, deployments, flags, projects, releases, rollouts
 from tests.support.gitrepo import GitRepo
-from tests.support.runtime import memory_runtime, shop_repo
+from tests.support.runtime import memory_runtime, shop_repo, shop_yaml
 
 T0 = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
 ADA = Actor("ada", Role.DEPLOYER)
@@ -34,12 +34,7 @@ WEB = Actor("web", Role.APP)  # the application reporting its cohorts
 FLAG = "new-checkout"
 USERS = [f"user-{i}" for i in range(20_000)]
 
-CONFIG = """\
-project: shop
-versioning: {scheme: semver, initial: 1.0.0}
-build:
-  command: tar czf "$SHIPYARD_ARTIFACTS_DIR/app.tar.gz" app.py
-  artifacts: ["*.tar.gz"]
+CONFIG = shop_yaml("""\
 environments:
   - name: production
     target: {kind: memory}
@@ -57,7 +52,7 @@ policies:
       - analysis: {checks: [errors], interval: 10s, duration: 20s}
 checks:
   errors: {metric: error_ratio, judge: threshold, threshold: {max: 0.05}}
-"""
+""")
 
 
 @pytest.fixture

@@ -26,19 +26,14 @@ from shipyard.errors import ConflictError, InvalidError, NotFoundError, RefusedE
 from shipyard.ports.routers import RouteRef
 from shipyard.services import deployments, projects, releases, rollouts
 from tests.support.gitrepo import GitRepo
-from tests.support.runtime import memory_runtime, shop_repo
+from tests.support.runtime import memory_runtime, shop_repo, shop_yaml
 
 T0 = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
 ADA = Actor("ada", Role.DEPLOYER)
 BOB = Actor("bob", Role.APPROVER)
 ROOT = Actor("root", Role.ADMIN)
 
-CONFIG = """\
-project: shop
-versioning: {scheme: semver, initial: 1.0.0}
-build:
-  command: tar czf "$SHIPYARD_ARTIFACTS_DIR/app.tar.gz" app.py
-  artifacts: ["*.tar.gz"]
+CONFIG = shop_yaml("""\
 environments:
   - name: production
     target: {kind: memory}
@@ -77,7 +72,7 @@ checks:
     threshold: {max: 2}
   errors: {metric: error_ratio, judge: threshold, threshold: {max: 0.05}}
   errors-dry: {metric: error_ratio, judge: threshold, threshold: {max: 0.05}, dry_run: true}
-"""
+""")
 
 
 @pytest.fixture

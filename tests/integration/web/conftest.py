@@ -18,14 +18,9 @@ from shipyard.domain.auth import SYSTEM, Actor, Role
 from shipyard.domain.deployments import Deployment
 from shipyard.services import deployments, projects, releases
 from tests.support.gitrepo import GitRepo
-from tests.support.runtime import memory_runtime, role_tokens
+from tests.support.runtime import memory_runtime, role_tokens, shop_yaml
 
-CONFIG = """\
-project: shop
-versioning: {scheme: semver, initial: 1.0.0}
-build:
-  command: tar czf "$SHIPYARD_ARTIFACTS_DIR/app.tar.gz" app.py
-  artifacts: ["*.tar.gz"]
+CONFIG = shop_yaml("""\
 environments:
   - name: staging
     target: {kind: memory}
@@ -33,7 +28,7 @@ environments:
     target: {kind: memory}
     requires: [staging]
     approval: {required: 1, approvers: ["role:approver"]}
-"""
+""")
 
 ADA = Actor("ada", Role.DEPLOYER)
 

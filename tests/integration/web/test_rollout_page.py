@@ -27,19 +27,14 @@ from shipyard.sdk.metrics import report_body
 from shipyard.services import cohorts, deployments, flags, projects, releases, rollouts, tokens
 from tests.integration.web.conftest import client_of, csrf_of
 from tests.support.gitrepo import GitRepo
-from tests.support.runtime import memory_runtime, role_tokens, shop_repo
+from tests.support.runtime import memory_runtime, role_tokens, shop_repo, shop_yaml
 
 T0 = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
 ADA = Actor("ada", Role.DEPLOYER)
 WEB = Actor("web", Role.APP)  # the application that reports its cohorts
 PAGE = "/ui/projects/shop/environments/production/rollout"
 
-CONFIG = """\
-project: shop
-versioning: {scheme: semver, initial: 1.0.0}
-build:
-  command: tar czf "$SHIPYARD_ARTIFACTS_DIR/app.tar.gz" app.py
-  artifacts: ["*.tar.gz"]
+CONFIG = shop_yaml("""\
 environments:
   - name: staging
     target: {kind: memory}
@@ -56,7 +51,7 @@ policies:
       - pause: {}
 checks:
   errors: {metric: error_ratio, judge: threshold, threshold: {max: 0.05}}
-"""
+""")
 
 
 @dataclass
@@ -293,12 +288,7 @@ def test_an_unknown_command_is_refused_and_changes_nothing(canary: Canary) -> No
 # ---- a flag-routed rollout: no proxy, the engine moves a flag, the app's SDK reports cohorts ----
 
 FLAG = "new-checkout"
-FLAG_CONFIG = """\
-project: shop
-versioning: {scheme: semver, initial: 1.0.0}
-build:
-  command: tar czf "$SHIPYARD_ARTIFACTS_DIR/app.tar.gz" app.py
-  artifacts: ["*.tar.gz"]
+FLAG_CONFIG = shop_yaml("""\
 environments:
   - name: production
     target: {kind: memory}
@@ -314,7 +304,7 @@ policies:
       - analysis: {checks: [errors], interval: 10s, duration: 20s}
 checks:
   errors: {metric: error_ratio, judge: threshold, threshold: {max: 0.05}}
-"""
+""")
 USERS = [f"user-{i}" for i in range(20_000)]
 
 
