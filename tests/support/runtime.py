@@ -17,9 +17,9 @@ from pathlib import Path
 from shipyard.adapters.routers.memory import MemoryRouter
 from shipyard.adapters.targets.memory import MemoryTarget
 from shipyard.bootstrap import Runtime, bootstrap
-from shipyard.domain.auth import SYSTEM, Role
+from shipyard.domain.auth import SYSTEM, Actor, Role
 from shipyard.ports.clock import Clock
-from shipyard.services import tokens
+from shipyard.services import projects, releases, tokens
 from shipyard.services.context import Services
 from tests.support.gitrepo import GitRepo
 
@@ -85,3 +85,12 @@ def shop_repo(tmp_path: Path, config: str, app: str = "V = 1\n") -> GitRepo:
     repo = GitRepo(tmp_path / "shop")
     repo.commit("chore: shipyard", {"shipyard.yaml": config, "app.py": app})
     return repo
+
+
+def first_candidate(rt: Runtime, repo: GitRepo, by: Actor) -> str:
+    """Register ``repo`` (as the system), cut its first release as ``by`` and build it: the
+    candidate's name."""
+    projects.add_project(rt.services, SYSTEM, str(repo.path))
+    _, rc = releases.cut_release(rt.services, by, "shop")
+    rt.worker().drain()
+    return rc.name

@@ -14,11 +14,11 @@ from fastapi.testclient import TestClient
 
 from shipyard.api.app import create_app
 from shipyard.bootstrap import Runtime
-from shipyard.domain.auth import SYSTEM, Actor, Role
+from shipyard.domain.auth import Actor, Role
 from shipyard.domain.deployments import Deployment
-from shipyard.services import deployments, projects, releases
+from shipyard.services import deployments
 from tests.support.gitrepo import GitRepo
-from tests.support.runtime import memory_runtime, role_tokens, shop_yaml
+from tests.support.runtime import first_candidate, memory_runtime, role_tokens, shop_yaml
 
 CONFIG = shop_yaml("""\
 environments:
@@ -84,10 +84,8 @@ def shop(tmp_path: Path) -> Iterator[Shop]:
     with memory_runtime(tmp_path) as rt:
         svc = rt.services
         made = role_tokens(svc)
-        projects.add_project(svc, SYSTEM, str(repo.path))
-        _, rc = releases.cut_release(svc, ADA, "shop")
+        rc = first_candidate(rt, repo, ADA)
+        deployments.deploy(svc, ADA, "shop", rc, "staging")
         rt.worker().drain()
-        deployments.deploy(svc, ADA, "shop", rc.name, "staging")
-        rt.worker().drain()
-        waiting = deployments.deploy(svc, ADA, "shop", rc.name, "production")
-        yield Shop(rt, made, rc.name, waiting)
+        waiting = deployments.deploy(svc, ADA, "shop", rc, "production")
+        yield Shop(rt, made, rc, waiting)

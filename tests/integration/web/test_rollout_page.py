@@ -24,10 +24,10 @@ from shipyard.domain.rollouts import Phase
 from shipyard.ports.routers import RouteRef
 from shipyard.sdk import FlagClient, StaticFlagSource
 from shipyard.sdk.metrics import report_body
-from shipyard.services import cohorts, deployments, flags, projects, releases, rollouts, tokens
+from shipyard.services import cohorts, deployments, flags, releases, rollouts, tokens
 from tests.integration.web.conftest import client_of, csrf_of
 from tests.support.gitrepo import GitRepo
-from tests.support.runtime import memory_runtime, role_tokens, shop_repo, shop_yaml
+from tests.support.runtime import first_candidate, memory_runtime, role_tokens, shop_repo, shop_yaml
 
 T0 = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
 ADA = Actor("ada", Role.DEPLOYER)
@@ -91,17 +91,15 @@ def canary(tmp_path: Path) -> Iterator[Canary]:
         svc = rt.services
         repo = shop_repo(tmp_path, CONFIG)
         made = role_tokens(svc)
-        projects.add_project(svc, SYSTEM, str(repo.path))
-        _, rc1 = releases.cut_release(svc, ADA, "shop")
-        rt.worker().drain()
-        deployments.deploy(svc, ADA, "shop", rc1.name, "production")
+        rc1 = first_candidate(rt, repo, ADA)
+        deployments.deploy(svc, ADA, "shop", rc1, "production")
         rt.worker().drain()
         fix = repo.commit("fix: rounding (#5)", {"app.py": "V = 2\n"})
         rc2 = releases.pick(svc, ADA, "shop", "1.0.0", [fix])
         rt.worker().drain()
         d = deployments.deploy(svc, ADA, "shop", rc2.name, "production")
         rt.worker().drain()
-        yield Canary(rt, router, clock, made, rc1.name, rc2.name, d.id, repo)
+        yield Canary(rt, router, clock, made, rc1, rc2.name, d.id, repo)
 
 
 def steps_of(html: str) -> list[tuple[str, str]]:
@@ -351,13 +349,11 @@ def dark(tmp_path: Path) -> Iterator[DarkLaunch]:
         svc = rt.services
         repo = shop_repo(tmp_path, FLAG_CONFIG)
         _, token = tokens.create_token(svc, SYSTEM, user="vera", role=Role.VIEWER.value)
-        projects.add_project(svc, SYSTEM, str(repo.path))
-        _, rc = releases.cut_release(svc, ADA, "shop")
-        rt.worker().drain()
+        rc = first_candidate(rt, repo, ADA)
         flags.create_flag(svc, ADA, "shop", "production", FLAG, enabled=True, rollout=0)
-        deployments.deploy(svc, ADA, "shop", rc.name, "production")
+        deployments.deploy(svc, ADA, "shop", rc, "production")
         rt.worker().drain()
-        yield DarkLaunch(rt, clock, token, rc.name)
+        yield DarkLaunch(rt, clock, token, rc)
 
 
 def cohort_rows(html: str) -> list[tuple[str, str, int, int]]:
