@@ -9,28 +9,21 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from functools import partial
 from typing import Any
 
 import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from shipyard.adapters.targets.local import LocalTarget
+from tests.support import browser as chromium
 from tests.support import sample_service
 from tests.support.browser import screenshot
-from tests.support.gitrepo import GitRepo
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, running, sample_repo, sample_yaml, until
 
-CONFIG = f"""\
-project: shop
-versioning: {{initial: 1.0.0}}
-build:
-  command: tar czf "$SHIPYARD_ARTIFACTS_DIR/app.tar.gz" sample_service.py sample.json
-  artifacts: ["*.tar.gz"]
+CONFIG = sample_yaml(f"""\
 environments:
   - name: staging
     target: {{kind: local, start: "{sample_service.START}", health: /healthz, health_timeout: 20}}
@@ -38,7 +31,7 @@ environments:
     target: {{kind: local, start: "{sample_service.START}", health: /healthz, health_timeout: 20}}
     requires: [staging]
     approval: {{required: 1, approvers: ["role:approver"]}}
-"""
+""")
 
 
 @dataclass
@@ -52,15 +45,7 @@ class Shop:
         return self.server.url
 
 
-def _until(api: httpx.Client, path: str, done: Any, timeout: float = 60.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        body: dict[str, Any] = api.get(path).raise_for_status().json()
-        if done(body):
-            return body
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{path} never got there: {body}")
-        time.sleep(0.1)
+_until = partial(until, timeout=60.0)
 
 
 def _built(api: httpx.Client, candidate: str) -> None:
@@ -78,17 +63,8 @@ def _deploy(api: httpx.Client, candidate: str, environment: str) -> dict[str, An
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
     base = tmp_path_factory.mktemp("dashboard")
-    repo = GitRepo(base / "shop")
-    repo.commit(
-        "feat: shop service (#1)",
-        {
-            "shipyard.yaml": CONFIG,
-            "sample_service.py": Path(sample_service.__file__).read_text(),
-            "sample.json": json.dumps({"version": "repo"}),
-        },
-    )
-    server = ServerProcess(base / "data").start()
-    try:
+    repo = sample_repo(base / "shop", CONFIG, "repo")
+    with running(base / "data", {"staging": None, "production": None}) as server:
         admin = {"Authorization": f"Bearer {server.admin_token}"}
         with httpx.Client(base_url=server.url, headers=admin, timeout=60) as api:
             made = {
@@ -106,20 +82,10 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
             waiting = _deploy(api, "1.0.0-rc.2", "production")
             assert waiting["state"] == "awaiting_approval", waiting
         yield Shop(server, made, waiting["id"])
-    finally:
-        server.stop()
-        target = LocalTarget()
-        for env in ("staging", "production"):
-            target.stop_all(base / "data" / "environments" / "shop" / env)
-        target.close()
 
 
 def log_in(page: Page, shop: Shop, user: str, start: str = "/ui") -> None:
-    page.goto(shop.url + start)
-    expect(page).to_have_url(re.compile(r"/ui/login\?next="))
-    page.get_by_label("API token").fill(shop.tokens[user])
-    page.get_by_role("button", name="Log in").click()
-    expect(page.locator(".who .user")).to_have_text(user)
+    chromium.log_in(page, shop.url + start, shop.tokens[user], user)
 
 
 def cell(page: Page, env: str, candidate: str) -> Any:

@@ -9,10 +9,9 @@ evidence. Screenshots: test-artifacts/screenshots/.
 
 from __future__ import annotations
 
-import re
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -20,20 +19,17 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.support import browser as chromium
 from tests.support import loadgen, sample_service
 from tests.support.browser import screenshot
 from tests.support.gitrepo import GitRepo
-from tests.support.server import ServerProcess, free_port, stop_environments
+from tests.support.server import ServerProcess, free_port, running, sample_repo, sample_yaml
+from tests.support.server import until as api_until
 
 PORT = free_port()
 PAGE = "/ui/projects/shop/environments/production/rollout"
 
-CONFIG = f"""\
-project: shop
-versioning: {{initial: 1.0.0}}
-build:
-  command: tar czf "$SHIPYARD_ARTIFACTS_DIR/app.tar.gz" sample_service.py sample.json
-  artifacts: ["*.tar.gz"]
+CONFIG = sample_yaml(f"""\
 environments:
   - name: production
     target: {{kind: local, start: "{sample_service.START}", health_timeout: 20}}
@@ -54,7 +50,7 @@ policies:
 checks:
   errors: {{metric: error_ratio, judge: threshold, threshold: {{max: 0.05}}, failure_limit: 1}}
   latency: {{metric: latency_p95, judge: threshold, threshold: {{max: 0.5}}, failure_limit: 1}}
-"""
+""")
 
 
 @dataclass
@@ -65,15 +61,7 @@ class Shop:
     deployer: str  # ada's token
 
 
-def until(api: httpx.Client, path: str, done: Any, timeout: float = 40.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        body: dict[str, Any] = api.get(path).raise_for_status().json()
-        if done(body):
-            return body
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{path} never got there: {body}")
-        time.sleep(0.1)
+until = partial(api_until, timeout=40.0)
 
 
 def release(shop: Shop, number: int, **knobs: Any) -> str:
@@ -107,33 +95,25 @@ def rollout(shop: Shop) -> dict[str, Any]:
 
 @pytest.fixture
 def shop(tmp_path: Path) -> Iterator[Shop]:
-    repo = GitRepo(tmp_path / "shop")
-    repo.commit(
-        "feat: shop service (#1)", {"shipyard.yaml": CONFIG, **sample_service.repo_files("v1")}
-    )
-    server = ServerProcess(tmp_path / "data", env={"SHIPYARD_LEASE_SECONDS": "3"}).start()
-    admin = {"Authorization": f"Bearer {server.admin_token}"}
-    api = httpx.Client(base_url=server.url, headers=admin, timeout=60)
-    try:
-        token = api.post("/api/v1/tokens", json={"user": "ada", "role": "deployer"}).json()["token"]
-        api.post("/api/v1/projects", json={"source": str(repo.path)}).raise_for_status()
-        api.post("/api/v1/projects/shop/releases", json={}).raise_for_status()
-        until(api, "/api/v1/projects/shop/candidates/1.0.0-rc.1", lambda c: c["status"] == "built")
-        first = deploy(Shop(server, api, repo, token), "1.0.0-rc.1")
-        until(api, f"/api/v1/deployments/{first['id']}", lambda x: x["state"] == "succeeded")
-        yield Shop(server, api, repo, token)
-    finally:
-        api.close()
-        server.stop()
-        stop_environments(tmp_path / "data", "shop", {"production": PORT})
+    repo = sample_repo(tmp_path / "shop", CONFIG, "v1")
+    lease = {"SHIPYARD_LEASE_SECONDS": "3"}
+    with running(tmp_path / "data", {"production": PORT}, env=lease) as server:
+        admin = {"Authorization": f"Bearer {server.admin_token}"}
+        with httpx.Client(base_url=server.url, headers=admin, timeout=60) as api:
+            ada = {"user": "ada", "role": "deployer"}
+            token = api.post("/api/v1/tokens", json=ada).json()["token"]
+            api.post("/api/v1/projects", json={"source": str(repo.path)}).raise_for_status()
+            api.post("/api/v1/projects/shop/releases", json={}).raise_for_status()
+            until(
+                api, "/api/v1/projects/shop/candidates/1.0.0-rc.1", lambda c: c["status"] == "built"
+            )
+            first = deploy(Shop(server, api, repo, token), "1.0.0-rc.1")
+            until(api, f"/api/v1/deployments/{first['id']}", lambda x: x["state"] == "succeeded")
+            yield Shop(server, api, repo, token)
 
 
 def log_in(page: Page, shop: Shop, start: str) -> None:
-    page.goto(shop.server.url + start)
-    expect(page).to_have_url(re.compile(r"/ui/login\?next="))
-    page.get_by_label("API token").fill(shop.deployer)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.locator(".who .user")).to_have_text("ada")
+    chromium.log_in(page, shop.server.url + start, shop.deployer, "ada")
 
 
 def test_watch_a_canary_progress_then_see_a_failing_one_rolled_back(page: Page, shop: Shop) -> None:

@@ -9,17 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from shipyard.adapters.targets.local import LocalTarget
 from tests.support import sample_service
 from tests.support.gitrepo import GitRepo
-from tests.support.server import ServerProcess, ok
+from tests.support.server import ServerProcess, ok, running, sample_repo, sample_yaml
 
-CONFIG = f"""\
-project: shop
-versioning: {{initial: 1.0.0}}
-build:
-  command: tar czf "$SHIPYARD_ARTIFACTS_DIR/app.tar.gz" sample_service.py sample.json
-  artifacts: ["*.tar.gz"]
+CONFIG = sample_yaml(f"""\
 environments:
   - name: staging
     target: {{kind: local, start: "{sample_service.START}", health: /healthz, health_timeout: 20}}
@@ -27,32 +21,18 @@ environments:
     target: {{kind: local, start: "{sample_service.START}", health: /healthz, health_timeout: 20}}
     requires: [staging]
     approval: {{required: 1, approvers: ["role:approver"]}}
-"""
+""")
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[ServerProcess]:
-    s = ServerProcess(tmp_path / "data").start()
-    yield s
-    s.stop()
-    target = LocalTarget()
-    for env in ("staging", "production"):
-        target.stop_all(tmp_path / "data" / "environments" / "shop" / env)
-    target.close()
+    with running(tmp_path / "data", {"staging": None, "production": None}) as s:
+        yield s
 
 
 @pytest.fixture
 def repo(tmp_path: Path) -> GitRepo:
-    r = GitRepo(tmp_path / "shop")
-    r.commit(
-        "feat: shop service (#1)",
-        {
-            "shipyard.yaml": CONFIG,
-            "sample_service.py": Path(sample_service.__file__).read_text(),
-            "sample.json": json.dumps({"version": "repo"}),
-        },
-    )
-    return r
+    return sample_repo(tmp_path / "shop", CONFIG, "repo")
 
 
 def served(server: ServerProcess, env: str) -> set[str]:

@@ -12,15 +12,13 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from shipyard.adapters.targets.local import LocalTarget
 from shipyard.sdk import FlagClient, HttpFlagSource, HttpMetricsReporter
 from tests.support import sample_service
 from tests.support.gitrepo import GitRepo
-from tests.support.server import ServerProcess, ok
+from tests.support.server import ServerProcess, ok, rollout_status, running
 
 KEY = "new-checkout"
 USERS = [{"userId": f"user-{i}"} for i in range(20_000)]
@@ -78,12 +76,8 @@ class App:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[ServerProcess]:
-    s = ServerProcess(tmp_path / "data", env={"SHIPYARD_LEASE_SECONDS": "3"}).start()
-    yield s
-    s.stop()
-    target = LocalTarget()
-    target.stop_all(tmp_path / "data" / "environments" / "shop" / "production")
-    target.close()
+    with running(tmp_path / "data", {"production": None}, env={"SHIPYARD_LEASE_SECONDS": "3"}) as s:
+        yield s
 
 
 @pytest.fixture
@@ -94,10 +88,6 @@ def repo(tmp_path: Path) -> GitRepo:
         {"shipyard.yaml": CONFIG, "sample_service.py": Path(sample_service.__file__).read_text()},
     )
     return r
-
-
-def status(server: ServerProcess) -> dict[str, Any]:
-    return ok(server.cli("rollout", "status", "shop", "production", "--json")).json()  # type: ignore[no-any-return]
 
 
 def test_deploy_moves_the_flag_and_status_shows_its_percentage(
@@ -111,7 +101,7 @@ def test_deploy_moves_the_flag_and_status_shows_its_percentage(
     token = ok(server.cli("token", "create", "--user", "web", "--role", "app", "--json"))
     with App(server.url, token.json()["token"]):
         d = ok(server.cli("deploy", "shop", "1.0.0-rc.1", "production", "--json")).json()
-        r = status(server)
+        r = rollout_status(server)
         assert (r["router"], r["flag"]) == ("flag", KEY)
         assert r["flag_percent"] in (0.5, 10.0)
         shown = ok(server.cli("rollout", "status", "shop", "production")).out
@@ -120,7 +110,7 @@ def test_deploy_moves_the_flag_and_status_shows_its_percentage(
         while r["phase"] not in ("promoted", "rolled_back"):
             assert time.monotonic() < deadline, r
             time.sleep(0.3)
-            r = status(server)
+            r = rollout_status(server)
     assert r["phase"] == "promoted" and r["flag_percent"] == 100.0
     assert r["deployment_id"] == d["id"]
     cohorts = {v["role"]: v for v in r["versions"]}

@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ import httpx
 import pytest
 
 from shipyard.sdk import FlagClient, HttpMetricsReporter, SseFlagSource
+from tests.support.gitrepo import GitRepo
 from tests.support.server import ServerProcess
 
 P, ENV, KEY = "shop", "production", "new-checkout"
@@ -25,22 +25,13 @@ USERS = [{"userId": f"user-{i}"} for i in range(200)]
 CONFIG = "project: shop\nmainline: main\nversioning: {scheme: semver, initial: 1.0.0}\n"
 
 
-def _git(repo: Path, *args: str) -> None:
-    subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
-
-
 @pytest.fixture
 def server(tmp_path: Path, database_url: str) -> Iterator[ServerProcess]:
-    repo = tmp_path / "shop"
-    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
-    _git(repo, "config", "user.name", "Ada")
-    _git(repo, "config", "user.email", "ada@example.com")
-    (repo / "shipyard.yaml").write_text(CONFIG)
-    _git(repo, "add", "shipyard.yaml")
-    _git(repo, "commit", "-q", "-m", "feat: shop")
+    repo = GitRepo(tmp_path / "shop")
+    repo.commit("feat: shop", {"shipyard.yaml": CONFIG})
     s = ServerProcess(tmp_path / "data", database_url).start()
     try:
-        assert s.cli("project", "add", str(repo)).code == 0
+        assert s.cli("project", "add", str(repo.path)).code == 0
         created = s.cli("flag", "create", P, ENV, KEY, "--enabled", "--rollout", "0")
         assert created.code == 0, created
         yield s

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -34,6 +33,7 @@ from shipyard.services import tokens
 from shipyard.services.context import Services
 from shipyard.store.database import make_engine, migrate, session_factory
 from shipyard.store.unit_of_work import SqlUnitOfWork
+from tests.support.gitrepo import GitRepo
 from tests.support.server import CliResult, ServerProcess, free_port
 
 P, ENV, KEY = "shop", "production", "checkout.v2"
@@ -61,23 +61,14 @@ class Target:
         return self.server.cli(*args, token=token)
 
 
-def _git(repo: Path, *args: str) -> None:
-    subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
-
-
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Target]:
     """A real `shipyard serve` with the project registered through the CLI."""
-    repo = tmp_path / "shop"
-    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
-    _git(repo, "config", "user.name", "Ada")
-    _git(repo, "config", "user.email", "ada@example.com")
-    (repo / "shipyard.yaml").write_text(CONFIG)
-    _git(repo, "add", "shipyard.yaml")
-    _git(repo, "commit", "-q", "-m", "feat: shop")
+    repo = GitRepo(tmp_path / "shop")
+    repo.commit("feat: shop", {"shipyard.yaml": CONFIG})
     server = ServerProcess(tmp_path / "data").start()
     try:
-        added = server.cli("project", "add", str(repo), "--json")
+        added = server.cli("project", "add", str(repo.path), "--json")
         assert added.code == 0, added
         viewer = server.cli("token", "create", "--user", "app", "--role", "viewer", "--json")
         assert viewer.code == 0, viewer

@@ -24,8 +24,14 @@ import httpx
 import pytest
 
 from tests.support import loadgen, postgres, sample_service
-from tests.support.gitrepo import GitRepo
-from tests.support.server import ServerProcess, free_port, ok, stop_environments
+from tests.support.server import (
+    ServerProcess,
+    free_port,
+    ok,
+    sample_repo,
+    sample_yaml,
+    stop_environments,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -43,12 +49,7 @@ def _config() -> str:
 """
         for name, port in ENVS.items()
     )
-    return f"""\
-project: shop
-versioning: {{initial: 1.0.0}}
-build:
-  command: tar czf "$SHIPYARD_ARTIFACTS_DIR/app.tar.gz" sample_service.py sample.json
-  artifacts: ["*.tar.gz"]
+    return sample_yaml(f"""\
 environments:
 {envs}policies:
   canary:
@@ -59,7 +60,7 @@ environments:
       - analysis: {{checks: [errors], interval: 1s, duration: 4s}}
 checks:
   errors: {{metric: error_ratio, judge: threshold, threshold: {{max: 0.1}}, failure_limit: 1}}
-"""
+""")
 
 
 @pytest.fixture
@@ -106,15 +107,7 @@ def test_rollouts_converge_through_repeated_sigkills(
     rng = random.Random(SEED)
     print(f"chaos seed {SEED}")
     try:
-        repo = GitRepo(tmp_path / "shop")
-        repo.commit(
-            "feat: shop (#1)",
-            {
-                "shipyard.yaml": _config(),
-                "sample_service.py": Path(sample_service.__file__).read_text(),
-                "sample.json": json.dumps({"version": "v1"}),
-            },
-        )
+        repo = sample_repo(tmp_path / "shop", _config(), "v1", message="feat: shop (#1)")
         ok(a.cli("project", "add", str(repo.path)))
         ok(a.cli("release", "cut", "shop"))
         for name in ENVS:

@@ -18,16 +18,19 @@ import pytest
 
 from tests.support import loadgen, sample_service
 from tests.support.gitrepo import GitRepo
-from tests.support.server import ServerProcess, free_port, ok, stop_environments
+from tests.support.server import (
+    ServerProcess,
+    free_port,
+    ok,
+    rollout_status,
+    running,
+    sample_repo,
+    sample_yaml,
+)
 
 PORT = free_port()
 
-CONFIG = f"""\
-project: shop
-versioning: {{initial: 1.0.0}}
-build:
-  command: tar czf "$SHIPYARD_ARTIFACTS_DIR/app.tar.gz" sample_service.py sample.json
-  artifacts: ["*.tar.gz"]
+CONFIG = sample_yaml(f"""\
 environments:
   - name: production
     target: {{kind: local, start: "{sample_service.START}", instances: 2, health_timeout: 20}}
@@ -47,43 +50,30 @@ policies:
 checks:
   errors: {{metric: error_ratio, judge: threshold, threshold: {{max: 0.05}}, failure_limit: 1}}
   latency: {{metric: latency_p95, judge: threshold, threshold: {{max: 0.15}}, failure_limit: 1}}
-"""
+""")
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[ServerProcess]:
-    s = ServerProcess(tmp_path / "data", env={"SHIPYARD_LEASE_SECONDS": "3"}).start()
-    yield s
-    s.stop()
-    stop_environments(tmp_path / "data", "shop", {"production": PORT})
+    with running(tmp_path / "data", {"production": PORT}, env={"SHIPYARD_LEASE_SECONDS": "3"}) as s:
+        yield s
 
 
 @pytest.fixture
 def repo(tmp_path: Path) -> GitRepo:
-    r = GitRepo(tmp_path / "shop")
-    r.commit(
-        "feat: shop service (#1)",
-        {
-            "shipyard.yaml": CONFIG,
-            "sample_service.py": Path(sample_service.__file__).read_text(),
-            "sample.json": json.dumps({"version": "v1"}),
-        },
-    )
-    return r
-
-
-def rollout(server: ServerProcess) -> dict[str, Any]:
-    return ok(server.cli("rollout", "status", "shop", "production", "--json")).json()  # type: ignore[no-any-return]
+    return sample_repo(tmp_path / "shop", CONFIG, "v1")
 
 
 def wait_done(server: ServerProcess, deployment_id: int, timeout: float = 60) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        r = rollout(server)
+        r = rollout_status(server)
         if r["deployment_id"] == deployment_id and r["phase"] in ("promoted", "rolled_back"):
             return r
         time.sleep(0.3)
-    raise AssertionError(f"rollout of deployment {deployment_id} did not end: {rollout(server)}")
+    raise AssertionError(
+        f"rollout of deployment {deployment_id} did not end: {rollout_status(server)}"
+    )
 
 
 def serving() -> set[str]:

@@ -17,17 +17,19 @@ from typing import Any
 import pytest
 
 from tests.support import sample_service
-from tests.support.gitrepo import GitRepo
-from tests.support.server import ServerProcess, free_port, ok, stop_environments
+from tests.support.server import (
+    ServerProcess,
+    free_port,
+    ok,
+    rollout_status,
+    running,
+    sample_repo,
+    sample_yaml,
+)
 
 PORT = free_port()
 
-CONFIG = f"""\
-project: shop
-versioning: {{initial: 1.0.0}}
-build:
-  command: tar czf "$SHIPYARD_ARTIFACTS_DIR/app.tar.gz" sample_service.py sample.json
-  artifacts: ["*.tar.gz"]
+CONFIG = sample_yaml(f"""\
 environments:
   - name: production
     target: {{kind: local, start: "{sample_service.START}", health_timeout: 20}}
@@ -43,29 +45,23 @@ policies:
       - pause: {{}}
       - set_weight: 50
       - pause: {{}}
-"""
+""")
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[ServerProcess]:
-    s = ServerProcess(tmp_path / "data", env={"SHIPYARD_LEASE_SECONDS": "3"}).start()
-    yield s
-    s.stop()
-    stop_environments(tmp_path / "data", "shop", {"production": PORT})
-
-
-def rollout(server: ServerProcess) -> dict[str, Any]:
-    return ok(server.cli("rollout", "status", "shop", "production", "--json")).json()  # type: ignore[no-any-return]
+    with running(tmp_path / "data", {"production": PORT}, env={"SHIPYARD_LEASE_SECONDS": "3"}) as s:
+        yield s
 
 
 def wait_for(server: ServerProcess, deployment_id: int, phases: tuple[str, ...]) -> dict[str, Any]:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        r = rollout(server)
+        r = rollout_status(server)
         if r["deployment_id"] == deployment_id and r["phase"] in phases:
             return r
         time.sleep(0.2)
-    raise AssertionError(f"no {phases}: {rollout(server)}")
+    raise AssertionError(f"no {phases}: {rollout_status(server)}")
 
 
 def answered(headers: dict[str, str] | None = None, n: int = 16) -> set[str]:
@@ -80,15 +76,7 @@ def answered(headers: dict[str, str] | None = None, n: int = 16) -> set[str]:
 def test_blue_green_preview_then_one_switch_and_segment_first(
     server: ServerProcess, tmp_path: Path
 ) -> None:
-    repo = GitRepo(tmp_path / "shop")
-    repo.commit(
-        "feat: shop (#1)",
-        {
-            "shipyard.yaml": CONFIG,
-            "sample_service.py": Path(sample_service.__file__).read_text(),
-            "sample.json": json.dumps({"version": "v1"}),
-        },
-    )
+    repo = sample_repo(tmp_path / "shop", CONFIG, "v1", message="feat: shop (#1)")
     ok(server.cli("project", "add", str(repo.path)))
     ok(server.cli("release", "cut", "shop"))
     d1 = ok(server.cli("deploy", "shop", "1.0.0-rc.1", "production", "--json")).json()
@@ -128,7 +116,7 @@ def test_blue_green_preview_then_one_switch_and_segment_first(
     assert answered({"Cookie": "session=abc"}) == {"1.0.0-rc.2"}  # logged in: still stable
     ok(server.cli("rollout", "promote", "shop", "production"))
     deadline = time.monotonic() + 30
-    while (half := rollout(server))["step"] != 3:  # past the pause, 50%, the next pause
+    while (half := rollout_status(server))["step"] != 3:  # past the pause, 50%, the next pause
         assert time.monotonic() < deadline, half
         time.sleep(0.1)
     assert (half["phase"], half["weight"]) == ("paused", 50)

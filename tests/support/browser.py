@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 EXECUTABLES = ("/usr/lib/chromium/chromium", "/usr/bin/chromium")
 ARGS = [
@@ -51,3 +51,13 @@ def screenshot(page: Page, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def log_in(page: Page, url: str, token: str, user: str) -> None:
+    """Open ``url`` logged out, get sent to the login form, log in with ``token`` and land as
+    ``user``."""
+    page.goto(url)
+    expect(page).to_have_url(re.compile(r"/ui/login\?next="))
+    page.get_by_label("API token").fill(token)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.locator(".who .user")).to_have_text(user)

@@ -8,7 +8,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,23 @@ import httpx
 from shipyard.adapters.routers.haproxy import HaproxyRouter
 from shipyard.adapters.targets.local import LocalTarget
 from shipyard.ports.routers import RouteRef
+from tests.support import sample_service
+from tests.support.gitrepo import GitRepo
+
+# the shipyard.yaml lines every sample-service test shares (see sample_yaml)
+SAMPLE_SHOP = """\
+project: shop
+versioning: {initial: 1.0.0}
+build:
+  command: tar czf "$SHIPYARD_ARTIFACTS_DIR/app.tar.gz" sample_service.py sample.json
+  artifacts: ["*.tar.gz"]
+"""
+
+
+def sample_yaml(rest: str) -> str:
+    """The sample shop's shipyard.yaml: ``SAMPLE_SHOP`` then ``rest``, the test's own
+    environments, policies and checks (what its assertions depend on, so it stays in the test)."""
+    return SAMPLE_SHOP + rest
 
 
 def free_port() -> int:
@@ -125,11 +143,62 @@ def ok(result: CliResult) -> CliResult:
     return result
 
 
-def stop_environments(data_dir: Path, project: str, router_ports: Mapping[str, int]) -> None:
-    """Stop what a test's server left running per environment: its HAProxy and instances."""
+def stop_environments(data_dir: Path, project: str, router_ports: Mapping[str, int | None]) -> None:
+    """Stop what a test's server left running per environment: its HAProxy and instances.
+
+    An environment mapped to ``None`` has no router: only its instances are stopped."""
     target = LocalTarget()
     for env, port in router_ports.items():
         env_dir = data_dir / "environments" / project / env
-        HaproxyRouter().stop(RouteRef(project, env, env_dir / "router", port))
+        if port is not None:
+            HaproxyRouter().stop(RouteRef(project, env, env_dir / "router", port))
         target.stop_all(env_dir)
     target.close()
+
+
+@contextmanager
+def running(
+    data_dir: Path,
+    environments: Mapping[str, int | None],
+    *,
+    database_url: str | None = None,
+    env: dict[str, str] | None = None,
+    project: str = "shop",
+) -> Iterator[ServerProcess]:
+    """A started server; afterwards it is stopped, then what it left running in ``environments``
+    (environment -> router port, or ``None`` without a router; see ``stop_environments``)."""
+    server = ServerProcess(data_dir, database_url, env=env).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        stop_environments(data_dir, project, environments)
+
+
+def sample_repo(
+    path: Path, config: str, version: str = "v1", message: str = "feat: shop service (#1)"
+) -> GitRepo:
+    """A repository of the sample service: one commit with ``config`` as its shipyard.yaml and
+    the service's files serving ``version`` (see ``sample_service.repo_files``)."""
+    repo = GitRepo(path)
+    repo.commit(message, {"shipyard.yaml": config, **sample_service.repo_files(version)})
+    return repo
+
+
+def until(
+    api: httpx.Client, path: str, done: Callable[[Any], bool], timeout: float
+) -> dict[str, Any]:
+    """GET ``path`` every 0.1 s until ``done(body)``; fail with the last body after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        body: dict[str, Any] = api.get(path).raise_for_status().json()
+        if done(body):
+            return body
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{path} never got there: {body}")
+        time.sleep(0.1)
+
+
+def rollout_status(server: ServerProcess, environment: str = "production") -> dict[str, Any]:
+    """``shipyard rollout status shop <environment> --json``, which must succeed."""
+    return ok(server.cli("rollout", "status", "shop", environment, "--json")).json()  # type: ignore[no-any-return]

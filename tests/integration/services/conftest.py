@@ -8,14 +8,9 @@ import pytest
 from shipyard.bootstrap import Runtime, bootstrap
 from shipyard.domain.auth import Actor, Role
 from tests.support.gitrepo import GitRepo
+from tests.support.runtime import SHOP
 
-CONFIG = """\
-project: shop
-versioning: {scheme: semver, initial: 1.0.0}
-build:
-  command: tar czf "$SHIPYARD_ARTIFACTS_DIR/app.tar.gz" app.py
-  artifacts: ["*.tar.gz"]
-"""
+CONFIG = SHOP  # no environments: the service tests add theirs
 
 
 @pytest.fixture

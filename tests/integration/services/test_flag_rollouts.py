@@ -16,7 +16,7 @@ import pytest
 
 from shipyard.adapters.clock import FixedClock
 from shipyard.adapters.targets.memory import MemoryTarget
-from shipyard.bootstrap import Runtime, bootstrap
+from shipyard.bootstrap import Runtime
 from shipyard.domain.auth import Actor, Role
 from shipyard.domain.deployments import DeploymentState
 from shipyard.domain.rollouts import Phase
@@ -25,6 +25,7 @@ from shipyard.sdk import FlagClient, StaticFlagSource
 from shipyard.sdk.metrics import report_body
 from shipyard.services import cohorts, deployments, flags, projects, releases, rollouts
 from tests.support.gitrepo import GitRepo
+from tests.support.runtime import memory_runtime, shop_repo, shop_yaml
 
 T0 = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
 ADA = Actor("ada", Role.DEPLOYER)
@@ -33,12 +34,7 @@ WEB = Actor("web", Role.APP)  # the application reporting its cohorts
 FLAG = "new-checkout"
 USERS = [f"user-{i}" for i in range(20_000)]
 
-CONFIG = """\
-project: shop
-versioning: {scheme: semver, initial: 1.0.0}
-build:
-  command: tar czf "$SHIPYARD_ARTIFACTS_DIR/app.tar.gz" app.py
-  artifacts: ["*.tar.gz"]
+CONFIG = shop_yaml("""\
 environments:
   - name: production
     target: {kind: memory}
@@ -56,7 +52,7 @@ policies:
       - analysis: {checks: [errors], interval: 10s, duration: 20s}
 checks:
   errors: {metric: error_ratio, judge: threshold, threshold: {max: 0.05}}
-"""
+""")
 
 
 @pytest.fixture
@@ -66,17 +62,13 @@ def clock() -> FixedClock:
 
 @pytest.fixture
 def rt(tmp_path: Path, database_url: str, clock: FixedClock) -> Iterator[Runtime]:
-    MemoryTarget.reset()
-    runtime = bootstrap(tmp_path / "data", database_url, clock=clock)
-    yield runtime
-    runtime.close()
+    with memory_runtime(tmp_path, database_url, clock=clock) as runtime:
+        yield runtime
 
 
 @pytest.fixture
 def repo(tmp_path: Path) -> GitRepo:
-    r = GitRepo(tmp_path / "shop")
-    r.commit("chore: shipyard", {"shipyard.yaml": CONFIG, "app.py": "V = 1\n"})
-    return r
+    return shop_repo(tmp_path, CONFIG)
 
 
 def drain(rt: Runtime) -> None:

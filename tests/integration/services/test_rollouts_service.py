@@ -17,7 +17,7 @@ from shipyard.adapters.clock import FixedClock
 from shipyard.adapters.metrics.memory import MemoryProvider
 from shipyard.adapters.routers.memory import MemoryRouter
 from shipyard.adapters.targets.memory import MemoryTarget
-from shipyard.bootstrap import Runtime, bootstrap
+from shipyard.bootstrap import Runtime
 from shipyard.domain.auth import Actor, Role
 from shipyard.domain.deployments import DeploymentState
 from shipyard.domain.rollouts import Phase
@@ -26,18 +26,14 @@ from shipyard.errors import ConflictError, InvalidError, NotFoundError, RefusedE
 from shipyard.ports.routers import RouteRef
 from shipyard.services import deployments, projects, releases, rollouts
 from tests.support.gitrepo import GitRepo
+from tests.support.runtime import memory_runtime, shop_repo, shop_yaml
 
 T0 = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
 ADA = Actor("ada", Role.DEPLOYER)
 BOB = Actor("bob", Role.APPROVER)
 ROOT = Actor("root", Role.ADMIN)
 
-CONFIG = """\
-project: shop
-versioning: {scheme: semver, initial: 1.0.0}
-build:
-  command: tar czf "$SHIPYARD_ARTIFACTS_DIR/app.tar.gz" app.py
-  artifacts: ["*.tar.gz"]
+CONFIG = shop_yaml("""\
 environments:
   - name: production
     target: {kind: memory}
@@ -76,7 +72,7 @@ checks:
     threshold: {max: 2}
   errors: {metric: error_ratio, judge: threshold, threshold: {max: 0.05}}
   errors-dry: {metric: error_ratio, judge: threshold, threshold: {max: 0.05}, dry_run: true}
-"""
+""")
 
 
 @pytest.fixture
@@ -93,18 +89,13 @@ def router() -> MemoryRouter:
 def rt(
     tmp_path: Path, database_url: str, clock: FixedClock, router: MemoryRouter
 ) -> Iterator[Runtime]:
-    MemoryTarget.reset()
-    runtime = bootstrap(tmp_path / "data", database_url, clock=clock)
-    runtime.services = replace(runtime.services, routers=lambda kind: router)
-    yield runtime
-    runtime.close()
+    with memory_runtime(tmp_path, database_url, clock=clock, router=router) as runtime:
+        yield runtime
 
 
 @pytest.fixture
 def repo(tmp_path: Path) -> GitRepo:
-    r = GitRepo(tmp_path / "shop")
-    r.commit("chore: shipyard", {"shipyard.yaml": CONFIG, "app.py": "V = 1\n"})
-    return r
+    return shop_repo(tmp_path, CONFIG)
 
 
 REF = ("shop", "production")

@@ -12,20 +12,15 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from shipyard.adapters.targets.memory import MemoryTarget
 from shipyard.api.app import create_app
-from shipyard.bootstrap import Runtime, bootstrap
-from shipyard.domain.auth import SYSTEM, Actor, Role
+from shipyard.bootstrap import Runtime
+from shipyard.domain.auth import Actor, Role
 from shipyard.domain.deployments import Deployment
-from shipyard.services import deployments, projects, releases, tokens
+from shipyard.services import deployments
 from tests.support.gitrepo import GitRepo
+from tests.support.runtime import first_candidate, memory_runtime, role_tokens, shop_yaml
 
-CONFIG = """\
-project: shop
-versioning: {scheme: semver, initial: 1.0.0}
-build:
-  command: tar czf "$SHIPYARD_ARTIFACTS_DIR/app.tar.gz" app.py
-  artifacts: ["*.tar.gz"]
+CONFIG = shop_yaml("""\
 environments:
   - name: staging
     target: {kind: memory}
@@ -33,7 +28,7 @@ environments:
     target: {kind: memory}
     requires: [staging]
     approval: {required: 1, approvers: ["role:approver"]}
-"""
+""")
 
 ADA = Actor("ada", Role.DEPLOYER)
 
@@ -48,10 +43,7 @@ class Shop:
     waiting: Deployment
 
     def client(self, role: str | None = None) -> TestClient:
-        client = TestClient(create_app(self.runtime.services), follow_redirects=False)
-        if role is not None:
-            login(client, self.tokens[role])
-        return client
+        return client_of(self.runtime, None if role is None else self.tokens[role])
 
     def drain(self) -> None:
         self.runtime.worker().drain()
@@ -59,6 +51,14 @@ class Shop:
 
 NONCE = re.compile(r'name="nonce" value="([^"]+)"')
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+def client_of(runtime: Runtime, token: str | None = None) -> TestClient:
+    """A TestClient of the runtime's app, logged in with ``token`` when given."""
+    client = TestClient(create_app(runtime.services), follow_redirects=False)
+    if token is not None:
+        login(client, token)
+    return client
 
 
 def login(client: TestClient, token: str) -> None:
@@ -78,27 +78,14 @@ def csrf_of(client: TestClient, page: str = "/ui") -> str:
 
 @pytest.fixture
 def shop(tmp_path: Path) -> Iterator[Shop]:
-    MemoryTarget.reset()
     repo = GitRepo(tmp_path / "shop")
     repo.commit("chore: set up shipyard", {"shipyard.yaml": CONFIG, "app.py": "PRICE = 10\n"})
     repo.commit("feat: discounts (#2)", {"app.py": "PRICE = 10\nDISCOUNT = 0.5\n"})
-    rt = bootstrap(tmp_path / "data", f"sqlite:///{tmp_path / 'shipyard.db'}")
-    svc = rt.services
-    made = {
-        role.value: tokens.create_token(svc, SYSTEM, user=user, role=role.value)[1]
-        for user, role in (
-            ("vera", Role.VIEWER),
-            ("ada", Role.DEPLOYER),
-            ("bob", Role.APPROVER),
-            ("root", Role.ADMIN),
-        )
-    }
-    projects.add_project(svc, SYSTEM, str(repo.path))
-    _, rc = releases.cut_release(svc, ADA, "shop")
-    rt.worker().drain()
-    deployments.deploy(svc, ADA, "shop", rc.name, "staging")
-    rt.worker().drain()
-    waiting = deployments.deploy(svc, ADA, "shop", rc.name, "production")
-    yield Shop(rt, made, rc.name, waiting)
-    rt.close()
-    MemoryTarget.reset()
+    with memory_runtime(tmp_path) as rt:
+        svc = rt.services
+        made = role_tokens(svc)
+        rc = first_candidate(rt, repo, ADA)
+        deployments.deploy(svc, ADA, "shop", rc, "staging")
+        rt.worker().drain()
+        waiting = deployments.deploy(svc, ADA, "shop", rc, "production")
+        yield Shop(rt, made, rc, waiting)

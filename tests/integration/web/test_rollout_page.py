@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,29 +18,23 @@ from fastapi.testclient import TestClient
 
 from shipyard.adapters.clock import FixedClock
 from shipyard.adapters.routers.memory import MemoryRouter
-from shipyard.adapters.targets.memory import MemoryTarget
-from shipyard.api.app import create_app
-from shipyard.bootstrap import Runtime, bootstrap
+from shipyard.bootstrap import Runtime
 from shipyard.domain.auth import SYSTEM, Actor, Role
 from shipyard.domain.rollouts import Phase
 from shipyard.ports.routers import RouteRef
 from shipyard.sdk import FlagClient, StaticFlagSource
 from shipyard.sdk.metrics import report_body
-from shipyard.services import cohorts, deployments, flags, projects, releases, rollouts, tokens
-from tests.integration.web.conftest import csrf_of, login
+from shipyard.services import cohorts, deployments, flags, releases, rollouts, tokens
+from tests.integration.web.conftest import client_of, csrf_of
 from tests.support.gitrepo import GitRepo
+from tests.support.runtime import first_candidate, memory_runtime, role_tokens, shop_repo, shop_yaml
 
 T0 = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
 ADA = Actor("ada", Role.DEPLOYER)
 WEB = Actor("web", Role.APP)  # the application that reports its cohorts
 PAGE = "/ui/projects/shop/environments/production/rollout"
 
-CONFIG = """\
-project: shop
-versioning: {scheme: semver, initial: 1.0.0}
-build:
-  command: tar czf "$SHIPYARD_ARTIFACTS_DIR/app.tar.gz" app.py
-  artifacts: ["*.tar.gz"]
+CONFIG = shop_yaml("""\
 environments:
   - name: staging
     target: {kind: memory}
@@ -57,7 +51,7 @@ policies:
       - pause: {}
 checks:
   errors: {metric: error_ratio, judge: threshold, threshold: {max: 0.05}}
-"""
+""")
 
 
 @dataclass
@@ -74,9 +68,7 @@ class Canary:
     repo: GitRepo
 
     def client(self, role: str) -> TestClient:
-        client = TestClient(create_app(self.runtime.services), follow_redirects=False)
-        login(client, self.tokens[role])
-        return client
+        return client_of(self.runtime, self.tokens[role])
 
     def serve(self, canary_errors: int) -> None:
         """Ten seconds of traffic: 100 requests on the canary, 900 on the stable version."""
@@ -94,35 +86,20 @@ class Canary:
 
 @pytest.fixture
 def canary(tmp_path: Path) -> Iterator[Canary]:
-    MemoryTarget.reset()
     clock, router = FixedClock(T0), MemoryRouter()
-    rt = bootstrap(tmp_path / "data", f"sqlite:///{tmp_path / 'shipyard.db'}", clock=clock)
-    rt.services = replace(rt.services, routers=lambda kind: router)
-    svc = rt.services
-    repo = GitRepo(tmp_path / "shop")
-    repo.commit("chore: shipyard", {"shipyard.yaml": CONFIG, "app.py": "V = 1\n"})
-    made = {
-        role.value: tokens.create_token(svc, SYSTEM, user=user, role=role.value)[1]
-        for user, role in (
-            ("vera", Role.VIEWER),
-            ("ada", Role.DEPLOYER),
-            ("bob", Role.APPROVER),
-            ("root", Role.ADMIN),
-        )
-    }
-    projects.add_project(svc, SYSTEM, str(repo.path))
-    _, rc1 = releases.cut_release(svc, ADA, "shop")
-    rt.worker().drain()
-    deployments.deploy(svc, ADA, "shop", rc1.name, "production")
-    rt.worker().drain()
-    fix = repo.commit("fix: rounding (#5)", {"app.py": "V = 2\n"})
-    rc2 = releases.pick(svc, ADA, "shop", "1.0.0", [fix])
-    rt.worker().drain()
-    d = deployments.deploy(svc, ADA, "shop", rc2.name, "production")
-    rt.worker().drain()
-    yield Canary(rt, router, clock, made, rc1.name, rc2.name, d.id, repo)
-    rt.close()
-    MemoryTarget.reset()
+    with memory_runtime(tmp_path, clock=clock, router=router) as rt:
+        svc = rt.services
+        repo = shop_repo(tmp_path, CONFIG)
+        made = role_tokens(svc)
+        rc1 = first_candidate(rt, repo, ADA)
+        deployments.deploy(svc, ADA, "shop", rc1, "production")
+        rt.worker().drain()
+        fix = repo.commit("fix: rounding (#5)", {"app.py": "V = 2\n"})
+        rc2 = releases.pick(svc, ADA, "shop", "1.0.0", [fix])
+        rt.worker().drain()
+        d = deployments.deploy(svc, ADA, "shop", rc2.name, "production")
+        rt.worker().drain()
+        yield Canary(rt, router, clock, made, rc1, rc2.name, d.id, repo)
 
 
 def steps_of(html: str) -> list[tuple[str, str]]:
@@ -309,12 +286,7 @@ def test_an_unknown_command_is_refused_and_changes_nothing(canary: Canary) -> No
 # ---- a flag-routed rollout: no proxy, the engine moves a flag, the app's SDK reports cohorts ----
 
 FLAG = "new-checkout"
-FLAG_CONFIG = """\
-project: shop
-versioning: {scheme: semver, initial: 1.0.0}
-build:
-  command: tar czf "$SHIPYARD_ARTIFACTS_DIR/app.tar.gz" app.py
-  artifacts: ["*.tar.gz"]
+FLAG_CONFIG = shop_yaml("""\
 environments:
   - name: production
     target: {kind: memory}
@@ -330,7 +302,7 @@ policies:
       - analysis: {checks: [errors], interval: 10s, duration: 20s}
 checks:
   errors: {metric: error_ratio, judge: threshold, threshold: {max: 0.05}}
-"""
+""")
 USERS = [f"user-{i}" for i in range(20_000)]
 
 
@@ -344,9 +316,7 @@ class DarkLaunch:
     candidate: str
 
     def client(self) -> TestClient:
-        client = TestClient(create_app(self.runtime.services), follow_redirects=False)
-        login(client, self.token)
-        return client
+        return client_of(self.runtime, self.token)
 
     def app_traffic(self, error_every: int = 0) -> int:
         """Every user makes one request through the real SDK, which reports like an app would;
@@ -374,22 +344,16 @@ class DarkLaunch:
 
 @pytest.fixture
 def dark(tmp_path: Path) -> Iterator[DarkLaunch]:
-    MemoryTarget.reset()
     clock = FixedClock(T0)
-    rt = bootstrap(tmp_path / "data", f"sqlite:///{tmp_path / 'shipyard.db'}", clock=clock)
-    svc = rt.services
-    repo = GitRepo(tmp_path / "shop")
-    repo.commit("chore: shipyard", {"shipyard.yaml": FLAG_CONFIG, "app.py": "V = 1\n"})
-    _, token = tokens.create_token(svc, SYSTEM, user="vera", role=Role.VIEWER.value)
-    projects.add_project(svc, SYSTEM, str(repo.path))
-    _, rc = releases.cut_release(svc, ADA, "shop")
-    rt.worker().drain()
-    flags.create_flag(svc, ADA, "shop", "production", FLAG, enabled=True, rollout=0)
-    deployments.deploy(svc, ADA, "shop", rc.name, "production")
-    rt.worker().drain()
-    yield DarkLaunch(rt, clock, token, rc.name)
-    rt.close()
-    MemoryTarget.reset()
+    with memory_runtime(tmp_path, clock=clock) as rt:
+        svc = rt.services
+        repo = shop_repo(tmp_path, FLAG_CONFIG)
+        _, token = tokens.create_token(svc, SYSTEM, user="vera", role=Role.VIEWER.value)
+        rc = first_candidate(rt, repo, ADA)
+        flags.create_flag(svc, ADA, "shop", "production", FLAG, enabled=True, rollout=0)
+        deployments.deploy(svc, ADA, "shop", rc, "production")
+        rt.worker().drain()
+        yield DarkLaunch(rt, clock, token, rc)
 
 
 def cohort_rows(html: str) -> list[tuple[str, str, int, int]]:
