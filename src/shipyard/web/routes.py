@@ -375,17 +375,22 @@ def _rollout_context(
     """The environment's latest rollout (or ``deployment``'s), as the page and its panel show it.
 
     The panel re-fetches its own URL, so the environment's page picks up the next rollout by
-    itself, while ``?deployment=`` keeps that one rollout (see ``views.refresh_ms``)."""
-    names, placements = deployments.status(svc, me.actor, project)
-    if environment not in names:
-        raise NotFoundError(f"environment {environment!r} of {project} not found")
-    [placement] = [p for p in placements if p.environment == environment]
+    itself, while ``?deployment=`` keeps that one rollout (see ``views.refresh_ms``).
+
+    The environment matrix (every environment's history and its target's instances) is read only
+    when there is no rollout to show: a rollout proves the environment exists, and the panel asks
+    again every few seconds."""
     found = rollout_watch.watch(svc, me.actor, project, environment, deployment_id=deployment)
-    page = None
+    page = placement = None
     if found is not None:
         page = views.rollout_page(
             found, may_steer=rollouts.may_steer(me.actor), pinned=deployment is not None
         )
+    else:
+        names, placements = deployments.status(svc, me.actor, project)
+        if environment not in names:
+            raise NotFoundError(f"environment {environment!r} of {project} not found")
+        [placement] = [p for p in placements if p.environment == environment]
     url = _rollout_url(project, environment)
     return {
         "project": project,
