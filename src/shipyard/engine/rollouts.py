@@ -46,7 +46,7 @@ class RolloutRunner(PollingLoop):
             rollouts.tick(self._svc, rollout_id, self.owner, self._applied)
         except Exception as exc:  # a failed tick is a decision, never a loop
             self._applied.pop(rollout_id, None)
-            log.warning("rollout %s: tick failed: %s", rollout_id, exc)
+            log.warning("rollout %s: tick failed: %s", rollout_id, exc, exc_info=True)
             try:
                 rollouts.fault(self._svc, rollout_id, self.owner, exc)
             except Exception as again:

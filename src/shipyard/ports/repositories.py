@@ -193,10 +193,6 @@ class RolloutRepo(Protocol):
         """Move the due time (no revision bump: a command saved meanwhile still wins)."""
 
     def add_records(self, r: Rollout, records: Sequence[Record], now: datetime) -> None: ...
-    def update_streak(self, r: Rollout, rec: Record, now: datetime) -> bool:
-        """Update in place the record of the error streak ``rec`` continues; False if none."""
-        ...
-
     def records(
         self, rollout_id: int, limit: int | None = None
     ) -> Sequence[RolloutRecordEntry]: ...

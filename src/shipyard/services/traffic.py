@@ -106,14 +106,8 @@ def record(uow: UnitOfWork, r: Rollout, records: Sequence[Record], now: datetime
     """
     if r.policy.flag_routed and records:
         follow_flag(uow, r, now)
-    # an error streak has one record, updated while it lasts, and one event when it begins
-    fresh = [
-        rec
-        for rec in records
-        if rec.kind != ro.RecordKind.ERROR or not uow.rollouts.update_streak(r, rec, now)
-    ]
-    uow.rollouts.add_records(r, fresh, now)
-    for rec in fresh:
+    uow.rollouts.add_records(r, records, now)
+    for rec in records:
         uow.events.append(
             actor=rec.actor if rec.actor != ro.ENGINE else ENGINE_ACTOR,
             kind=f"rollout.{rec.kind}",

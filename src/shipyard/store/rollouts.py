@@ -555,25 +555,6 @@ class SqlRollouts:
                 )
             )
 
-    def update_streak(self, r: Rollout, rec: Record, now: datetime) -> bool:
-        """Update the error record of the streak ``rec`` continues (same ``streak`` key) in
-        place; False when there is none yet (then the caller adds it)."""
-        key = rec.evidence.get("streak")
-        if key is None:
-            return False
-        rows = self._s.scalars(
-            select(RolloutRecordRow)
-            .where(RolloutRecordRow.rollout_id == r.id, RolloutRecordRow.kind == rec.kind)
-            .order_by(RolloutRecordRow.id.desc())
-            .limit(8)
-        )
-        for row in rows:
-            if isinstance(row.evidence, Mapping) and row.evidence.get("streak") == key:
-                row.message = rec.message
-                row.evidence = _jsonable(dict(rec.evidence))
-                return True
-        return False
-
     def records(self, rollout_id: int, limit: int | None = None) -> Sequence[RolloutRecordEntry]:
         q = select(RolloutRecordRow).where(RolloutRecordRow.rollout_id == rollout_id)
         if limit is not None:

@@ -149,21 +149,23 @@ def test_ending_effects_route_before_they_retire() -> None:
 
 def test_a_failed_tick_is_one_error_streak_with_a_bounded_backoff() -> None:
     r = ro.decide(rollout(SetWeight(10), Pause(600)), T0).rollout
-    dues = []
+    dues, records = [], []
     for k in range(3):
         d = ro.fault(r, FaultKind.ROUTER, "router down", at(k))
         r = d.rollout
-        [rec] = d.records
-        assert rec.kind is RecordKind.ERROR
+        records.extend(d.records)
         dues.append((r.due_at - at(k)).total_seconds())  # type: ignore[operator]
     assert dues == [2.0, 4.0, 8.0]
-    assert rec.evidence["streak"] == f"tick@{T0.isoformat()}"
-    assert (rec.evidence["count"], rec.evidence["first_seen"], rec.evidence["last_seen"]) == (
-        3,
-        T0.isoformat(),
-        at(2).isoformat(),
-    )
+    [rec] = records  # records are append-only: one when the streak begins
+    assert rec.kind is RecordKind.ERROR and rec.evidence["streak"] == f"tick@{T0.isoformat()}"
+    assert r.errors is not None  # the streak lives in the state, for status
+    assert (r.errors.count, r.errors.first_at, r.errors.last_at) == (3, T0, at(2))
     assert r.phase is Phase.PROGRESSING and r.last_error == "router down"
+    d = ro.fault(r, FaultKind.ROUTER, "router on fire", at(3))  # a distinct error: a record
+    assert [(x.kind, x.evidence["consecutive"]) for x in d.records] == [
+        ("error", 4),
+        ("aborting", 4),  # and the 4th in a row is the default limit
+    ]
     assert ro.backoff(50) == timedelta(seconds=60)  # never longer than a minute
 
 
@@ -174,7 +176,9 @@ def test_errors_reach_the_limit_and_abort_to_stable() -> None:
         r = d.rollout
     assert r.phase is Phase.ABORTING and r.due_at == at(3)
     assert r.reason.startswith("aborted after errors: 4 errors in a row")
-    assert [x.kind for x in d.records] == ["error", "aborting"]
+    [aborting] = d.records
+    assert aborting.kind is RecordKind.ABORTING
+    assert (aborting.evidence["count"], aborting.evidence["last_seen"]) == (4, at(3).isoformat())
 
 
 def test_on_error_pause_waits_for_a_human_who_can_resume() -> None:
@@ -211,6 +215,7 @@ def test_abort_whose_route_keeps_failing_ends_rolled_back_saying_what_was_not_do
         f"{CANARY} was not stopped: traffic could not be moved off it",
     )
     assert d.records[-1].evidence["not_done"] == list(d.rollout.not_done)
+    assert d.records[-1].evidence["errors"]["first_seen"] == T0.isoformat()
 
 
 def test_abort_whose_canary_cannot_be_stopped_still_ends() -> None:

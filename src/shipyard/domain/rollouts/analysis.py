@@ -91,8 +91,8 @@ def _error_records(r: Rollout, step: Analysis, run: AnalysisRun, obs: Observatio
     out = []
     for check in step.checks:
         streak = run.errors.get(check.name)
-        if streak is None or check.name not in obs.errors:
-            continue
+        if streak is None or check.name not in obs.errors or streak.same != 1:
+            continue  # one record per distinct streak; its count lives in the run
         limit = r.policy.error_limit(check)
         message = (
             f"check {check.name} could not be measured ({streak.count}/{limit}): {streak.message}"

@@ -41,8 +41,15 @@ def give_up(
         )
         return Decision(nxt, (Record(RecordKind.PAUSED, r.step, ENGINE, why, ev),))
     why = f"aborted after errors: {why}"
-    nxt = replace(r, phase=Phase.ABORTING, due_at=now, reason=why, pause_reason="")
-    nxt = replace(nxt, paused_for=PauseReason.NONE)
+    nxt = replace(
+        r,
+        phase=Phase.ABORTING,
+        due_at=now,
+        reason=why,
+        pause_reason="",
+        paused_for=PauseReason.NONE,
+        errors=None,  # the abort gets its own attempts
+    )
     return Decision(nxt, (Record(RecordKind.ABORTING, r.step, ENGINE, why, ev),))
 
 
@@ -60,3 +67,10 @@ def error_record(r: Rollout, s: ErrorStreak) -> Record:
         f"{s.message} ({s.count} in a row, limit {limit})",
         s.evidence(limit),
     )
+
+
+def streak_records(r: Rollout, s: ErrorStreak) -> tuple[Record, ...]:
+    """The record of an error, when it begins a distinct streak. Records are append-only, so
+    the streak's count and last time live in the rollout's state (status shows them) and go
+    into the record of what ends it (recovered, aborting, paused, rolled back)."""
+    return (error_record(r, s),) if s.same == 1 else ()

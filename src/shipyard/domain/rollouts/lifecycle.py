@@ -94,8 +94,10 @@ def decide(r: Rollout, now: datetime, obs: Observation | None = None) -> Decisio
         return Decision(r)
     records: tuple[Record, ...] = ()
     if r.errors is not None:
-        msg = f"recovered after {r.errors.count} error(s): {r.errors.message}"
-        records = (Record(RecordKind.RECOVERED, r.step, ENGINE, msg, {"streak": r.errors.key}),)
+        s = r.errors
+        msg = f"recovered after {s.count} error(s): {s.message}"
+        ev = s.evidence(r.policy.consecutive_error_limit)
+        records = (Record(RecordKind.RECOVERED, r.step, ENGINE, msg, ev),)
         r = replace(r, errors=None, last_error="")
     d = run_steps(r, now, obs, records)
     effects: tuple[Effect, ...] = ()
