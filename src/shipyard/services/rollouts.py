@@ -27,14 +27,21 @@ from shipyard.domain.auth import Action, Actor
 from shipyard.domain.deployments import Deployment, DeploymentState
 from shipyard.domain.releases import Candidate, Project
 from shipyard.domain.rollouts import Decision, Observation, Phase, Rollout
-from shipyard.errors import NoInstanceError, NotFoundError, PermissionDenied, ShipyardError
+from shipyard.errors import (
+    ConflictError,
+    ErrorCode,
+    NoInstanceError,
+    NotFoundError,
+    PermissionDenied,
+    ShipyardError,
+)
 from shipyard.ports.metrics import MetricProvider, MetricQuery, NoData
 from shipyard.ports.repositories import RolloutRecordEntry, UnitOfWork
 from shipyard.ports.routers import Counters, RoutePlan
 from shipyard.ports.targets import DeploySpec
 from shipyard.services import cohorts
 from shipyard.services.context import Services
-from shipyard.services.deployments import complete_deployment, deploy_spec_for
+from shipyard.services.deployments import complete_deployment, deploy, deploy_spec_for
 from shipyard.services.project_config import EnvironmentSpec, prometheus_source
 from shipyard.services.releases import get_project
 from shipyard.services.traffic import (
@@ -393,6 +400,40 @@ def abort(
     return _command(svc, actor, project, environment, "abort", reason=reason)
 
 
+def retry(
+    svc: Services, actor: Actor, project_name: str, environment: str, *, reason: str = ""
+) -> Deployment:
+    """Run an aborted (rolled-back) rollout again from its first step: a new deployment of the
+    same candidate with the same policy, through the same gates as any deployment."""
+    actor.require(Action.DEPLOY)
+    with svc.uow() as uow:
+        project = get_project(uow, project_name)
+        r = uow.rollouts.latest(project, environment)
+        if r is None:
+            raise NotFoundError(f"no rollout has run in {project_name}/{environment}")
+        if r.phase is not Phase.ROLLED_BACK:
+            raise ConflictError(
+                f"the rollout of {r.canary} in {environment} is {r.phase.value}: only a rolled "
+                "back (aborted) rollout can be retried",
+                code=ErrorCode.INVALID_TRANSITION,
+                details={"phase": r.phase.value},
+            )
+        d = uow.deployments.get(r.deployment_id)
+        later = [
+            x
+            for x in uow.deployments.history(project, environment)
+            if x.id > d.id and x.state is not DeploymentState.CANCELED
+        ]
+        if later:
+            raise ConflictError(
+                f"deployment {later[0].id} of {later[0].candidate} came after the rolled back "
+                f"one in {environment}; deploy the candidate you want instead",
+                code=ErrorCode.INVALID_TRANSITION,
+            )
+    why = reason or f"retry of deployment {d.id} (rolled back: {r.reason})"
+    return deploy(svc, actor, project_name, r.canary, environment, reason=why, policy=d.policy)
+
+
 # --- reading ------------------------------------------------------------------------------------
 
 
@@ -512,6 +553,7 @@ __all__ = [
     "promote",
     "release",
     "resume",
+    "retry",
     "status",
     "tick",
 ]

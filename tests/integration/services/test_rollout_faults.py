@@ -22,7 +22,7 @@ from shipyard.bootstrap import Runtime
 from shipyard.domain.auth import Actor, Role
 from shipyard.domain.deployments import DeploymentState
 from shipyard.domain.rollouts import PauseReason, Phase
-from shipyard.errors import AdapterError
+from shipyard.errors import AdapterError, ConflictError, PermissionDenied
 from shipyard.ports.routers import RoutePlan, RouteRef
 from shipyard.ports.targets import DeploySpec
 from shipyard.services import deployments, projects, releases, rollouts
@@ -237,3 +237,45 @@ def test_on_error_pause_stops_for_a_human_and_status_names_the_action(
     rt.worker().drain()
     r = rollouts.status(rt.services, ADA, "shop", "production").rollout
     assert r.phase is Phase.PROMOTED and r.errors is None  # its pause had passed meanwhile
+
+
+def test_aborted_rollout_can_be_retried_from_its_first_step(
+    rt: Runtime, repo: GitRepo, router: BrokenRouter, clock: FixedClock
+) -> None:
+    rc1, rc2 = release_two(rt, repo)
+    first = deployments.deploy(rt.services, ADA, "shop", rc2, "production")
+    rt.worker().drain()
+    rollouts.abort(rt.services, ADA, "shop", "production", reason="flaky dependency")
+    rt.worker().drain()
+    again = rollouts.retry(rt.services, ADA, "shop", "production")
+    assert (again.candidate, again.from_candidate) == (rc2, rc1)
+    assert again.id != first.id and "retry of deployment" in again.reason
+    rt.worker().drain()
+    view = rollouts.status(rt.services, ADA, "shop", "production")
+    assert view.rollout.deployment_id == again.id
+    assert (view.rollout.phase, view.rollout.step, view.rollout.weight) == (
+        Phase.PROGRESSING,
+        1,
+        10.0,
+    )
+    assert MemoryTarget.live[REF] == {rc1, rc2}  # the canary runs again beside stable
+    plan = router.plans[REF]
+    assert plan.canary is not None and plan.canary.candidate == rc2
+
+
+def test_retry_is_refused_while_a_rollout_runs(rt: Runtime, repo: GitRepo) -> None:
+    _, rc2 = release_two(rt, repo)
+    deployments.deploy(rt.services, ADA, "shop", rc2, "production")
+    rt.worker().drain()
+    with pytest.raises(ConflictError, match="only a rolled back"):
+        rollouts.retry(rt.services, ADA, "shop", "production")
+
+
+def test_retry_needs_the_deploy_right(rt: Runtime, repo: GitRepo) -> None:
+    _, rc2 = release_two(rt, repo)
+    deployments.deploy(rt.services, ADA, "shop", rc2, "production")
+    rt.worker().drain()
+    rollouts.abort(rt.services, ADA, "shop", "production")
+    rt.worker().drain()
+    with pytest.raises(PermissionDenied):
+        rollouts.retry(rt.services, Actor("viv", Role.VIEWER), "shop", "production")
