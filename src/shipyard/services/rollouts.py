@@ -4,11 +4,18 @@ The engine calls ``tick`` for a rollout it has leased. A tick reads the saved ro
 router match it (so a restart re-applies the weights the database holds), measures what the
 current step needs, lets ``domain.rollouts.decide`` choose, saves the new state with its
 decisions and events in one transaction (compare-and-set on the revision, so a human command
-saved meanwhile wins), and then carries out the effects: the new route, and when the rollout is
-decided, the final switch, the retirement of the loser and the deployment's outcome.
+saved meanwhile wins), and then ``execute`` carries out the decision's effects: the new route,
+and when the rollout is decided, the final switch, the retirement of the loser, then the
+deployment's outcome. ``execute`` is the one executor of effects.
+
+Nothing that fails in a tick is retried blindly: a measurement that fails is an error of its
+check (in the observation), an effect that fails or a tick that cannot start is handed to
+``domain.rollouts.finish`` / ``fault``, which record it as an error streak with a bounded
+backoff and, at the policy's ``consecutive_error_limit``, abort, pause or end the rollout.
 
 Humans act through ``promote``/``pause``/``resume``/``abort``: each is one transaction that saves
 the decision and makes the rollout due at once; the engine applies the route within a poll.
+``retry`` runs a rolled-back rollout again as a new deployment.
 """
 
 from __future__ import annotations
@@ -257,7 +264,9 @@ def tick(svc: Services, rollout_id: int, owner: str, applied: _Applied) -> Rollo
         d = ro.abort(r, user=ENGINE_ACTOR, now=svc.clock.now(), reason="deployment canceled")
         r = _save(svc, r, d, owner) or r
     if r.phase in (Phase.PROGRESSING, Phase.PAUSED):
-        [failed] = execute(svc, ctx, r, (ro.ApplyRoute(ro.proxy_route(r)),), applied) or [None]
+        failed = next(
+            iter(execute(svc, ctx, r, (ro.ApplyRoute(ro.proxy_route(r)),), applied)), None
+        )
         if failed is not None:
             return _record_fault(svc, r, owner, failed.fault, failed.error)
     now = svc.clock.now()
@@ -273,7 +282,7 @@ def tick(svc: Services, rollout_id: int, owner: str, applied: _Applied) -> Rollo
         if saved is None:
             return r
         r = saved
-        [failed] = execute(svc, ctx, r, decided.effects, applied) or [None]
+        failed = next(iter(execute(svc, ctx, r, decided.effects, applied)), None)
         if failed is not None:
             return _record_fault(svc, r, owner, failed.fault, failed.error)
     if r.phase in (Phase.PROMOTING, Phase.ABORTING) or (
