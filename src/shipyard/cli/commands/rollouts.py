@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import time
 from typing import Annotated, Any
 
 import typer
@@ -268,7 +269,7 @@ def abort(
         raise CliError(
             f"the abort of {r['canary']} has not ended after {timeout:g}s"
             + (f": {r['last_error']}" if r["last_error"] else ""),
-            "unavailable",
+            "timeout",
             hint=f"see `shipyard rollout status {project} {environment}`",
         )
     if r["not_done"]:
