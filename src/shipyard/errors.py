@@ -129,3 +129,7 @@ class IntegrityError(ShipyardError):
 
 class AdapterError(ShipyardError):
     default_code = ErrorCode.ADAPTER
+
+
+class NoInstanceError(AdapterError):
+    """A version the route names has no running instance (a rollout records it as a fault)."""

@@ -1,9 +1,10 @@
-"""shipyard rollout status | promote | pause | resume | abort | explain"""
+"""shipyard rollout status | promote | pause | resume | abort | retry | explain"""
 
 from __future__ import annotations
 
 import functools
 import json
+import time
 from typing import Annotated, Any
 
 import typer
@@ -15,6 +16,7 @@ from rich.text import Text
 
 from shipyard.cli import outcome
 from shipyard.cli.client import Client
+from shipyard.cli.errors import CliError
 from shipyard.cli.render import JsonOpt, console, emit_json, line, when
 
 app = typer.Typer(help="Watch and steer progressive rollouts.", no_args_is_help=True)
@@ -63,10 +65,20 @@ def _header(r: dict[str, Any]) -> Text:
         text.append(f", mirroring {r['mirror']:g}%")
     if r["pause_reason"]:
         text.append(f"\npaused: {r['pause_reason']}", style="cyan")
+    if r.get("awaiting"):
+        text.append(f"\nwaiting for: shipyard {r['awaiting']}", style="cyan")
     if r["reason"]:
         text.append(f"\n{r['reason']}")
-    if r["last_error"]:
+    for e in r.get("errors", []):
+        text.append(
+            f"\nerror ({e['source']}, {e['count']}/{e['limit']} in a row since "
+            f"{when(e['first_seen'])}, last {when(e['last_seen'])}): {e['error']}",
+            style="red",
+        )
+    if r["last_error"] and not r.get("errors"):
         text.append(f"\nlast error: {r['last_error']}", style="red")
+    for item in r.get("not_done", []):
+        text.append(f"\nnot done: {item}", style="red")
     if r["url"]:
         text.append(f"\nserving at {r['url']}", style="dim")
     return text
@@ -232,10 +244,58 @@ def abort(
     project: str,
     environment: str,
     reason: Annotated[str, typer.Option(help="why (recorded with the decision)")] = "",
+    wait: Annotated[
+        bool, typer.Option("--wait/--no-wait", help="wait until the abort has ended")
+    ] = False,
+    timeout: Annotated[float, typer.Option(help="seconds to wait at most")] = 300.0,
     json_: JsonOpt = False,
 ) -> None:
-    """Send 100% of traffic back to the stable version and stop the new one."""
-    _act(project, environment, "abort", {"reason": reason}, json_)
+    """Send 100% of traffic back to the stable version and stop the new one.
+
+    With ``--wait`` it exits non-zero when the abort could not do all of it (saying what)."""
+    if not wait:
+        return _act(project, environment, "abort", {"reason": reason}, json_)
+    client = Client()
+    r = client.post(f"{_path(project, environment)}/abort", {"reason": reason})
+    deadline = time.monotonic() + timeout
+    while r["phase"] == "aborting" and time.monotonic() < deadline:
+        time.sleep(0.3)
+        r = client.get(_path(project, environment))
+    if json_:
+        emit_json(r)
+    else:
+        line(str(_header(r)))
+    if r["phase"] == "aborting":
+        raise CliError(
+            f"the abort of {r['canary']} has not ended after {timeout:g}s"
+            + (f": {r['last_error']}" if r["last_error"] else ""),
+            "timeout",
+            hint=f"see `shipyard rollout status {project} {environment}`",
+        )
+    if r["not_done"]:
+        raise CliError(
+            f"rolled back {r['canary']} incompletely: " + "; ".join(r["not_done"]),
+            "deployment_failed",
+        )
+    return None
+
+
+def retry(
+    project: str,
+    environment: str,
+    reason: Annotated[str, typer.Option(help="why (recorded with the deployment)")] = "",
+    json_: JsonOpt = False,
+) -> None:
+    """Run a rolled-back rollout again from its first step (a new deployment of its candidate)."""
+    d = Client().post(f"{_path(project, environment)}/retry", {"reason": reason})
+    if json_:
+        return emit_json(d)
+    line(
+        f"deployment [bold]{d['id']}[/]: {d['candidate']} → {d['environment']} again, "
+        f"{d['state']}; watch it with [bold]shipyard rollout status {project} {environment} "
+        "--watch[/]"
+    )
+    return None
 
 
 def explain(project: str, deployment: int, json_: JsonOpt = False) -> None:
@@ -268,5 +328,5 @@ def show_explained(r: dict[str, Any]) -> None:
             line(f"    [dim]{json.dumps(rest, sort_keys=True, default=str)}[/]")
 
 
-for _name in ("status", "promote", "pause", "resume", "abort", "explain"):
+for _name in ("status", "promote", "pause", "resume", "abort", "retry", "explain"):
     app.command(_name)(globals()[_name])
