@@ -38,7 +38,7 @@ class Progress:
     def awaited(self) -> str:
         """The human action it waits on, or "" when it waits on nobody."""
         d, r = self.deployment, self.rollout
-        if d["state"] in ("awaiting_approval", "pending") and d["waiting_for"]:
+        if d["state"] == "awaiting_approval" and d["waiting_for"]:
             return "; ".join(d["waiting_for"])
         if r is not None and r["phase"] == "paused":
             return r["pause_reason"] or "the rollout is paused"
@@ -127,4 +127,5 @@ def _timed_out(p: Progress, timeout: float) -> CliError:
     if p.awaited:
         return CliError(f"{what} still waits after {timeout:g}s for: {p.awaited}", "timeout")
     phase = p.rollout["phase"] if p.rollout else d["state"]
-    return CliError(f"{what} is still {phase} after {timeout:g}s", "timeout")
+    waits = f" (waiting for: {'; '.join(d['waiting_for'])})" if d["waiting_for"] else ""
+    return CliError(f"{what} is still {phase} after {timeout:g}s{waits}", "timeout")

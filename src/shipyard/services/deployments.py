@@ -39,7 +39,7 @@ from shipyard.services.context import Services
 from shipyard.services.flags import routed_flag
 from shipyard.services.project_config import EnvironmentSpec, environment_specs, rollout_policy
 from shipyard.services.releases import get_project
-from shipyard.services.traffic import apply_route, begin, drain
+from shipyard.services.traffic import abort_rollout_of, apply_route, begin, drain
 
 DEPLOY_JOB = "deploy"
 AUTO = "shipyard"  # the actor of automatic promotions
@@ -345,6 +345,16 @@ def decide(
 def _cancel(
     uow: UnitOfWork, project: Project, d: Deployment, *, by: str, reason: str, now: datetime
 ) -> None:
+    """Cancel a waiting deployment, or stop a running one.
+
+    A running deployment whose rollout still steers traffic is not canceled under it: its
+    rollout aborts in this transaction, and the rollout's ending ends the deployment. Until
+    then the environment stays busy, so what comes next (the rollback itself) waits for the
+    traffic to be back on stable instead of racing the abort for the router."""
+    if d.state is DeploymentState.RUNNING and abort_rollout_of(
+        uow, d, by=by, reason=reason, now=now
+    ):
+        return
     canceled = dm.transition(d, dm.Canceled(by=by, reason=reason), now)
     uow.deployments.save(canceled)
     uow.events.append(
