@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from shipyard.adapters import keyfile
 from shipyard.adapters.artifacts.local import LocalArtifactStore
 from shipyard.adapters.builds.local import LocalBuilder
 from shipyard.adapters.clock import SystemClock
@@ -44,18 +45,26 @@ class Runtime:
         self.engine.dispose()
 
 
+AUDIT_KEY_FILE = "audit.key"  # in the data dir, when the operator names no file
+
+
 def default_database_url(data_dir: Path) -> str:
     return f"sqlite:///{data_dir / 'shipyard.db'}"
 
 
 def bootstrap(
-    data_dir: Path, database_url: str | None = None, clock: Clock | None = None
+    data_dir: Path,
+    database_url: str | None = None,
+    clock: Clock | None = None,
+    *,
+    audit_key_file: Path | None = None,
 ) -> Runtime:
     """Open (and migrate) the database and wire every port to its adapter."""
     data_dir.mkdir(parents=True, exist_ok=True)
+    audit_key = keyfile.load_or_create(audit_key_file or data_dir / AUDIT_KEY_FILE)
     engine = make_engine(database_url or default_database_url(data_dir))
-    migrate(engine)
-    factory = session_factory(engine)
+    migrate(engine, audit_key)
+    factory = session_factory(engine, audit_key)
     mirrors = data_dir / "repos"
 
     repos: dict[str, GitRepository] = {}

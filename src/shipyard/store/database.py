@@ -41,10 +41,16 @@ def alembic_config(engine: Engine) -> Config:
     return cfg
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision; safe to call on every start."""
-    command.upgrade(alembic_config(engine), "head")
+def migrate(engine: Engine, audit_key: bytes | None = None) -> None:
+    """Bring the schema to the newest revision; safe to call on every start.
+
+    ``audit_key`` seals an audit log written before the chain existed (migration 0008)."""
+    cfg = alembic_config(engine)
+    cfg.attributes["audit_key"] = audit_key
+    command.upgrade(cfg, "head")
 
 
-def session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+def session_factory(engine: Engine, audit_key: bytes | None = None) -> sessionmaker[Session]:
+    """Sessions that seal audit rows with ``audit_key`` (without one: a key of this process)."""
+    info = {} if audit_key is None else {"audit_key": audit_key}
+    return sessionmaker(engine, expire_on_commit=False, info=info)

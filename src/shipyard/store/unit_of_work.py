@@ -20,6 +20,7 @@ from shipyard.ports.repositories import (
     RolloutRepo,
     TokenRepo,
 )
+from shipyard.store.audit import AuditTrail
 from shipyard.store.cohorts import SqlCohorts
 from shipyard.store.deployments import SqlDeployments
 from shipyard.store.flags import SqlFlags
@@ -44,14 +45,15 @@ class SqlUnitOfWork:
 
     def __enter__(self) -> Self:
         self.session = self._factory()
+        self._trail = AuditTrail(self.session)
         self.projects = SqlProjects(self.session)
         self.releases = SqlReleases(self.session)
         self.tokens = SqlTokens(self.session)
-        self.events = SqlEvents(self.session)
+        self.events = SqlEvents(self.session, self._trail)
         self.jobs = SqlJobs(self.session)
         self.deployments = SqlDeployments(self.session)
-        self.flags = SqlFlags(self.session)
-        self.rollouts = SqlRollouts(self.session)
+        self.flags = SqlFlags(self.session, self._trail)
+        self.rollouts = SqlRollouts(self.session, self._trail)
         self.cohorts = SqlCohorts(self.session)
         return self
 
@@ -61,6 +63,7 @@ class SqlUnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self._trail.discard()
         self.session.rollback()
         self.session.close()
         if isinstance(exc, SQLAlchemyError):
@@ -68,10 +71,12 @@ class SqlUnitOfWork:
 
     def commit(self) -> None:
         try:
+            self._trail.seal()  # the chain heads are locked last, just before the commit
             self.session.commit()
         except SQLAlchemyError as exc:
             self.session.rollback()
             raise AdapterError(f"database error: {exc.__class__.__name__}") from exc
 
     def rollback(self) -> None:
+        self._trail.discard()
         self.session.rollback()
