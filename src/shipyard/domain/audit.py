@@ -146,3 +146,15 @@ def verify_chain(
         )
         return broken(Break(BreakKind.HEAD, chain, detail))
     return ChainCheck(chain, length, previous, None, anchored)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditReport:
+    """What a verification walked, and the first break it found (None: the log holds)."""
+
+    checks: tuple[ChainCheck, ...]
+    broken: Break | None
+
+    @property
+    def rows(self) -> int:
+        return sum(c.length for c in self.checks)

@@ -9,6 +9,7 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 
 from shipyard.domain.approvals import Approval
+from shipyard.domain.audit import AuditReport, Head
 from shipyard.domain.auth import Role
 from shipyard.domain.deployments import Deployment
 from shipyard.domain.events import Event, EventPage
@@ -130,6 +131,15 @@ class EventLog(Protocol):
         """The distinct kinds recorded (in ``project``), sorted, at most ``limit`` of them."""
 
 
+class AuditLog(Protocol):
+    """The sealed chains of the audit log: their heads, and a walk that checks every seal."""
+
+    def heads(self) -> Sequence[Head]: ...
+    def verify(self, *, chains: Sequence[str] | None, anchor: str | None) -> AuditReport:
+        """Check ``chains`` (None: every chain) and that one of them reaches ``anchor``."""
+        ...
+
+
 class JobQueue(Protocol):
     """Durable work for the engine: claimed with a lease so a dead worker's job is taken over."""
 
@@ -203,6 +213,7 @@ class UnitOfWork(Protocol):
     releases: ReleaseRepo
     tokens: TokenRepo
     events: EventLog
+    audit: AuditLog
     jobs: JobQueue
     deployments: DeploymentRepo
     flags: FlagRepo

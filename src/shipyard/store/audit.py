@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from shipyard.domain.audit import (
     NO_PROJECT,
+    AuditReport,
     Break,
     BreakKind,
     ChainCheck,
@@ -238,3 +239,17 @@ def seal_existing(conn: Connection, key: bytes) -> None:
         state[chain] = (seq, previous)
     for chain, (seq, head) in state.items():
         conn.execute(insert(CHAINS).values(chain=chain, seq=seq, head=head))
+
+
+class SqlAudit:
+    """The audit log's chains as the port sees them, read with this store's key."""
+
+    def __init__(self, session: Session) -> None:
+        self._s = session
+
+    def heads(self) -> Sequence[Head]:
+        return heads(self._s)
+
+    def verify(self, *, chains: Sequence[str] | None, anchor: str | None) -> AuditReport:
+        checks, broken = verify(self._s, key_of(self._s), only=chains, anchor=anchor)
+        return AuditReport(tuple(checks), broken)

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from shipyard.errors import AdapterError
 from shipyard.ports.repositories import (
+    AuditLog,
     CohortMetricsRepo,
     DeploymentRepo,
     EventLog,
@@ -20,7 +21,7 @@ from shipyard.ports.repositories import (
     RolloutRepo,
     TokenRepo,
 )
-from shipyard.store.audit import AuditTrail
+from shipyard.store.audit import AuditTrail, SqlAudit
 from shipyard.store.cohorts import SqlCohorts
 from shipyard.store.deployments import SqlDeployments
 from shipyard.store.flags import SqlFlags
@@ -34,6 +35,7 @@ class SqlUnitOfWork:
     releases: ReleaseRepo
     tokens: TokenRepo
     events: EventLog
+    audit: AuditLog
     jobs: JobQueue
     deployments: DeploymentRepo
     flags: FlagRepo
@@ -50,6 +52,7 @@ class SqlUnitOfWork:
         self.releases = SqlReleases(self.session)
         self.tokens = SqlTokens(self.session)
         self.events = SqlEvents(self.session, self._trail)
+        self.audit = SqlAudit(self.session)
         self.jobs = SqlJobs(self.session)
         self.deployments = SqlDeployments(self.session)
         self.flags = SqlFlags(self.session, self._trail)
