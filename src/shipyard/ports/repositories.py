@@ -90,6 +90,24 @@ class TokenRepo(Protocol):
     def revoke(self, token_id: int, now: datetime) -> bool: ...
 
 
+class SessionRepo(Protocol):
+    """Dashboard sessions, known by the SHA-256 of their id; each belongs to one token."""
+
+    def add(self, *, id_hash: str, token_id: int, now: datetime, expires_at: datetime) -> None: ...
+    def token_hash(self, id_hash: str, now: datetime) -> str | None:
+        """The hash of the token behind a live session (not revoked, not expired, its token
+        not revoked); None otherwise."""
+        ...
+
+    def revoke(self, id_hash: str, now: datetime) -> int | None:
+        """End a live session; its token's id, or None when there was none to end."""
+        ...
+
+    def revoke_for_token(self, token_id: int, now: datetime) -> int:
+        """End every live session of a token; how many were ended."""
+        ...
+
+
 class EventLog(Protocol):
     def append(
         self,
@@ -212,6 +230,7 @@ class UnitOfWork(Protocol):
     projects: ProjectRepo
     releases: ReleaseRepo
     tokens: TokenRepo
+    sessions: SessionRepo
     events: EventLog
     audit: AuditLog
     jobs: JobQueue

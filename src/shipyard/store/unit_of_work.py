@@ -19,6 +19,7 @@ from shipyard.ports.repositories import (
     ProjectRepo,
     ReleaseRepo,
     RolloutRepo,
+    SessionRepo,
     TokenRepo,
 )
 from shipyard.store.audit import AuditTrail, SqlAudit
@@ -27,6 +28,7 @@ from shipyard.store.deployments import SqlDeployments
 from shipyard.store.flags import SqlFlags
 from shipyard.store.repositories import SqlEvents, SqlJobs, SqlProjects, SqlReleases, SqlTokens
 from shipyard.store.rollouts import SqlRollouts
+from shipyard.store.sessions import SqlSessions
 
 
 class SqlUnitOfWork:
@@ -34,6 +36,7 @@ class SqlUnitOfWork:
     projects: ProjectRepo
     releases: ReleaseRepo
     tokens: TokenRepo
+    sessions: SessionRepo
     events: EventLog
     audit: AuditLog
     jobs: JobQueue
@@ -51,6 +54,7 @@ class SqlUnitOfWork:
         self.projects = SqlProjects(self.session)
         self.releases = SqlReleases(self.session)
         self.tokens = SqlTokens(self.session)
+        self.sessions = SqlSessions(self.session)
         self.events = SqlEvents(self.session, self._trail)
         self.audit = SqlAudit(self.session)
         self.jobs = SqlJobs(self.session)
