@@ -61,7 +61,7 @@ def test_audit_verify_names_each_edit_made_behind_the_servers_back(
     try:
         for user in ("ada", "grace", "linus"):
             ok(server.cli("token", "create", "--user", user, "--role", "viewer"))
-        assert "audit log intact: 4 rows in 1 chains" in ok(server.cli("audit", "verify")).out
+        assert "audit log intact: 4 rows in 1 chain" in ok(server.cli("audit", "verify")).out
         anchor = ok(server.cli("audit", "head", "--json")).json()[0]["hash"]
         with engine.connect() as conn:
             victim = dict(

@@ -98,13 +98,13 @@ class AuditTrail:
 
     def _lock_head(self, chain: str) -> tuple[int, str]:
         if self._s.get_bind().dialect.name == "postgresql":
-            self._s.execute(
-                postgresql.insert(CHAINS)
-                .values(chain=chain, seq=0, head="")
-                .on_conflict_do_nothing(index_elements=["chain"])
-            )
-            q = select(CHAINS.c.seq, CHAINS.c.head).where(CHAINS.c.chain == chain)
-            seq, head = self._s.execute(q.with_for_update()).one()
+            # one round trip: create the head, or row-lock it (a no-op update) and read it; a
+            # second writer waits here, then reads the head the first one committed
+            new = postgresql.insert(CHAINS).values(chain=chain, seq=0, head="")
+            q = new.on_conflict_do_update(
+                index_elements=["chain"], set_={"seq": CHAINS.c.seq}
+            ).returning(CHAINS.c.seq, CHAINS.c.head)
+            seq, head = self._s.execute(q).one()
             return int(seq), str(head)
         # SQLite: the first write takes the database's write lock until commit (REPLACE and
         # INSERT OR IGNORE are refused on this table by its guard, hence the NOT EXISTS)

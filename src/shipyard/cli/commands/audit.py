@@ -43,6 +43,6 @@ def verify(
     if json_:
         return emit_json(report)
     reached = f", reaching {anchor[:12]}…" if anchor else ""
-    line(
-        f"[green]✓[/] audit log intact: {report['rows']} rows in {len(report['chains'])} chains{reached}"
-    )
+    n = len(report["chains"])
+    chains = f"{n} chain" if n == 1 else f"{n} chains"
+    line(f"[green]✓[/] audit log intact: {report['rows']} rows in {chains}{reached}")
