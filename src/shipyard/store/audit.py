@@ -13,6 +13,7 @@ from __future__ import annotations
 import heapq
 import json
 import secrets
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -85,12 +86,18 @@ class AuditTrail:
         for table, chain, values in self._pending:
             by_chain.setdefault(chain, []).append((table, values))
         for chain in sorted(by_chain):  # one lock order for every writer: no deadlock
+            rows = by_chain[chain]
             seq, previous = self._lock_head(chain)
-            for table, values in by_chain[chain]:
+            counts = Counter(table for table, _ in rows)
+            ids = {table: iter(self._next_ids(table, n)) for table, n in counts.items()}
+            batches: dict[Table, list[dict[str, Any]]] = {}
+            for table, values in rows:
                 seq += 1
-                row = {**values, "id": self._next_id(table), "chain": chain, "chain_seq": seq}
+                row = {**values, "id": next(ids[table]), "chain": chain, "chain_seq": seq}
                 previous = seal(key, previous, _content(table, row))
-                self._s.execute(insert(table).values(**row, chain_hash=previous))
+                batches.setdefault(table, []).append({**row, "chain_hash": previous})
+            for table, batch in batches.items():
+                self._s.execute(insert(table), batch)
             self._s.execute(
                 update(CHAINS).where(CHAINS.c.chain == chain).values(seq=seq, head=previous)
             )
@@ -120,14 +127,14 @@ class AuditTrail:
         ).one()
         return int(seq), str(head)
 
-    def _next_id(self, table: Table) -> int:
-        """The row's id before it is inserted, so the seal covers it (it cannot be updated)."""
+    def _next_ids(self, table: Table, n: int) -> list[int]:
+        """``n`` ids for rows not inserted yet, so their seals cover them (no UPDATE later)."""
         if self._s.get_bind().dialect.name == "postgresql":
-            q = text("SELECT nextval(pg_get_serial_sequence(:t, 'id'))")
-            return int(self._s.execute(q, {"t": table.name}).scalar_one())
-        # under the write lock taken by _lock_head, so no other writer takes the same id
-        q = text(f"SELECT coalesce(max(id), 0) + 1 FROM {table.name}")
-        return int(self._s.execute(q).scalar_one())
+            q = text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)")
+            return sorted(int(i) for i in self._s.scalars(q, {"t": table.name, "n": n}))
+        # under the write lock taken by _lock_head, so no other writer takes the same ids
+        top = int(self._s.scalar(text(f"SELECT coalesce(max(id), 0) FROM {table.name}")) or 0)
+        return list(range(top + 1, top + n + 1))
 
 
 # --- reading the chains back --------------------------------------------------------------------

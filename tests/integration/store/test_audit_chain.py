@@ -103,6 +103,19 @@ def test_an_untouched_log_verifies_across_projects_and_tables(
     assert seqs == [4]  # the flag change sits in its project's chain, between the events
 
 
+def test_one_transaction_writing_to_several_chains_seals_each(
+    engine: Engine, uow: Uow, t0: datetime
+) -> None:
+    with uow() as u:
+        for project in ("b", None, "a", "b", "b", None):
+            u.events.append(actor="ada", kind="x", subject="s", payload={}, now=t0, project=project)
+        u.commit()
+    _append(uow, t0, 1, project="b")
+    checks, broken = _verify(engine)
+    assert broken is None
+    assert {c.chain: c.length for c in checks} == {"": 2, "a": 1, "b": 4}
+
+
 def test_a_rolled_back_unit_of_work_leaves_no_audit_row(
     engine: Engine, uow: Uow, t0: datetime
 ) -> None:
