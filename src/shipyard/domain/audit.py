@@ -33,8 +33,11 @@ def _plain(value: Any) -> Any:
 
 
 def canonical(record: Mapping[str, Any]) -> bytes:
-    """The bytes a seal covers: sorted keys, no spaces, UTF-8, datetimes as ISO 8601 in UTC."""
-    plain = {k: _plain(v) for k, v in record.items()}
+    """The bytes a seal covers: sorted keys, no spaces, UTF-8, datetimes as ISO 8601 in UTC.
+
+    Null fields are left out, so a nullable column added to an audit table later leaves the
+    seals of older rows valid (setting a null field, or clearing a set one, still breaks one)."""
+    plain = {k: _plain(v) for k, v in record.items() if v is not None}
     return json.dumps(plain, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 

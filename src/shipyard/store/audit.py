@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import JSON, Connection, Table, insert, select, text, update
+from sqlalchemy import JSON, Connection, Table, insert, inspect, select, text, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
@@ -235,12 +235,18 @@ def seal_existing(conn: Connection, key: bytes) -> None:
         )
     rows.sort()
     state: dict[str, tuple[int, str]] = {}
+    # only the columns the tables have at this migration (a later one may add more, nullable)
+    present = {
+        t.name: [t.c[c["name"]] for c in inspect(conn).get_columns(t.name) if c["name"] in t.c]
+        for t in AUDIT_TABLES
+    }
     for chain, _at, _order, row_id, name in rows:
         table = _BY_NAME[name]
         seq, previous = state.get(chain, (0, ""))
         seq += 1
         conn.execute(update(table).where(table.c.id == row_id).values(chain=chain, chain_seq=seq))
-        current = conn.execute(select(table).where(table.c.id == row_id)).mappings().one()
+        read = select(*present[name]).where(table.c.id == row_id)
+        current = conn.execute(read).mappings().one()
         previous = seal(key, previous, _content(table, dict(current)))
         conn.execute(update(table).where(table.c.id == row_id).values(chain_hash=previous))
         state[chain] = (seq, previous)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
 from shipyard.api.deps import Me, Svc
@@ -39,7 +41,7 @@ def heads(svc: Svc, me: Me) -> HeadsOut:
 
 
 @router.get("/head/{project}")
-def head(project: str, svc: Svc, me: Me) -> HeadOut:
+def head(project: Annotated[str, Path(max_length=100)], svc: Svc, me: Me) -> HeadOut:
     return HeadOut.of(audit.head(svc, me, project))
 
 
