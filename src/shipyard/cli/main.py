@@ -9,6 +9,7 @@ import typer
 from shipyard.cli.commands import (
     admin,
     artifacts,
+    audit,
     demo,
     deployments,
     flags,
@@ -33,6 +34,7 @@ app.add_typer(artifacts.app, name="artifact")
 app.add_typer(flags.app, name="flag")
 app.add_typer(rollouts.app, name="rollout")
 app.add_typer(admin.tokens, name="token")
+app.add_typer(audit.app, name="audit")
 app.command("whoami")(admin.whoami)
 app.command("events")(admin.events)
 for _name in ("deploy", "approve", "reject", "rollback", "veto", "status", "history", "diff"):

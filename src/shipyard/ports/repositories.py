@@ -9,6 +9,7 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 
 from shipyard.domain.approvals import Approval
+from shipyard.domain.audit import AuditReport, Head
 from shipyard.domain.auth import Role
 from shipyard.domain.deployments import Deployment
 from shipyard.domain.events import Event, EventPage
@@ -89,6 +90,24 @@ class TokenRepo(Protocol):
     def revoke(self, token_id: int, now: datetime) -> bool: ...
 
 
+class SessionRepo(Protocol):
+    """Dashboard sessions, known by the SHA-256 of their id; each belongs to one token."""
+
+    def add(self, *, id_hash: str, token_id: int, now: datetime, expires_at: datetime) -> None: ...
+    def token_hash(self, id_hash: str, now: datetime) -> str | None:
+        """The hash of the token behind a live session (not revoked, not expired, its token
+        not revoked); None otherwise."""
+        ...
+
+    def revoke(self, id_hash: str, now: datetime) -> int | None:
+        """End a live session; its token's id, or None when there was none to end."""
+        ...
+
+    def revoke_for_token(self, token_id: int, now: datetime) -> int:
+        """End every live session of a token; how many were ended."""
+        ...
+
+
 class EventLog(Protocol):
     def append(
         self,
@@ -128,6 +147,15 @@ class EventLog(Protocol):
 
     def kinds(self, *, project: str | None = None, limit: int = 200) -> Sequence[str]:
         """The distinct kinds recorded (in ``project``), sorted, at most ``limit`` of them."""
+
+
+class AuditLog(Protocol):
+    """The sealed chains of the audit log: their heads, and a walk that checks every seal."""
+
+    def heads(self) -> Sequence[Head]: ...
+    def verify(self, *, chains: Sequence[str] | None, anchor: str | None) -> AuditReport:
+        """Check ``chains`` (None: every chain) and that one of them reaches ``anchor``."""
+        ...
 
 
 class JobQueue(Protocol):
@@ -202,7 +230,9 @@ class UnitOfWork(Protocol):
     projects: ProjectRepo
     releases: ReleaseRepo
     tokens: TokenRepo
+    sessions: SessionRepo
     events: EventLog
+    audit: AuditLog
     jobs: JobQueue
     deployments: DeploymentRepo
     flags: FlagRepo

@@ -78,6 +78,7 @@ def revoke_token(svc: Services, actor: Actor, token_id: int) -> None:
         now = svc.clock.now()
         if not uow.tokens.revoke(token_id, now):
             raise NotFoundError(f"token {token_id} not found or already revoked")
+        uow.sessions.revoke_for_token(token_id, now)  # its dashboard sessions end with it
         uow.events.append(
             actor=actor.user,
             kind="token.revoked",

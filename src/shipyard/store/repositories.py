@@ -13,6 +13,7 @@ from shipyard.domain.auth import Role
 from shipyard.domain.events import Event, EventPage
 from shipyard.domain.releases import Artifact, Candidate, CandidateStatus, Pick, Project, Release
 from shipyard.errors import NotFoundError
+from shipyard.store.audit import AuditTrail
 from shipyard.store.tables import (
     ArtifactRow,
     CandidateRow,
@@ -336,8 +337,9 @@ class SqlTokens:
 
 
 class SqlEvents:
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, trail: AuditTrail) -> None:
         self._s = session
+        self._trail = trail
 
     def append(
         self,
@@ -349,11 +351,15 @@ class SqlEvents:
         now: datetime,
         project: str | None = None,
     ) -> None:
-        self._s.add(
-            EventRow(
-                at=now, actor=actor, kind=kind, project=project, subject=subject, payload=payload
-            )
-        )
+        values = {
+            "at": now,
+            "actor": actor,
+            "kind": kind,
+            "project": project,
+            "subject": subject,
+            "payload": payload,
+        }
+        self._trail.add(EventRow.__tablename__, project, values)
 
     def list(
         self,
