@@ -89,9 +89,15 @@ def _current(history: Sequence[Deployment], environment: str) -> Deployment | No
 
 
 def _barred(
-    svc: Services, uow: UnitOfWork, project: Project, candidate: Candidate, env: EnvironmentSpec
+    svc: Services,
+    uow: UnitOfWork,
+    project: Project,
+    candidate: Candidate,
+    env: EnvironmentSpec,
+    requested_by: str,
 ) -> dict[str, str]:
-    """Who may not approve: who cut or picked the candidate and the authors it brings in."""
+    """Who may not approve: who asked for the deployment, who cut or picked the candidate and the
+    authors it brings in. The requester is barred whatever their roles (an admin included)."""
     release = uow.releases.get_release_by_id(candidate.release_id)
     pickers = [
         c.created_by
@@ -106,7 +112,11 @@ def _barred(
         for c in svc.git(project.source).log(candidate.sha, since)[:5000]:
             authors.update((c.author_name, c.author_email))
     return barred_users(
-        candidate.name, cut_by=release.created_by, picked_by=pickers, authors=sorted(authors)
+        candidate.name,
+        cut_by=release.created_by,
+        picked_by=pickers,
+        authors=sorted(authors),
+        requested_by=requested_by,
     )
 
 
@@ -126,7 +136,11 @@ def _gates(
         mode=d.mode,
         succeeded_in=_succeeded_in(history, d.candidate),
         approvals=tuple(uow.deployments.approvals(d.id)) if d.id else (),
-        barred=_barred(svc, uow, project, candidate, spec) if spec.rules.approval else {},
+        barred=(
+            _barred(svc, uow, project, candidate, spec, d.requested_by)
+            if spec.rules.approval
+            else {}
+        ),
         override=d.override_freeze,
     )
     return evaluate_gates(spec.rules, ctx, now)
@@ -307,7 +321,7 @@ def decide(
                 spec.rules.approval,
                 user=actor.user,
                 roles=roles,
-                barred_users=_barred(svc, uow, project, candidate, spec),
+                barred_users=_barred(svc, uow, project, candidate, spec, d.requested_by),
                 candidate=d.candidate,
                 environment=d.environment,
                 decision=Decision.APPROVE if approve else Decision.REJECT,

@@ -1,0 +1,130 @@
+"""Gates that hold, written as the attacks that walked around them (issue 14, finding 3).
+
+Each test plays the attacker on real git and on both databases."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from shipyard.adapters.routers.memory import MemoryRouter
+from shipyard.adapters.targets.memory import MemoryTarget
+from shipyard.bootstrap import Runtime
+from shipyard.domain.auth import Actor, Role
+from shipyard.domain.deployments import DeploymentState
+from shipyard.errors import ErrorCode, RefusedError
+from shipyard.services import deployments, projects, releases, rollouts
+from tests.support.gitrepo import GitRepo
+from tests.support.runtime import first_candidate, memory_runtime, shop_repo, shop_yaml
+
+ENVS = """\
+environments:
+  - name: staging
+    target: {kind: memory}
+  - name: production
+    target: {kind: memory}
+    requires: [staging]
+    approval: {required: 1}
+"""
+BUILD = """\
+build:
+  command: tar czf "$SHIPYARD_ARTIFACTS_DIR/app.tar.gz" app.py
+  artifacts: ["*.tar.gz"]
+"""
+CUTTER = Actor("cutter", Role.DEPLOYER)
+BOB = Actor("bob", Role.APPROVER)
+
+
+@pytest.fixture(autouse=True)
+def _clean_memory_target() -> None:
+    MemoryTarget.live.clear()
+    MemoryTarget.unhealthy.clear()
+
+
+def setup_project(rt: Runtime, repo: GitRepo, admin: Actor, config: str = ENVS) -> None:
+    repo.commit("chore: environments", {"shipyard.yaml": "project: shop\n" + BUILD + config})
+    projects.add_project(rt.services, admin, str(repo.path))
+
+
+def staged(rt: Runtime) -> str:
+    """rc.1 cut by someone else, built and succeeded in staging: ready for production."""
+    _, rc = releases.cut_release(rt.services, CUTTER, "shop")
+    rt.worker().drain()
+    deployments.deploy(rt.services, CUTTER, "shop", rc.name, "staging")
+    rt.worker().drain()
+    return rc.name
+
+
+def test_admin_cannot_approve_their_own_deployment(
+    runtime: Runtime, repo: GitRepo, admin: Actor
+) -> None:
+    svc = runtime.services
+    setup_project(runtime, repo, admin)
+    rc = staged(runtime)
+    mine = deployments.deploy(svc, admin, "shop", rc, "production")
+    assert mine.state is DeploymentState.AWAITING_APPROVAL
+    with pytest.raises(RefusedError) as refused:
+        deployments.decide(svc, admin, mine.id, approve=True)
+    assert refused.value.code is ErrorCode.SEPARATION_OF_DUTIES
+    assert "asked to deploy" in refused.value.message
+    assert deployments.get_deployment(svc, BOB, mine.id)[0].state is (
+        DeploymentState.AWAITING_APPROVAL
+    )
+    assert deployments.decide(svc, BOB, mine.id, approve=True).state is DeploymentState.RUNNING
+
+
+def test_deployer_with_an_approver_token_cannot_approve_their_own_deployment(
+    runtime: Runtime, repo: GitRepo, admin: Actor
+) -> None:
+    svc = runtime.services
+    setup_project(runtime, repo, admin)
+    rc = staged(runtime)
+    dan_deployer, dan_approver = Actor("dan", Role.DEPLOYER), Actor("Dan", Role.APPROVER)
+    mine = deployments.deploy(svc, dan_deployer, "shop", rc, "production")
+    with pytest.raises(RefusedError) as refused:
+        deployments.decide(svc, dan_approver, mine.id, approve=True)
+    assert refused.value.code is ErrorCode.SEPARATION_OF_DUTIES
+    # a rejection of one's own request stays allowed: stopping is always safe
+    assert deployments.decide(svc, dan_approver, mine.id, approve=False).state is (
+        DeploymentState.CANCELED
+    )
+
+
+GATED = """\
+environments:
+  - name: production
+    target: {kind: memory}
+    router: {port: 18998}
+    policy: gated
+policies:
+  gated:
+    steps:
+      - set_weight: 20
+      - approval: {required: 1}
+"""
+
+
+def test_admin_cannot_approve_the_rollout_step_of_their_own_deployment(
+    tmp_path: Path, database_url: str
+) -> None:
+    with memory_runtime(tmp_path, database_url, router=MemoryRouter()) as rt:
+        repo = shop_repo(tmp_path, shop_yaml(GATED))
+        rc1 = first_candidate(rt, repo, CUTTER)
+        deployments.deploy(rt.services, CUTTER, "shop", rc1, "production")  # the first goes live
+        rt.worker().drain()
+        fix = repo.commit("fix: rounding (#5)", {"app.py": "V = 2\n"})
+        rc2 = releases.pick(rt.services, CUTTER, "shop", "1.0.0", [fix]).name
+        rt.worker().drain()
+        root = Actor("root", Role.ADMIN)
+        deployments.deploy(rt.services, root, "shop", rc2, "production")
+        rt.worker().drain()
+        for me in (root, Actor("ROOT", Role.APPROVER)):
+            with pytest.raises(RefusedError) as refused:
+                rollouts.promote(rt.services, me, "shop", "production")
+            assert refused.value.code is ErrorCode.SEPARATION_OF_DUTIES
+            with pytest.raises(RefusedError):  # nor skip the step with --full
+                rollouts.promote(rt.services, me, "shop", "production", full=True)
+        view = rollouts.status(rt.services, BOB, "shop", "production")
+        assert view.rollout.pause_reason == "waiting for 1 approval(s)"
+        assert rollouts.promote(rt.services, BOB, "shop", "production").step == 2
