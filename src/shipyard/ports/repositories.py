@@ -79,14 +79,90 @@ class TokenRecord(Protocol):
     revoked_at: datetime | None
 
 
+@dataclass(frozen=True, slots=True)
+class TokenGrant:
+    """What an unrevoked token grants: a user (known by its emails), a role, and where it holds
+    (empty: everywhere)."""
+
+    id: int
+    user: str
+    role: Role
+    emails: tuple[str, ...] = ()
+    projects: tuple[str, ...] = ()
+    environments: tuple[str, ...] = ()
+
+
 class TokenRepo(Protocol):
-    def add(self, *, user: str, role: Role, token_hash: str, actor: str, now: datetime) -> int: ...
+    def add(
+        self,
+        *,
+        user: str,
+        role: Role,
+        token_hash: str,
+        actor: str,
+        now: datetime,
+        emails: Sequence[str] = (),
+        projects: Sequence[str] = (),
+        environments: Sequence[str] = (),
+    ) -> int: ...
     def find(self, token_hash: str) -> tuple[int, str, Role] | None:
         """(id, user, role) of an unrevoked token."""
+
+    def grant(self, token_hash: str) -> TokenGrant | None:
+        """Everything an unrevoked token grants."""
+
+    def get(self, token_id: int) -> TokenGrant | None:
+        """An unrevoked token by id."""
+
+    def users_by_email(self) -> dict[str, frozenset[str]]:
+        """Lower-cased email -> the users whose tokens (revoked or not) name it."""
+
+    def emails_of(self, user: str) -> frozenset[str]:
+        """Every email (lower-cased) the tokens of ``user`` name, revoked or not."""
+
+    def global_admins(self) -> int:
+        """How many unrevoked admin tokens hold everywhere (unscoped)."""
 
     def count(self) -> int: ...
     def list(self) -> Sequence[dict[str, Any]]: ...
     def revoke(self, token_id: int, now: datetime) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ServerFreeze:
+    """A freeze an operator put on an environment from the server (``shipyard freeze add``)."""
+
+    id: int
+    project: str
+    environment: str
+    start: datetime
+    end: datetime
+    reason: str
+    created_by: str
+    ended_at: datetime | None = None
+    ended_by: str | None = None
+
+
+class FreezeRepo(Protocol):
+    def add(
+        self,
+        project: Project,
+        environment: str,
+        *,
+        start: datetime,
+        end: datetime,
+        reason: str,
+        by: str,
+        now: datetime,
+    ) -> ServerFreeze: ...
+    def get(self, freeze_id: int) -> ServerFreeze | None: ...
+    def end(self, freeze_id: int, *, by: str, now: datetime) -> ServerFreeze | None:
+        """End a freeze now (its end moves to ``now``); None when unknown or already over."""
+
+    def list(
+        self, project: Project | None = None, environment: str | None = None
+    ) -> Sequence[ServerFreeze]:
+        """Freezes, newest first; ``environment`` only with ``project``."""
 
 
 class EventLog(Protocol):
@@ -208,6 +284,7 @@ class UnitOfWork(Protocol):
     flags: FlagRepo
     rollouts: RolloutRepo
     cohorts: CohortMetricsRepo
+    freezes: FreezeRepo
 
     def __enter__(self) -> Self: ...
     def __exit__(

@@ -477,7 +477,7 @@ def create_flag(
 ) -> FlagRecord:
     """A new flag, off by default. With ``rollout`` it gets a flexibleRollout strategy; without,
     a ``default`` strategy (on for everyone once enabled). ``definition`` replaces both."""
-    actor.require(Action.DEPLOY)
+    actor.require(Action.DEPLOY, project=project, environment=environment)
     _check_environment(environment)
     _check_key(key)
     with svc.uow() as uow:
@@ -513,7 +513,7 @@ def set_flag(
     description: str | None = None,
 ) -> FlagRecord:
     """Replace the definition (Unleash feature JSON), and/or switch the flag on or off."""
-    actor.require(Action.DEPLOY)
+    actor.require(Action.DEPLOY, project=project, environment=environment)
     with svc.uow() as uow:
         proj = get_project(uow, project)
         uow.flags.lock(proj, environment, svc.clock.now())
@@ -547,7 +547,7 @@ def rollout(
 
     It does not switch the flag on: a killed flag stays off until it is enabled again.
     """
-    actor.require(Action.DEPLOY)
+    actor.require(Action.DEPLOY, project=project, environment=environment)
     ppm = percent_to_ppm(percent)
     with svc.uow() as uow:
         proj = get_project(uow, project)
@@ -602,7 +602,7 @@ def follow_rollout(
 
 def kill(svc: Services, actor: Actor, project: str, environment: str, key: str) -> FlagRecord:
     """The kill switch: the flag is off for everyone at the next poll, whatever its strategies."""
-    actor.require(Action.DEPLOY)
+    actor.require(Action.DEPLOY, project=project, environment=environment)
     with svc.uow() as uow:
         proj = get_project(uow, project)
         uow.flags.lock(proj, environment, svc.clock.now())
@@ -613,7 +613,7 @@ def kill(svc: Services, actor: Actor, project: str, environment: str, key: str) 
 
 def set_segments(svc: Services, actor: Actor, project: str, environment: str, segments: Any) -> int:
     """Replace the environment's segments; returns the new revision (unchanged if identical)."""
-    actor.require(Action.DEPLOY)
+    actor.require(Action.DEPLOY, project=project, environment=environment)
     _check_environment(environment)
     checked = check_segments(segments)
     with svc.uow() as uow:

@@ -247,18 +247,19 @@ def _current(uow: UnitOfWork, project: Project, environment: str) -> Rollout:
     return r
 
 
-def _may_steer(actor: Actor) -> None:
-    """Deployers steer their rollouts; approvers too (they approve steps, and may stop one)."""
+def _may_steer(actor: Actor, project: str | None = None, environment: str | None = None) -> None:
+    """Deployers steer their rollouts; approvers too (they approve steps, and may stop one);
+    each only where their token's scope holds."""
     try:
-        actor.require(Action.DEPLOY)
+        actor.require(Action.DEPLOY, project=project, environment=environment)
     except PermissionDenied:
-        actor.require(Action.APPROVE)
+        actor.require(Action.APPROVE, project=project, environment=environment)
 
 
-def may_steer(actor: Actor) -> bool:
+def may_steer(actor: Actor, project: str | None = None, environment: str | None = None) -> bool:
     """Whether ``actor`` may promote, pause, resume or abort: faces offer the buttons by this."""
     try:
-        _may_steer(actor)
+        _may_steer(actor, project, environment)
     except PermissionDenied:
         return False
     return True
@@ -267,7 +268,7 @@ def may_steer(actor: Actor) -> bool:
 def _command(
     svc: Services, actor: Actor, project_name: str, environment: str, action: str, **kw: Any
 ) -> Rollout:
-    _may_steer(actor)
+    _may_steer(actor, project_name, environment)
     with svc.uow() as uow:
         project = get_project(uow, project_name)
         r = _current(uow, project, environment)

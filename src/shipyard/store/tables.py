@@ -115,6 +115,26 @@ class TokenRow(Base):
     created_by: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # who the user is besides its name, and where the role holds (empty: everywhere)
+    emails: Mapped[list[str]] = mapped_column(JSON, default=list)
+    projects: Mapped[list[str]] = mapped_column(JSON, default=list)
+    environments: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+
+class FreezeRow(Base):
+    """A server-side freeze of one environment; ending it early moves ``end`` to that moment."""
+
+    __tablename__ = "freezes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    environment: Mapped[str] = mapped_column(String(100))
+    start: Mapped[datetime]
+    end: Mapped[datetime]
+    reason: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    ended_by: Mapped[str | None] = mapped_column(String(255), nullable=True)
 
 
 class EventRow(Base):

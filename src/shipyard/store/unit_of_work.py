@@ -14,6 +14,7 @@ from shipyard.ports.repositories import (
     DeploymentRepo,
     EventLog,
     FlagRepo,
+    FreezeRepo,
     JobQueue,
     ProjectRepo,
     ReleaseRepo,
@@ -23,6 +24,7 @@ from shipyard.ports.repositories import (
 from shipyard.store.cohorts import SqlCohorts
 from shipyard.store.deployments import SqlDeployments
 from shipyard.store.flags import SqlFlags
+from shipyard.store.freezes import SqlFreezes
 from shipyard.store.repositories import SqlEvents, SqlJobs, SqlProjects, SqlReleases, SqlTokens
 from shipyard.store.rollouts import SqlRollouts
 
@@ -38,6 +40,7 @@ class SqlUnitOfWork:
     flags: FlagRepo
     rollouts: RolloutRepo
     cohorts: CohortMetricsRepo
+    freezes: FreezeRepo
 
     def __init__(self, factory: sessionmaker[Session]) -> None:
         self._factory = factory
@@ -53,6 +56,7 @@ class SqlUnitOfWork:
         self.flags = SqlFlags(self.session)
         self.rollouts = SqlRollouts(self.session)
         self.cohorts = SqlCohorts(self.session)
+        self.freezes = SqlFreezes(self.session)
         return self
 
     def __exit__(

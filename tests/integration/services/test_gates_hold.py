@@ -14,7 +14,7 @@ from shipyard.bootstrap import Runtime
 from shipyard.domain.auth import Actor, Role
 from shipyard.domain.deployments import DeploymentState
 from shipyard.errors import ErrorCode, RefusedError
-from shipyard.services import deployments, projects, releases, rollouts
+from shipyard.services import deployments, projects, releases, rollouts, tokens
 from tests.support.gitrepo import GitRepo
 from tests.support.runtime import first_candidate, memory_runtime, shop_repo, shop_yaml
 
@@ -128,3 +128,64 @@ def test_admin_cannot_approve_the_rollout_step_of_their_own_deployment(
         view = rollouts.status(rt.services, BOB, "shop", "production")
         assert view.rollout.pause_reason == "waiting for 1 approval(s)"
         assert rollouts.promote(rt.services, BOB, "shop", "production").step == 2
+
+
+# --- a person is known by all their emails --------------------------------------------------
+
+
+def approver_with_emails(rt: Runtime, admin: Actor, user: str, *emails: str) -> Actor:
+    _, secret = tokens.create_token(
+        rt.services, admin, user=user, role="approver", emails=list(emails)
+    )
+    return tokens.authenticate(rt.services, secret)
+
+
+def test_approver_cannot_approve_commits_they_wrote_under_another_case(
+    runtime: Runtime, repo: GitRepo, admin: Actor
+) -> None:
+    svc = runtime.services
+    repo.commit("feat: cart", {"cart.py": "A = 1\n"}, author="Grace Hopper <GRACE@example.com>")
+    setup_project(runtime, repo, admin)
+    grace = approver_with_emails(runtime, admin, "grace", "grace@example.com")
+    assert grace.emails == {"grace@example.com"}
+    prod = deployments.deploy(svc, CUTTER, "shop", staged(runtime), "production")
+    with pytest.raises(RefusedError) as refused:
+        deployments.decide(svc, grace, prod.id, approve=True)
+    assert refused.value.code is ErrorCode.SEPARATION_OF_DUTIES
+    assert "grace wrote commits" in refused.value.message
+
+
+def test_approver_cannot_approve_commits_the_mailmap_says_are_theirs(
+    runtime: Runtime, repo: GitRepo, admin: Actor
+) -> None:
+    svc = runtime.services
+    repo.commit("feat: cart", {"cart.py": "A = 1\n"}, author="G. H. <hopper@corp.example>")
+    repo.commit(
+        "chore: mailmap",
+        {".mailmap": "Grace Hopper <grace@example.com> <HOPPER@corp.example>\n"},
+        author="Linus <linus@example.com>",
+    )
+    setup_project(runtime, repo, admin)
+    grace = approver_with_emails(runtime, admin, "grace", "grace@example.com")
+    other = approver_with_emails(runtime, admin, "hedy", "hedy@example.com")
+    prod = deployments.deploy(svc, CUTTER, "shop", staged(runtime), "production")
+    with pytest.raises(RefusedError) as refused:
+        deployments.decide(svc, grace, prod.id, approve=True)
+    assert refused.value.code is ErrorCode.SEPARATION_OF_DUTIES
+    assert deployments.decide(svc, other, prod.id, approve=True).state is DeploymentState.RUNNING
+
+
+def test_an_approval_recorded_before_the_email_was_known_does_not_count(
+    runtime: Runtime, repo: GitRepo, admin: Actor
+) -> None:
+    """Counting re-reads who is who: grace's second token names the email her commits carry."""
+    svc = runtime.services
+    repo.commit("feat: cart", {"cart.py": "A = 1\n"}, author="Grace Hopper <grace@corp.example>")
+    setup_project(runtime, repo, admin, ENVS.replace("required: 1", "required: 2"))
+    grace = approver_with_emails(runtime, admin, "grace", "grace@example.com")
+    prod = deployments.deploy(svc, CUTTER, "shop", staged(runtime), "production")
+    deployments.decide(svc, grace, prod.id, approve=True)  # her corp email is not known yet
+    approver_with_emails(runtime, admin, "grace", "Grace@Corp.example")
+    after = deployments.decide(svc, BOB, prod.id, approve=True)
+    assert after.state is DeploymentState.AWAITING_APPROVAL
+    assert "not allowed to approve: grace" in " ".join(after.waiting_for)
