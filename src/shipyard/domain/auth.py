@@ -76,6 +76,10 @@ class Actor:
         self.projects = frozenset(projects)
         self.environments = frozenset(environments)
 
+    def allows(self, action: Action) -> bool:
+        """Whether the role allows ``action`` somewhere (scope aside)."""
+        return action in _ALLOWED[self.role]
+
     @property
     def scoped(self) -> bool:
         return bool(self.projects or self.environments)

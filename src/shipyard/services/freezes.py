@@ -20,7 +20,6 @@ from shipyard.errors import (
     ErrorCode,
     InvalidError,
     NotFoundError,
-    PermissionDenied,
 )
 from shipyard.ports.repositories import ServerFreeze, UnitOfWork
 from shipyard.services.context import Services
@@ -90,10 +89,8 @@ def add_freeze(
     until: datetime | None = None,
 ) -> ServerFreeze:
     """Freeze ``environment`` from now for ``duration`` (``2h``) or until ``until``."""
-    try:
-        actor.require(Action.DEPLOY, project=project_name, environment=environment)
-    except PermissionDenied:
-        actor.require(Action.APPROVE, project=project_name, environment=environment)
+    action = Action.DEPLOY if actor.allows(Action.DEPLOY) else Action.APPROVE
+    actor.require(action, project=project_name, environment=environment)
     reason = reason.strip()
     if not reason or len(reason) > MAX_REASON:
         raise InvalidError(f"a freeze needs a reason (1-{MAX_REASON} characters)")

@@ -250,10 +250,8 @@ def _current(uow: UnitOfWork, project: Project, environment: str) -> Rollout:
 def _may_steer(actor: Actor, project: str | None = None, environment: str | None = None) -> None:
     """Deployers steer their rollouts; approvers too (they approve steps, and may stop one);
     each only where their token's scope holds."""
-    try:
-        actor.require(Action.DEPLOY, project=project, environment=environment)
-    except PermissionDenied:
-        actor.require(Action.APPROVE, project=project, environment=environment)
+    action = Action.DEPLOY if actor.allows(Action.DEPLOY) else Action.APPROVE
+    actor.require(action, project=project, environment=environment)
 
 
 def may_steer(actor: Actor, project: str | None = None, environment: str | None = None) -> bool:

@@ -4,6 +4,7 @@ Each test plays the attacker on real git and on both databases."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,8 +14,23 @@ from shipyard.adapters.targets.memory import MemoryTarget
 from shipyard.bootstrap import Runtime
 from shipyard.domain.auth import Actor, Role
 from shipyard.domain.deployments import DeploymentState
-from shipyard.errors import ErrorCode, RefusedError
-from shipyard.services import deployments, projects, releases, rollouts, tokens
+from shipyard.errors import (
+    ConflictError,
+    ErrorCode,
+    InvalidError,
+    NotFoundError,
+    PermissionDenied,
+    RefusedError,
+)
+from shipyard.services import (
+    deployments,
+    events,
+    freezes,
+    projects,
+    releases,
+    rollouts,
+    tokens,
+)
 from tests.support.gitrepo import GitRepo
 from tests.support.runtime import first_candidate, memory_runtime, shop_repo, shop_yaml
 
@@ -189,3 +205,124 @@ def test_an_approval_recorded_before_the_email_was_known_does_not_count(
     after = deployments.decide(svc, BOB, prod.id, approve=True)
     assert after.state is DeploymentState.AWAITING_APPROVAL
     assert "not allowed to approve: grace" in " ".join(after.waiting_for)
+
+
+# --- freezes and approval rules are live ------------------------------------------------------
+
+
+def _mainline_freeze(repo: GitRepo, now: datetime) -> None:
+    """Add a freeze of production to the mainline's shipyard.yaml (after the cut)."""
+    start, end = (now - timedelta(hours=1)).isoformat(), (now + timedelta(days=1)).isoformat()
+    text = (repo.path / "shipyard.yaml").read_text()
+    frozen = text.replace(
+        "    approval: {required: 1}\n",
+        f'    approval: {{required: 1}}\n    freeze: [{{from: "{start}", to: "{end}"}}]\n',
+    )
+    assert frozen != text
+    repo.commit("chore: freeze production for the sale", {"shipyard.yaml": frozen})
+
+
+def test_candidate_cut_before_a_freeze_was_added_does_not_deploy_during_it(
+    runtime: Runtime, repo: GitRepo, admin: Actor
+) -> None:
+    svc = runtime.services
+    setup_project(runtime, repo, admin)
+    rc = staged(runtime)  # its snapshot has no freeze
+    waiting = deployments.deploy(svc, CUTTER, "shop", rc, "production")
+    _mainline_freeze(repo, svc.clock.now())
+    # the deployment asked before the freeze does not start during it, approved or not
+    after = deployments.decide(svc, BOB, waiting.id, approve=True)
+    assert after.state is DeploymentState.AWAITING_APPROVAL
+    assert "frozen" in " ".join(after.waiting_for)
+    runtime.worker().drain()
+    assert MemoryTarget.live.get(("shop", "production"), set()) == set()
+    _, rows = deployments.status(svc, BOB, "shop")
+    assert [r.frozen_until is not None for r in rows] == [False, True]
+    deployments.decide(svc, BOB, waiting.id, approve=False)
+    with pytest.raises(RefusedError) as frozen:  # nor does a new request of the old candidate
+        deployments.deploy(svc, admin, "shop", rc, "production")
+    assert frozen.value.code is ErrorCode.FROZEN
+
+
+def test_a_server_freeze_stops_every_candidate_until_an_approver_ends_it(
+    runtime: Runtime, repo: GitRepo, admin: Actor
+) -> None:
+    svc = runtime.services
+    setup_project(runtime, repo, admin)
+    rc = staged(runtime)
+    waiting = deployments.deploy(svc, CUTTER, "shop", rc, "production")
+    f = freezes.add_freeze(svc, CUTTER, "shop", "production", duration="2h", reason="incident 42")
+    assert f.end - f.start == timedelta(hours=2)
+    after = deployments.decide(svc, BOB, waiting.id, approve=True)
+    assert after.state is DeploymentState.AWAITING_APPROVAL
+    assert f"freeze #{f.id} (incident 42)" in " ".join(after.waiting_for)
+    with pytest.raises(PermissionDenied):  # lifting a freeze opens the gate: not a deployer's call
+        freezes.end_freeze(svc, CUTTER, f.id)
+    freezes.end_freeze(svc, BOB, f.id)
+    with pytest.raises(ConflictError):
+        freezes.end_freeze(svc, BOB, f.id)
+    assert deployments.reevaluate_waiting(svc) == 1
+    assert deployments.get_deployment(svc, BOB, waiting.id)[0].state is DeploymentState.RUNNING
+    kinds = [e.kind for e in events.list_events(svc, BOB, project="shop", limit=1000)]
+    assert "freeze.added" in kinds and "freeze.ended" in kinds
+
+
+def test_overriding_a_server_freeze_needs_a_reason_and_a_second_person(
+    runtime: Runtime, repo: GitRepo, admin: Actor
+) -> None:
+    svc = runtime.services
+    setup_project(runtime, repo, admin)
+    rc = staged(runtime)
+    freezes.add_freeze(svc, BOB, "shop", "production", duration="1d", reason="sale")
+    with pytest.raises(InvalidError):
+        deployments.deploy(svc, CUTTER, "shop", rc, "production", override_freeze=True)
+    d = deployments.deploy(
+        svc, CUTTER, "shop", rc, "production", override_freeze=True, reason="fix checkout"
+    )
+    assert d.state is DeploymentState.AWAITING_APPROVAL
+    with pytest.raises(RefusedError):
+        deployments.decide(svc, Actor("cutter", Role.APPROVER), d.id, approve=True)
+    assert deployments.decide(svc, BOB, d.id, approve=True).state is DeploymentState.RUNNING
+
+
+def test_bad_freezes_are_refused_and_change_nothing(
+    runtime: Runtime, repo: GitRepo, admin: Actor
+) -> None:
+    svc = runtime.services
+    setup_project(runtime, repo, admin)
+    now = svc.clock.now()
+    bad: list[dict[str, object]] = [
+        {"reason": "x"},
+        {"reason": "x", "duration": "2h", "until": now + timedelta(hours=1)},
+        {"reason": "", "duration": "2h"},
+        {"reason": "x", "duration": "soon"},
+        {"reason": "x", "duration": "400d"},
+        {"reason": "x", "until": now - timedelta(hours=1)},
+    ]
+    for kwargs in bad:
+        with pytest.raises(InvalidError):
+            freezes.add_freeze(svc, CUTTER, "shop", "production", **kwargs)  # type: ignore[arg-type]
+    with pytest.raises(NotFoundError):
+        freezes.add_freeze(svc, CUTTER, "shop", "prod", reason="x", duration="1h")
+    with pytest.raises(PermissionDenied):
+        freezes.add_freeze(
+            svc, Actor("vera", Role.VIEWER), "shop", "production", reason="x", duration="1h"
+        )
+    assert freezes.list_freezes(svc, BOB) == []
+
+
+def test_a_rule_tightened_on_the_mainline_holds_for_candidates_already_cut(
+    runtime: Runtime, repo: GitRepo, admin: Actor
+) -> None:
+    svc = runtime.services
+    setup_project(runtime, repo, admin)
+    rc = staged(runtime)
+    text = (repo.path / "shipyard.yaml").read_text()
+    repo.commit(
+        "chore: two approvals for production",
+        {"shipyard.yaml": text.replace("approval: {required: 1}", "approval: {required: 2}")},
+    )
+    d = deployments.deploy(svc, CUTTER, "shop", rc, "production")
+    after = deployments.decide(svc, BOB, d.id, approve=True)
+    assert after.state is DeploymentState.AWAITING_APPROVAL
+    assert "1 of 2" in " ".join(after.waiting_for)
