@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from types import TracebackType
 from typing import Any, Protocol, Self
 
@@ -141,6 +142,55 @@ class ServerFreeze:
     created_by: str
     ended_at: datetime | None = None
     ended_by: str | None = None
+
+
+class FlagRequestState(StrEnum):
+    PENDING = "pending"
+    APPLIED = "applied"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class FlagRequest:
+    """A flag change in a protected environment, waiting for approval (Unleash's change request)."""
+
+    id: int
+    project: str
+    environment: str
+    key: str
+    kind: str  # the flag event it becomes when applied
+    before: dict[str, Any] | None  # the definition it was asked against (None: a new flag)
+    after: dict[str, Any]
+    state: FlagRequestState
+    approvals: tuple[str, ...]
+    requested_by: str
+    requested_at: datetime
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+
+
+class FlagRequestRepo(Protocol):
+    def add(
+        self,
+        project: Project,
+        environment: str,
+        key: str,
+        *,
+        kind: str,
+        before: dict[str, Any] | None,
+        after: dict[str, Any],
+        by: str,
+        now: datetime,
+    ) -> FlagRequest: ...
+    def lock(self, request_id: int) -> FlagRequest | None:
+        """The request, row-locked until commit."""
+
+    def save(self, r: FlagRequest) -> None:
+        """Store state, approvals and decision."""
+
+    def list(
+        self, project: Project, environment: str, *, pending_only: bool = True
+    ) -> Sequence[FlagRequest]: ...
 
 
 class FreezeRepo(Protocol):
@@ -285,6 +335,7 @@ class UnitOfWork(Protocol):
     rollouts: RolloutRepo
     cohorts: CohortMetricsRepo
     freezes: FreezeRepo
+    flag_requests: FlagRequestRepo
 
     def __enter__(self) -> Self: ...
     def __exit__(

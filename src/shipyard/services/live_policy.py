@@ -87,3 +87,15 @@ def live_rules(
         )
     extra = server_freezes(uow, project, snapshot.name, now)
     return replace(rules, freezes=rules.freezes + extra) if extra else rules
+
+
+def environment_now(
+    svc: Services, uow: UnitOfWork, project: Project, environment: str, now: datetime
+) -> EnvironmentRules | None:
+    """An environment's rules as they are now, without a candidate (flag changes): the mainline's
+    shipyard.yaml plus server freezes; None when neither knows the environment."""
+    current = next((r for r in mainline_rules(svc, project) or () if r.name == environment), None)
+    extra = server_freezes(uow, project, environment, now)
+    if current is None:
+        return EnvironmentRules(name=environment, order=0, freezes=extra) if extra else None
+    return replace(current, freezes=current.freezes + extra) if extra else current

@@ -298,6 +298,25 @@ class FlagChangeRow(Base):
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
+class FlagRequestRow(Base):
+    """A change to a flag of a protected environment, waiting for a second person."""
+
+    __tablename__ = "flag_requests"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    environment: Mapped[str] = mapped_column(String(100))
+    key: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(64))  # the flag event it becomes: flag.updated...
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    after: Mapped[dict[str, Any]] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(16))
+    approvals: Mapped[list[str]] = mapped_column(JSON, default=list)
+    requested_by: Mapped[str] = mapped_column(String(255))
+    requested_at: Mapped[datetime]
+    decided_by: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
 class CohortBatchRow(Base):
     """A metrics batch an app reported: its id makes a retried report count once."""
 

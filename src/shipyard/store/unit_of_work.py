@@ -14,6 +14,7 @@ from shipyard.ports.repositories import (
     DeploymentRepo,
     EventLog,
     FlagRepo,
+    FlagRequestRepo,
     FreezeRepo,
     JobQueue,
     ProjectRepo,
@@ -23,6 +24,7 @@ from shipyard.ports.repositories import (
 )
 from shipyard.store.cohorts import SqlCohorts
 from shipyard.store.deployments import SqlDeployments
+from shipyard.store.flag_requests import SqlFlagRequests
 from shipyard.store.flags import SqlFlags
 from shipyard.store.freezes import SqlFreezes
 from shipyard.store.repositories import SqlEvents, SqlJobs, SqlProjects, SqlReleases, SqlTokens
@@ -41,6 +43,7 @@ class SqlUnitOfWork:
     rollouts: RolloutRepo
     cohorts: CohortMetricsRepo
     freezes: FreezeRepo
+    flag_requests: FlagRequestRepo
 
     def __init__(self, factory: sessionmaker[Session]) -> None:
         self._factory = factory
@@ -57,6 +60,7 @@ class SqlUnitOfWork:
         self.rollouts = SqlRollouts(self.session)
         self.cohorts = SqlCohorts(self.session)
         self.freezes = SqlFreezes(self.session)
+        self.flag_requests = SqlFlagRequests(self.session)
         return self
 
     def __exit__(

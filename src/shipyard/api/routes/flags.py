@@ -14,7 +14,8 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from shipyard.api.deps import Me, Svc
-from shipyard.ports.repositories import FlagChangeRecord, FlagRecord
+from shipyard.api.routes.flag_requests import FlagRequestOut, pending
+from shipyard.ports.repositories import FlagChangeRecord, FlagRecord, FlagRequest
 from shipyard.services import cohorts, flags
 
 router = APIRouter(prefix="/api/v1/projects/{project}/environments/{environment}", tags=["flags"])
@@ -139,9 +140,20 @@ def list_flags(project: str, environment: str, svc: Svc, me: Me) -> FlagListOut:
     )
 
 
+def _answer(result: FlagRecord | FlagRequest, response: Response) -> FlagOut | FlagRequestOut:
+    """The flag, or 202 with the request when a protected environment makes the change wait."""
+    waiting = pending(result, response)
+    if waiting is not None:
+        return waiting
+    assert isinstance(result, FlagRecord)
+    return FlagOut.of(result)
+
+
 @router.post("/flags", status_code=201)
-def create_flag(project: str, environment: str, body: FlagCreateIn, svc: Svc, me: Me) -> FlagOut:
-    return FlagOut.of(
+def create_flag(
+    project: str, environment: str, body: FlagCreateIn, svc: Svc, me: Me, response: Response
+) -> FlagOut | FlagRequestOut:
+    return _answer(
         flags.create_flag(
             svc,
             me,
@@ -154,7 +166,8 @@ def create_flag(project: str, environment: str, body: FlagCreateIn, svc: Svc, me
             stickiness=body.stickiness,
             group_id=body.group_id,
             definition=body.definition,
-        )
+        ),
+        response,
     )
 
 
@@ -306,17 +319,29 @@ def flag_history(
 
 @router.put("/flags/{key}")
 def replace_flag(
-    project: str, environment: str, key: str, body: dict[str, Any], svc: Svc, me: Me
-) -> FlagOut:
+    project: str,
+    environment: str,
+    key: str,
+    body: dict[str, Any],
+    svc: Svc,
+    me: Me,
+    response: Response,
+) -> FlagOut | FlagRequestOut:
     """Replace the definition with a full Unleash feature JSON (checked before it is stored)."""
-    return FlagOut.of(flags.set_flag(svc, me, project, environment, key, definition=body))
+    return _answer(flags.set_flag(svc, me, project, environment, key, definition=body), response)
 
 
 @router.patch("/flags/{key}")
 def patch_flag(
-    project: str, environment: str, key: str, body: FlagPatchIn, svc: Svc, me: Me
-) -> FlagOut:
-    return FlagOut.of(
+    project: str,
+    environment: str,
+    key: str,
+    body: FlagPatchIn,
+    svc: Svc,
+    me: Me,
+    response: Response,
+) -> FlagOut | FlagRequestOut:
+    return _answer(
         flags.set_flag(
             svc,
             me,
@@ -325,13 +350,22 @@ def patch_flag(
             key,
             enabled=body.enabled,
             description=body.description,
-        )
+        ),
+        response,
     )
 
 
 @router.post("/flags/{key}/rollout")
-def rollout(project: str, environment: str, key: str, body: RolloutIn, svc: Svc, me: Me) -> FlagOut:
-    return FlagOut.of(
+def rollout(
+    project: str,
+    environment: str,
+    key: str,
+    body: RolloutIn,
+    svc: Svc,
+    me: Me,
+    response: Response,
+) -> FlagOut | FlagRequestOut:
+    return _answer(
         flags.rollout(
             svc,
             me,
@@ -341,7 +375,8 @@ def rollout(project: str, environment: str, key: str, body: RolloutIn, svc: Svc,
             body.percent,
             stickiness=body.stickiness,
             group_id=body.group_id,
-        )
+        ),
+        response,
     )
 
 
