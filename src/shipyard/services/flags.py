@@ -711,6 +711,14 @@ def set_segments(svc: Services, actor: Actor, project: str, environment: str, se
     checked = check_segments(segments)
     with svc.uow() as uow:
         proj = get_project(uow, project)
+        rules = environment_now(svc, uow, proj, environment, svc.clock.now())
+        if rules is not None and rules.protected:  # no change request for segments yet
+            raise RefusedError(
+                f"{environment} is protected: its segments cannot be replaced without a second "
+                "person, and segment change requests are not supported yet",
+                hint="change the segments in an unprotected environment, or lift "
+                "`protected: true` on the mainline for the change",
+            )
         uow.flags.lock(proj, environment, svc.clock.now())
         if list(uow.flags.segments(proj, environment)) == checked:
             return uow.flags.revision(proj, environment)

@@ -148,3 +148,11 @@ def test_the_api_answers_202_with_the_request(shop: Runtime, admin: Actor) -> No
         headers={"Authorization": f"Bearer {ada}"},
     )
     assert staging.status_code == 201
+
+
+def test_segments_of_a_protected_environment_are_not_replaced_alone(shop: Runtime) -> None:
+    svc = shop.services
+    segment = [{"id": 1, "name": "beta", "constraints": []}]
+    assert flags.set_segments(svc, ADA, "shop", "staging", segment) >= 1
+    with pytest.raises(RefusedError, match="protected"):
+        flags.set_segments(svc, ADA, "shop", "production", segment)
