@@ -98,7 +98,11 @@ class Actor:
         if action is Action.READ or self.in_scope(project, environment):
             return
         where = "/".join(x for x in (project, environment) if x)
-        scope = ", ".join(sorted(self.projects | self.environments))
+        scope = "; ".join(
+            f"{label} {', '.join(sorted(names))}"
+            for label, names in (("projects", self.projects), ("environments", self.environments))
+            if names
+        )
         raise PermissionDenied(
             f"{self.user} ({self.role.value}) may not {action.value} in {where}: "
             f"the token is scoped to {scope}",

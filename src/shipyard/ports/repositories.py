@@ -122,7 +122,8 @@ class TokenRepo(Protocol):
         """Every email (lower-cased) the tokens of ``user`` name, revoked or not."""
 
     def global_admins(self) -> int:
-        """How many unrevoked admin tokens hold everywhere (unscoped)."""
+        """How many unrevoked admin tokens hold everywhere (unscoped); locks them until commit,
+        so call it before reading anything else in the transaction."""
 
     def count(self) -> int: ...
     def list(self) -> Sequence[dict[str, Any]]: ...

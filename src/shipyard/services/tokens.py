@@ -169,10 +169,11 @@ def revoke_token(svc: Services, actor: Actor, token_id: int) -> None:
     actor.require(Action.ADMINISTER)
     with svc.uow() as uow:
         now = svc.clock.now()
+        admins = uow.tokens.global_admins()  # first: it locks them
         found = uow.tokens.get(token_id)
         if found is None:
             raise NotFoundError(f"token {token_id} not found or already revoked")
-        if found.role is Role.ADMIN and uow.tokens.global_admins() <= 1:
+        if found.role is Role.ADMIN and admins <= 1:
             raise RefusedError(
                 f"token {token_id} is the last admin token; revoking it would lock everyone out",
                 hint="create another admin token first (shipyard token create --role admin)",

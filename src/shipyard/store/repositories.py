@@ -361,11 +361,11 @@ class SqlTokens:
         return frozenset(e.casefold() for emails in rows for e in emails or ())
 
     def global_admins(self) -> int:
-        rows = self._s.execute(
-            select(TokenRow.projects, TokenRow.environments)
-            .where(TokenRow.role == Role.ADMIN.value, TokenRow.revoked_at.is_(None))
-            .with_for_update()  # two revokes at once cannot both see another admin left
-        )
+        live_admins = (TokenRow.role == Role.ADMIN.value, TokenRow.revoked_at.is_(None))
+        # a no-op UPDATE first: the write lock on SQLite, row locks on PostgreSQL, until commit;
+        # so two revokes at once cannot both count the other's token as the admin left
+        self._s.execute(update(TokenRow).where(*live_admins).values(role=TokenRow.role))
+        rows = self._s.execute(select(TokenRow.projects, TokenRow.environments).where(*live_admins))
         return sum(1 for projects, envs in rows if not projects and not envs)
 
     def count(self) -> int:

@@ -5,6 +5,7 @@ admin tries to revoke the last admin token; an operator who lost every admin tok
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,14 @@ from shipyard.bootstrap import Runtime
 from shipyard.cli.main import app
 from shipyard.domain.auth import SYSTEM, Actor, Role
 from shipyard.domain.deployments import DeploymentState
-from shipyard.errors import ErrorCode, InvalidError, NotFoundError, PermissionDenied, RefusedError
+from shipyard.errors import (
+    ErrorCode,
+    InvalidError,
+    NotFoundError,
+    PermissionDenied,
+    RefusedError,
+    ShipyardError,
+)
 from shipyard.services import deployments, events, flags, freezes, projects, releases, rollouts
 from shipyard.services import tokens as token_service
 from tests.support.gitrepo import GitRepo
@@ -173,3 +181,27 @@ def test_admin_token_recovery_refuses_a_dir_without_a_database(tmp_path: Path) -
     result = CliRunner().invoke(app, ["admin", "token", "--data-dir", str(tmp_path / "empty")])
     assert result.exit_code == 2
     assert not (tmp_path / "empty").exists()
+
+
+def test_two_admins_revoking_each_other_at_once_leave_one(runtime: Runtime) -> None:
+    svc = runtime.services
+    ids = [token_service.create_token(svc, SYSTEM, user=u, role="admin")[0] for u in ("a", "b")]
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def revoke(token_id: int) -> None:
+        barrier.wait()
+        try:
+            token_service.revoke_token(svc, SYSTEM, token_id)
+            outcomes.append("revoked")
+        except ShipyardError as exc:
+            outcomes.append(exc.code.value)
+
+    threads = [threading.Thread(target=revoke, args=(i,)) for i in ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert outcomes.count("revoked") == 1, outcomes
+    with svc.uow() as uow:
+        assert uow.tokens.global_admins() == 1
