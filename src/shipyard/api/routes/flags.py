@@ -140,6 +140,11 @@ def list_flags(project: str, environment: str, svc: Svc, me: Me) -> FlagListOut:
     )
 
 
+WAITS: dict[int | str, dict[str, Any]] = {
+    202: {"model": FlagRequestOut, "description": "protected environment: a change request waits"}
+}
+
+
 def _answer(result: FlagRecord | FlagRequest, response: Response) -> FlagOut | FlagRequestOut:
     """The flag, or 202 with the request when a protected environment makes the change wait."""
     waiting = pending(result, response)
@@ -149,7 +154,7 @@ def _answer(result: FlagRecord | FlagRequest, response: Response) -> FlagOut | F
     return FlagOut.of(result)
 
 
-@router.post("/flags", status_code=201)
+@router.post("/flags", status_code=201, responses=WAITS)
 def create_flag(
     project: str, environment: str, body: FlagCreateIn, svc: Svc, me: Me, response: Response
 ) -> FlagOut | FlagRequestOut:
@@ -317,7 +322,7 @@ def flag_history(
     return [FlagChangeOut.of(c) for c in view.changes]
 
 
-@router.put("/flags/{key}")
+@router.put("/flags/{key}", responses=WAITS)
 def replace_flag(
     project: str,
     environment: str,
@@ -331,7 +336,7 @@ def replace_flag(
     return _answer(flags.set_flag(svc, me, project, environment, key, definition=body), response)
 
 
-@router.patch("/flags/{key}")
+@router.patch("/flags/{key}", responses=WAITS)
 def patch_flag(
     project: str,
     environment: str,
@@ -355,7 +360,7 @@ def patch_flag(
     )
 
 
-@router.post("/flags/{key}/rollout")
+@router.post("/flags/{key}/rollout", responses=WAITS)
 def rollout(
     project: str,
     environment: str,
