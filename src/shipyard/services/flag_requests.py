@@ -10,16 +10,24 @@ approve there may reject, the requester included (stopping is always safe).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
 from shipyard.domain.approvals import ApprovalRule
 from shipyard.domain.auth import Action, Actor
+from shipyard.domain.releases import Project
 from shipyard.errors import ConflictError, ErrorCode, NotFoundError, PermissionDenied, RefusedError
-from shipyard.ports.repositories import FlagRecord, FlagRequest, FlagRequestState, UnitOfWork
+from shipyard.ports.repositories import FlagRequest, FlagRequestState, UnitOfWork
 from shipyard.services.context import Services
-from shipyard.services.flags import check_not_frozen, write_change
+from shipyard.services.flags import (
+    SEGMENTS,
+    SEGMENTS_UPDATED,
+    check_not_frozen,
+    write_change,
+    write_segments,
+)
 from shipyard.services.live_policy import environment_now
 from shipyard.services.releases import get_project
 
@@ -52,8 +60,8 @@ def _event(uow: UnitOfWork, actor: str, kind: str, r: FlagRequest, now: datetime
     )
 
 
-def approve(svc: Services, actor: Actor, request_id: int) -> tuple[FlagRequest, FlagRecord | None]:
-    """Approve a pending change; returns it and the flag once enough approvals applied it."""
+def approve(svc: Services, actor: Actor, request_id: int) -> FlagRequest:
+    """Approve a pending change; it is applied (state ``applied``) once enough approvers agree."""
     actor.require(Action.APPROVE)
     with svc.uow() as uow:
         r = _locked(uow, actor, request_id, Action.APPROVE)
@@ -79,11 +87,10 @@ def approve(svc: Services, actor: Actor, request_id: int) -> tuple[FlagRequest, 
         if rules is not None:
             check_not_frozen(rules, now)
         r = replace(r, approvals=(*r.approvals, actor.user))
-        flag = None
         if len(r.approvals) >= rule.required:
             uow.flags.lock(project, r.environment, now)
-            before = uow.flags.get(project, r.environment, r.key)
-            if (dict(before.definition) if before else None) != r.before:
+            apply = _APPLY.get(r.kind, _apply_flag)
+            if not apply(uow, project, r, now):
                 r = replace(
                     r, state=FlagRequestState.REJECTED, decided_by="shipyard", decided_at=now
                 )
@@ -91,26 +98,48 @@ def approve(svc: Services, actor: Actor, request_id: int) -> tuple[FlagRequest, 
                 _event(uow, "shipyard", "flag.change_stale", r, now)
                 uow.commit()
                 raise ConflictError(
-                    f"flag {r.key} changed since request {r.id} was made; it is closed",
-                    hint="ask for the change again against the flag as it is now",
+                    f"{r.key or 'the segments'} changed since request {r.id} was made; "
+                    "it is closed",
+                    hint="ask for the change again against what is there now",
                 )
-            flag = write_change(
-                uow,
-                r.requested_by,
-                project,
-                r.environment,
-                r.key,
-                before,
-                r.after,
-                r.kind,
-                now,
-                {"request": r.id, "approved_by": list(r.approvals)},
-            )
             r = replace(r, state=FlagRequestState.APPLIED, decided_by=actor.user, decided_at=now)
         uow.flag_requests.save(r)
         _event(uow, actor.user, "flag.change_approved", r, now)
         uow.commit()
-    return r, flag
+    return r
+
+
+def _approved(r: FlagRequest) -> dict[str, Any]:
+    return {"request": r.id, "approved_by": list(r.approvals)}
+
+
+def _apply_flag(uow: UnitOfWork, project: Project, r: FlagRequest, now: datetime) -> bool:
+    """Apply a flag change onto the definition it was asked against; False when it moved."""
+    before = uow.flags.get(project, r.environment, r.key)
+    if (dict(before.definition) if before else None) != r.before:
+        return False
+    write_change(
+        uow, r.requested_by, project, r.environment, r.key, before, r.after, r.kind, now,
+        _approved(r),
+    )  # fmt: skip
+    return True
+
+
+def _apply_segments(uow: UnitOfWork, project: Project, r: FlagRequest, now: datetime) -> bool:
+    """Replace the segments they were asked against; False when they moved."""
+    current = list(uow.flags.segments(project, r.environment))
+    if r.before is None or current != r.before.get(SEGMENTS):
+        return False
+    write_segments(
+        uow, r.requested_by, project, r.environment, r.after[SEGMENTS], now, _approved(r)
+    )
+    return True
+
+
+# how an approved request is applied, by the flag event it becomes (default: a flag change)
+_APPLY: dict[str, Callable[[UnitOfWork, Project, FlagRequest, datetime], bool]] = {
+    SEGMENTS_UPDATED: _apply_segments,
+}
 
 
 def reject(svc: Services, actor: Actor, request_id: int) -> FlagRequest:

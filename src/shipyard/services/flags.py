@@ -38,6 +38,8 @@ from shipyard.services.live_policy import environment_now
 from shipyard.services.releases import get_project
 
 KILLED = "flag.killed"  # the kill switch: the one change a protected environment takes at once
+SEGMENTS_UPDATED = "flag.segments_updated"
+SEGMENTS = "segments"  # the key of a segments change request's before / after
 
 STATE_VERSION = 2
 RESERVED_KEYS = frozenset({"state", "stream"})  # GET .../flags/state and .../flags/stream
@@ -449,22 +451,30 @@ def _propose(
     if before is not None and before.definition == definition:
         return before
     old = dict(before.definition) if before else None
+    return _record_request(uow, actor, project, environment, key, old, definition, kind, now)
+
+
+def _record_request(
+    uow: UnitOfWork,
+    actor: Actor,
+    project: Project,
+    environment: str,
+    key: str,
+    before: dict[str, Any] | None,
+    after: dict[str, Any],
+    kind: str,
+    now: datetime,
+) -> FlagRequest:
     request = uow.flag_requests.add(
-        project, environment, key, kind=kind, before=old, after=definition, by=actor.user, now=now
+        project, environment, key, kind=kind, before=before, after=after, by=actor.user, now=now
     )
     uow.events.append(
         actor=actor.user,
         kind="flag.change_requested",
-        subject=f"flag {environment}/{key}",
+        subject=f"flag {environment}/{key}" if key else f"segments {environment}",
         project=project.name,
         now=now,
-        payload={
-            "request": request.id,
-            "key": key,
-            "kind": kind,
-            "before": old,
-            "after": definition,
-        },
+        payload={"request": request.id, "key": key, "kind": kind, "before": before, "after": after},
     )
     uow.commit()
     return request
@@ -704,57 +714,79 @@ def kill(svc: Services, actor: Actor, project: str, environment: str, key: str) 
         return flag
 
 
-def set_segments(svc: Services, actor: Actor, project: str, environment: str, segments: Any) -> int:
-    """Replace the environment's segments; returns the new revision (unchanged if identical)."""
+def set_segments(
+    svc: Services, actor: Actor, project: str, environment: str, segments: Any
+) -> int | FlagRequest:
+    """Replace the environment's segments; returns the new revision (unchanged if identical),
+    or the change request a protected environment makes wait for a second person."""
     actor.require(Action.DEPLOY, project=project, environment=environment)
     _check_environment(environment)
     checked = check_segments(segments)
     with svc.uow() as uow:
         proj = get_project(uow, project)
-        rules = environment_now(svc, uow, proj, environment, svc.clock.now())
-        if rules is not None and rules.protected:  # no change request for segments yet
-            raise RefusedError(
-                f"{environment} is protected: its segments cannot be replaced without a second "
-                "person, and segment change requests are not supported yet",
-                hint="change the segments in an unprotected environment, or lift "
-                "`protected: true` on the mainline for the change",
-            )
-        uow.flags.lock(proj, environment, svc.clock.now())
-        if list(uow.flags.segments(proj, environment)) == checked:
-            return uow.flags.revision(proj, environment)
-        flags = {f.key: f.definition for f in uow.flags.list(proj, environment)}
-        ids = {s["id"] for s in checked}
-        for f in flags.values():
-            for i, s in enumerate(f.get("strategies") or ()):
-                for seg in s.get("segments") or ():
-                    if seg not in ids:
-                        raise _bad(
-                            "segments",
-                            f"segment {seg} is used by {f['name']}.strategies[{i}]",
-                        )
-        try:
-            compile_state({"version": STATE_VERSION, "features": [], "segments": checked})
-        except ShipyardError as exc:
-            raise _bad("segments", exc.message) from exc
         now = svc.clock.now()
-        revision = uow.flags.next_revision(proj, environment, now)
+        uow.flags.lock(proj, environment, now)
         before = list(uow.flags.segments(proj, environment))
-        uow.flags.set_segments(proj, environment, checked)
-        uow.events.append(
-            actor=actor.user,
-            kind="flag.segments_updated",
-            subject=f"segments {environment}",
-            project=proj.name,
-            now=now,
-            payload={
-                "environment": environment,
-                "revision": revision,
-                "before": before,
-                "after": checked,
-            },
-        )
+        if before == checked:
+            return uow.flags.revision(proj, environment)
+        _check_segments_fit(uow, proj, environment, checked)
+        rules = environment_now(svc, uow, proj, environment, now)
+        if rules is not None and rules.protected:
+            check_not_frozen(rules, now)
+            return _record_request(
+                uow, actor, proj, environment, "", {SEGMENTS: before}, {SEGMENTS: checked},
+                SEGMENTS_UPDATED, now,
+            )  # fmt: skip
+        revision = write_segments(uow, actor.user, proj, environment, checked, now)
         uow.commit()
         return revision
+
+
+def _check_segments_fit(
+    uow: UnitOfWork, project: Project, environment: str, checked: list[dict[str, Any]]
+) -> None:
+    """Every segment a flag uses is still there, and the state compiles."""
+    ids = {s["id"] for s in checked}
+    for f in (f.definition for f in uow.flags.list(project, environment)):
+        for i, s in enumerate(f.get("strategies") or ()):
+            for seg in s.get("segments") or ():
+                if seg not in ids:
+                    raise _bad("segments", f"segment {seg} is used by {f['name']}.strategies[{i}]")
+    try:
+        compile_state({"version": STATE_VERSION, "features": [], "segments": checked})
+    except ShipyardError as exc:
+        raise _bad("segments", exc.message) from exc
+
+
+def write_segments(
+    uow: UnitOfWork,
+    actor: str,
+    project: Project,
+    environment: str,
+    checked: list[dict[str, Any]],
+    now: datetime,
+    extra: Mapping[str, Any] | None = None,
+) -> int:
+    """Store and record new segments in the caller's transaction (it commits); the revision."""
+    _check_segments_fit(uow, project, environment, checked)
+    revision = uow.flags.next_revision(project, environment, now)
+    before = list(uow.flags.segments(project, environment))
+    uow.flags.set_segments(project, environment, checked)
+    uow.events.append(
+        actor=actor,
+        kind=SEGMENTS_UPDATED,
+        subject=f"segments {environment}",
+        project=project.name,
+        now=now,
+        payload={
+            "environment": environment,
+            "revision": revision,
+            "before": before,
+            "after": checked,
+        }
+        | dict(extra or {}),
+    )
+    return revision
 
 
 # --- reads ------------------------------------------------------------------------------------

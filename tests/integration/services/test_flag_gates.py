@@ -55,8 +55,8 @@ def test_deployer_cannot_flip_a_production_flag_alone(shop: Runtime) -> None:
     assert own.value.code is ErrorCode.SEPARATION_OF_DUTIES
     with pytest.raises(PermissionDenied):
         flag_requests.approve(svc, Actor("eve", Role.DEPLOYER), asked.id)
-    done, flag = flag_requests.approve(svc, BOB, asked.id)
-    assert done.state is FlagRequestState.APPLIED and flag is not None
+    done = flag_requests.approve(svc, BOB, asked.id)
+    assert done.state is FlagRequestState.APPLIED
     live = state_of(shop, "production", "new-cart")
     assert live is not None and live.definition["enabled"] is True
     with pytest.raises(ConflictError):  # decided once
@@ -150,9 +150,26 @@ def test_the_api_answers_202_with_the_request(shop: Runtime, admin: Actor) -> No
     assert staging.status_code == 201
 
 
-def test_segments_of_a_protected_environment_are_not_replaced_alone(shop: Runtime) -> None:
+def test_segments_of_a_protected_environment_wait_for_a_second_person(shop: Runtime) -> None:
     svc = shop.services
     segment = [{"id": 1, "name": "beta", "constraints": []}]
-    assert flags.set_segments(svc, ADA, "shop", "staging", segment) >= 1
-    with pytest.raises(RefusedError, match="protected"):
-        flags.set_segments(svc, ADA, "shop", "production", segment)
+    assert isinstance(flags.set_segments(svc, ADA, "shop", "staging", segment), int)
+    asked = flags.set_segments(svc, ADA, "shop", "production", segment)
+    assert isinstance(asked, FlagRequest) and asked.key == ""
+    with shop.services.uow() as uow:
+        project = uow.projects.get("shop")
+        assert project is not None
+        assert list(uow.flags.segments(project, "production")) == []
+    with pytest.raises(RefusedError):
+        flag_requests.approve(svc, Actor("ada", Role.ADMIN), asked.id)
+    assert flag_requests.approve(svc, BOB, asked.id).state is FlagRequestState.APPLIED
+    with shop.services.uow() as uow:
+        project = uow.projects.get("shop")
+        assert project is not None
+        assert [s["name"] for s in uow.flags.segments(project, "production")] == ["beta"]
+    stale = flags.set_segments(svc, ADA, "shop", "production", [])
+    again = flags.set_segments(svc, ADA, "shop", "production", [{**segment[0], "name": "b2"}])
+    assert isinstance(stale, FlagRequest) and isinstance(again, FlagRequest)
+    flag_requests.approve(svc, BOB, again.id)
+    with pytest.raises(ConflictError, match="changed since"):
+        flag_requests.approve(svc, BOB, stale.id)

@@ -73,8 +73,7 @@ def list_requests(
 
 @router.post("/flag-requests/{request_id}/approve")
 def approve(svc: Svc, me: Me, request_id: int = _ID) -> FlagRequestOut:
-    r, _ = flag_requests.approve(svc, me, request_id)
-    return FlagRequestOut.of(r)
+    return FlagRequestOut.of(flag_requests.approve(svc, me, request_id))
 
 
 @router.post("/flag-requests/{request_id}/reject")

@@ -285,11 +285,14 @@ def flag_metrics(
     return cohorts.cohort_counters(svc, me, project, environment, key)
 
 
-@router.put("/segments")
+@router.put("/segments", responses=WAITS)
 def set_segments(
-    project: str, environment: str, body: SegmentsIn, svc: Svc, me: Me
-) -> dict[str, int]:
-    return {"revision": flags.set_segments(svc, me, project, environment, body.segments)}
+    project: str, environment: str, body: SegmentsIn, svc: Svc, me: Me, response: Response
+) -> dict[str, int] | FlagRequestOut:
+    result = flags.set_segments(svc, me, project, environment, body.segments)
+    if isinstance(result, FlagRequest):
+        return pending(result, response) or FlagRequestOut.of(result)
+    return {"revision": result}
 
 
 @router.get("/flags/{key}")

@@ -262,6 +262,12 @@ def segments(
     )
     if json_:
         return emit_json(r)
+    if "request" in r:
+        line(
+            f"[cyan]…[/] {project}/{environment} is protected: change request "
+            f"[bold]#{r['request']}[/] to its segments waits for an approver"
+        )
+        return
     line(f"[green]✓[/] segments of {project}/{environment} set; revision {r['revision']}")
 
 
