@@ -58,6 +58,8 @@ class ErrorCode(StrEnum):
     VETOED = "vetoed"
     INVALID_TRANSITION = "invalid_transition"
     LEASE_LOST = "lease_lost"
+    DEPLOYMENT_FAILED = "deployment_failed"
+    ROLLED_BACK = "rolled_back"  # a rollout that ended on the stable version (analysis or abort)
 
 
 class ShipyardError(Exception):
@@ -127,3 +129,7 @@ class IntegrityError(ShipyardError):
 
 class AdapterError(ShipyardError):
     default_code = ErrorCode.ADAPTER
+
+
+class NoInstanceError(AdapterError):
+    """A version the route names has no running instance (a rollout records it as a fault)."""

@@ -6,7 +6,7 @@ holds the freezes operators put on an environment from the server, read live by 
 ``flag_requests`` holds flag changes in protected environments waiting for a second person.
 
 Revision ID: 0009
-Revises: 0006
+Revises: 0013 (0006 before main gained 0013; the lead re-chains)
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from alembic import op
 import shipyard.store.tables
 
 revision = "0009"
-down_revision = "0006"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
