@@ -68,7 +68,8 @@ def _candidate(uow: UnitOfWork, project: Project, name: str) -> Candidate:
 
 
 def _spec(candidate: Candidate, environment: str) -> EnvironmentSpec:
-    """Environments come from the candidate's own shipyard.yaml: config is part of the release."""
+    """Environments come from the candidate's own shipyard.yaml: config is part of the release
+    (the gates then read approval rules, freezes and protection live: ``live_rules``)."""
     specs = environment_specs(candidate.config_text)
     rules = environment_named([s.rules for s in specs], environment)
     return next(s for s in specs if s.rules.name == rules.name)

@@ -415,7 +415,7 @@ def retry(
 ) -> Deployment:
     """Run an aborted (rolled-back) rollout again from its first step: a new deployment of the
     same candidate with the same policy, through the same gates as any deployment."""
-    actor.require(Action.DEPLOY)
+    actor.require(Action.DEPLOY, project=project_name, environment=environment)
     with svc.uow() as uow:
         project = get_project(uow, project_name)
         r = uow.rollouts.latest(project, environment)

@@ -76,6 +76,7 @@ def test_staging_deployer_cannot_touch_production(runtime: Runtime, shop: str) -
         "rollout promote": lambda: rollouts.promote(svc, bob, "shop", "production"),
         "rollout abort": lambda: rollouts.abort(svc, bob, "shop", "production"),
         "rollout pause": lambda: rollouts.pause(svc, bob, "shop", "production"),
+        "rollout retry": lambda: rollouts.retry(svc, bob, "shop", "production"),
         "flag create": lambda: flags.create_flag(svc, bob, "shop", "production", "new-cart"),
         "flag kill": lambda: flags.kill(svc, bob, "shop", "production", "new-cart"),
         "freeze": lambda: freezes.add_freeze(
