@@ -6,7 +6,16 @@ from fastapi import FastAPI
 
 from shipyard import __version__
 from shipyard.api import errors
-from shipyard.api.routes import admin, audit, deployments, flags, projects, rollouts
+from shipyard.api.routes import (
+    admin,
+    audit,
+    deployments,
+    flag_requests,
+    flags,
+    freezes,
+    projects,
+    rollouts,
+)
 from shipyard.services.context import Services
 from shipyard.web import router as dashboard
 
@@ -25,6 +34,8 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(deployments.router)
     app.include_router(flags.router)
     app.include_router(rollouts.router)
+    app.include_router(freezes.router)
+    app.include_router(flag_requests.router)
     app.include_router(dashboard)  # the web dashboard under /ui (and / redirects there)
 
     @app.get("/healthz", tags=["admin"])

@@ -149,18 +149,29 @@ class ReleaseDetailOut(ReleaseOut):
 class TokenIn(BaseModel):
     user: str
     role: str
+    emails: list[str] = Field(default=[], max_length=20, description="the user's commit emails")
+    projects: list[str] = Field(default=[], max_length=20, description="empty: every project")
+    environments: list[str] = Field(
+        default=[], max_length=20, description="empty: every environment"
+    )
 
 
 class TokenCreatedOut(BaseModel):
     id: int
     user: str
     role: str
+    emails: list[str] = []
+    projects: list[str] = []
+    environments: list[str] = []
     token: str = Field(description="shown once; only its hash is stored")
 
 
 class WhoAmIOut(BaseModel):
     user: str
     role: str
+    emails: list[str] = []
+    projects: list[str] = []
+    environments: list[str] = []
 
 
 class EventOut(BaseModel):

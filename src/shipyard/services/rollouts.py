@@ -348,18 +348,17 @@ def _current(uow: UnitOfWork, project: Project, environment: str) -> Rollout:
     return r
 
 
-def _may_steer(actor: Actor) -> None:
-    """Deployers steer their rollouts; approvers too (they approve steps, and may stop one)."""
-    try:
-        actor.require(Action.DEPLOY)
-    except PermissionDenied:
-        actor.require(Action.APPROVE)
+def _may_steer(actor: Actor, project: str | None = None, environment: str | None = None) -> None:
+    """Deployers steer their rollouts; approvers too (they approve steps, and may stop one);
+    each only where their token's scope holds."""
+    action = Action.DEPLOY if actor.allows(Action.DEPLOY) else Action.APPROVE
+    actor.require(action, project=project, environment=environment)
 
 
-def may_steer(actor: Actor) -> bool:
+def may_steer(actor: Actor, project: str | None = None, environment: str | None = None) -> bool:
     """Whether ``actor`` may promote, pause, resume or abort: faces offer the buttons by this."""
     try:
-        _may_steer(actor)
+        _may_steer(actor, project, environment)
     except PermissionDenied:
         return False
     return True
@@ -368,7 +367,7 @@ def may_steer(actor: Actor) -> bool:
 def _command(
     svc: Services, actor: Actor, project_name: str, environment: str, action: str, **kw: Any
 ) -> Rollout:
-    _may_steer(actor)
+    _may_steer(actor, project_name, environment)
     with svc.uow() as uow:
         project = get_project(uow, project_name)
         r = _current(uow, project, environment)
@@ -416,7 +415,7 @@ def retry(
 ) -> Deployment:
     """Run an aborted (rolled-back) rollout again from its first step: a new deployment of the
     same candidate with the same policy, through the same gates as any deployment."""
-    actor.require(Action.DEPLOY)
+    actor.require(Action.DEPLOY, project=project_name, environment=environment)
     with svc.uow() as uow:
         project = get_project(uow, project_name)
         r = uow.rollouts.latest(project, environment)

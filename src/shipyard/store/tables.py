@@ -115,6 +115,26 @@ class TokenRow(Base):
     created_by: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # who the user is besides its name, and where the role holds (empty: everywhere)
+    emails: Mapped[list[str]] = mapped_column(JSON, default=list)
+    projects: Mapped[list[str]] = mapped_column(JSON, default=list)
+    environments: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+
+class FreezeRow(Base):
+    """A server-side freeze of one environment; ending it early moves ``end`` to that moment."""
+
+    __tablename__ = "freezes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    environment: Mapped[str] = mapped_column(String(100))
+    start: Mapped[datetime]
+    end: Mapped[datetime]
+    reason: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    ended_by: Mapped[str | None] = mapped_column(String(255), nullable=True)
 
 
 class SessionRow(Base):
@@ -313,6 +333,25 @@ class FlagChangeRow(Base):
     chain: Mapped[str | None] = mapped_column(String(100), nullable=True)
     chain_seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     chain_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class FlagRequestRow(Base):
+    """A change to a flag of a protected environment, waiting for a second person."""
+
+    __tablename__ = "flag_requests"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    environment: Mapped[str] = mapped_column(String(100))
+    key: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(64))  # the flag event it becomes: flag.updated...
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    after: Mapped[dict[str, Any]] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(16))
+    approvals: Mapped[list[str]] = mapped_column(JSON, default=list)
+    requested_by: Mapped[str] = mapped_column(String(255))
+    requested_at: Mapped[datetime]
+    decided_by: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class CohortBatchRow(Base):

@@ -15,6 +15,8 @@ from shipyard.ports.repositories import (
     DeploymentRepo,
     EventLog,
     FlagRepo,
+    FlagRequestRepo,
+    FreezeRepo,
     JobQueue,
     ProjectRepo,
     ReleaseRepo,
@@ -25,7 +27,9 @@ from shipyard.ports.repositories import (
 from shipyard.store.audit import AuditTrail, SqlAudit
 from shipyard.store.cohorts import SqlCohorts
 from shipyard.store.deployments import SqlDeployments
+from shipyard.store.flag_requests import SqlFlagRequests
 from shipyard.store.flags import SqlFlags
+from shipyard.store.freezes import SqlFreezes
 from shipyard.store.repositories import SqlEvents, SqlJobs, SqlProjects, SqlReleases, SqlTokens
 from shipyard.store.rollouts import SqlRollouts
 from shipyard.store.sessions import SqlSessions
@@ -44,6 +48,8 @@ class SqlUnitOfWork:
     flags: FlagRepo
     rollouts: RolloutRepo
     cohorts: CohortMetricsRepo
+    freezes: FreezeRepo
+    flag_requests: FlagRequestRepo
 
     def __init__(self, factory: sessionmaker[Session]) -> None:
         self._factory = factory
@@ -62,6 +68,8 @@ class SqlUnitOfWork:
         self.flags = SqlFlags(self.session, self._trail)
         self.rollouts = SqlRollouts(self.session, self._trail)
         self.cohorts = SqlCohorts(self.session)
+        self.freezes = SqlFreezes(self.session)
+        self.flag_requests = SqlFlagRequests(self.session)
         return self
 
     def __exit__(

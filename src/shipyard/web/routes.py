@@ -385,7 +385,9 @@ def _rollout_context(
     page = placement = None
     if found is not None:
         page = views.rollout_page(
-            found, may_steer=rollouts.may_steer(me.actor), pinned=deployment is not None
+            found,
+            may_steer=rollouts.may_steer(me.actor, project, environment),
+            pinned=deployment is not None,
         )
     else:
         names, placements = deployments.status(svc, me.actor, project)
