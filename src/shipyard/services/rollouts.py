@@ -91,7 +91,7 @@ def _observe(
         canary, baseline = _arm(on), _arm(off)
     elif wants.counters:
         assert ctx.spec.router_kind is not None
-        router = svc.routers(ctx.spec.router_kind)
+        router = svc.counters(ctx.spec.router_kind)
         counts = router.counters(route_ref(svc, r.project, r.environment, ctx.spec))
         canary = _arm(counts.get(r.canary, Counters(0, 0)))
         baseline = _arm(counts.get(r.stable)) if r.stable else None
@@ -343,7 +343,7 @@ def status(
     elif routed:
         assert ctx.spec.router_kind is not None
         try:
-            router = svc.routers(ctx.spec.router_kind)
+            router = svc.counters(ctx.spec.router_kind)
             live = router.counters(route_ref(svc, r.project, r.environment, ctx.spec))
         except ShipyardError:
             live = {}
