@@ -36,7 +36,7 @@ from shipyard.adapters.routers.haproxy.render import (
     render_files,
     segment_maps,
 )
-from shipyard.adapters.routers.haproxy.runtime import RuntimeApi
+from shipyard.adapters.routers.haproxy.runtime import RuntimeApi, as_int
 from shipyard.adapters.routers.haproxy.stats import group_totals
 from shipyard.adapters.routers.validate import check_plan
 from shipyard.errors import AdapterError, InvalidError
@@ -198,10 +198,14 @@ class HaproxyRouter:
                 api.set_server(name, f"weight {weight}")
             for name in busy:
                 api.set_server(name, "state drain")
+            self._wait_idle(api, busy)  # what they are answering finishes at the old address
             for name in busy:
                 api.set_server(name, "state maint")
             self._bring_up(api, target, busy)
-        for name in wanted:  # the final weights
+        # the final weights, raised before lowered: the backend never has them all at 0 (a
+        # blue-green switch from 0/256 to 256/0 would answer 503 in between)
+        have = api.servers() if busy else live.slots
+        for name in sorted(wanted, key=lambda n: _weight(have, n) >= target.slots[n].weight):
             api.set_server(name, f"weight {target.slots[name].weight}")
 
     def _retire(self, api: RuntimeApi, live: Layout, target: Layout) -> None:
@@ -220,6 +224,19 @@ class HaproxyRouter:
             api.set_server(name, f"weight {want.weight}")
             api.set_server(name, "state ready")
         self._wait_up(api, names)
+
+    def _wait_idle(self, api: RuntimeApi, names: list[str]) -> None:
+        """Until no request is in flight on ``names`` (in ``be`` or their group's backend)."""
+        deadline = time.monotonic() + self.ready_timeout
+        while time.monotonic() < deadline:
+            rows = api.stats()
+            if not any(
+                r["svname"] in names and as_int(r.get("scur")) > 0
+                for r in rows
+                if r["pxname"] in ("be", "be_a", "be_b")
+            ):
+                return
+            time.sleep(0.005)
 
     def _probe(self, slots: list[Slot]) -> None:
         """Refuse the plan before changing anything when a new address accepts no connection."""
@@ -314,6 +331,11 @@ class HaproxyRouter:
         segment = live.segment if canary is not None else None
         mirror = live.mirror if stable is not None and canary is not None else 0.0
         return RoutePlan(stable, canary, weight, segment, mirror)
+
+
+def _weight(slots: Mapping[str, Slot], name: str) -> int:
+    slot = slots.get(name)
+    return slot.weight if slot is not None and slot.enabled else 0
 
 
 def _atomic_write(path: Path, text: str) -> None:
