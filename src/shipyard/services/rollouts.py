@@ -41,6 +41,7 @@ from shipyard.services.traffic import (
     ENGINE_ACTOR,
     apply_route,
     drain,
+    observe_route,
     record,
     route_ref,
 )
@@ -319,6 +320,8 @@ class RolloutView:
     records: Sequence[RolloutRecordEntry]
     live: Mapping[str, Counters]  # per candidate, from the router now ({} when unreachable)
     url: str | None  # where users reach the environment
+    routing: RoutePlan | None = None  # read back from the router now (None: none, unreachable)
+    routing_error: str = ""  # why routing is None although the environment has a router
 
 
 def status(
@@ -347,7 +350,8 @@ def status(
             live = router.counters(route_ref(svc, r.project, r.environment, ctx.spec))
         except ShipyardError:
             live = {}
-    return RolloutView(r, entries, live, url)
+    routing, why = observe_route(svc, r.project, ctx.spec)
+    return RolloutView(r, entries, live, url, routing, why)
 
 
 def cohort_label(r: Rollout, on: bool) -> str:

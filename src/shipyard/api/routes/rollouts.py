@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from shipyard.analysis.checks import quantile_from_buckets
 from shipyard.api.deps import Me, Svc
 from shipyard.domain.rollouts import Rollout, flag_percent
-from shipyard.ports.routers import Counters
+from shipyard.ports.routers import Counters, RoutePlan
 from shipyard.services import rollouts
 from shipyard.services.rollouts import RolloutView, cohort_label
 
@@ -47,6 +47,37 @@ class VersionOut(BaseModel):
     )
 
 
+class RoutingOut(BaseModel):
+    """What the router serves now, read back from the router itself."""
+
+    stable: str | None
+    canary: str | None
+    canary_weight: float = Field(description="percent of the requests no segment matches")
+    segment: str | None = Field(None, description="requests that match go to the canary")
+    mirror_percent: float
+    addresses: dict[str, list[str]] = Field(description="per candidate, where the router sends")
+
+    @classmethod
+    def of(cls, plan: RoutePlan | None) -> RoutingOut | None:
+        if plan is None:
+            return None
+        seg = plan.segment
+        segment = None
+        if seg is not None:
+            what = f"{seg.kind} {seg.name}".strip()
+            match = f" ~ {seg.regex}" if seg.regex else (f" = {seg.value}" if seg.value else "")
+            segment = ("not " if seg.negate else "") + what + match
+        backends = [b for b in (plan.stable, plan.canary) if b is not None]
+        return cls(
+            stable=plan.stable.candidate if plan.stable else None,
+            canary=plan.canary.candidate if plan.canary else None,
+            canary_weight=plan.canary_weight if plan.canary else 0.0,
+            segment=segment,
+            mirror_percent=plan.mirror_percent,
+            addresses={b.candidate: list(b.addresses) for b in backends},
+        )
+
+
 class RolloutOut(BaseModel):
     id: int
     deployment_id: int
@@ -76,6 +107,10 @@ class RolloutOut(BaseModel):
     finished_at: datetime | None
     last_error: str
     url: str | None
+    routing: RoutingOut | None = Field(
+        None, description="what the router serves now, read back from it (not the saved state)"
+    )
+    routing_error: str = Field("", description="why routing is null though there is a router")
     versions: list[VersionOut]
     records: list[RecordOut]
 
@@ -155,6 +190,8 @@ def to_out(view: RolloutView) -> RolloutOut:
         finished_at=r.finished_at,
         last_error=r.last_error,
         url=view.url,
+        routing=RoutingOut.of(view.routing),
+        routing_error=view.routing_error,
         versions=_versions(r, dict(view.live)),
         records=[
             RecordOut(
