@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -84,3 +87,34 @@ def test_a_missing_haproxy_binary_is_a_typed_error_with_the_install_command(
         HaproxyRouter().ensure(route)
     assert err.value.hint == "apt-get install haproxy"
     assert not (tmp_path / "router" / "haproxy.pid").exists()
+
+
+def test_two_servers_restarting_a_dead_haproxy_start_one(
+    tmp_path: Path, start_backend: Callable[..., Backend]
+) -> None:
+    """Two Shipyard servers on one database supervise the same environment: when its HAProxy
+    died, both ensure it at once; one starts it, the other adopts it, and it serves."""
+    route = RouteRef("shop", "production", tmp_path / "router", free_port())
+    first, second = HaproxyRouter(), HaproxyRouter()
+    v1 = start_backend("v1")
+    try:
+        first.apply(route, RoutePlan(stable=v1))
+        pid = int((route.state_dir / "haproxy.pid").read_text())
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)  # our child: reap it
+        with ThreadPoolExecutor(2) as pool:
+            done = list(pool.map(lambda r: r.ensure(route), (first, second)))
+        assert done == [None, None]
+        assert first.observe(route) == second.observe(route) == RoutePlan(stable=v1)
+        url = f"http://127.0.0.1:{route.listen_port}/"
+        assert loadgen.run(url, requests=5).versions == {"v1": 5}
+        masters = subprocess.run(
+            ["pgrep", "-f", f"{route.state_dir.resolve()}/haproxy.cfg"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.split()
+        assert len(masters) == 2  # one master and its worker
+    finally:
+        first.stop(route)
+        second.stop(route)

@@ -8,11 +8,13 @@ socket. ``haproxy -c`` runs without ``-q`` so a refusal names HAProxy's own reas
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from shipyard.adapters.routers.haproxy.paths import Paths
@@ -67,12 +69,13 @@ class Supervisor:
         return pid
 
     def start(self, paths: Paths, listen_port: int, label: str) -> None:
-        """Start HAProxy on ``paths.cfg`` and wait until it serves on ``listen_port``."""
+        """Start HAProxy on ``paths.cfg`` and wait until it serves on ``listen_port``.
+
+        Sockets a killed HAProxy left behind are fine: HAProxy binds a new one and renames it over
+        the old path."""
         stale = self._procs.pop(paths.cfg.parent, None)
         if stale is not None:  # our child died: reap it before starting another
             _terminate(stale)
-        for sock in (paths.admin, paths.master):  # a killed HAProxy leaves its sockets behind
-            sock.unlink(missing_ok=True)
         argv = [self.binary, "-W", "-S", str(paths.master), "-f", str(paths.cfg)]
         argv += ["-p", str(paths.pid)]
         log = paths.log.open("ab")
@@ -132,6 +135,17 @@ class Supervisor:
         if paths.short_socket_dir:
             with contextlib.suppress(OSError):
                 paths.admin.parent.rmdir()
+
+
+@contextlib.contextmanager
+def exclusive(state_dir: Path) -> Iterator[None]:
+    """One starter at a time per state dir across processes (two servers on one database)."""
+    with (state_dir / ".lock").open("a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def _env() -> dict[str, str]:

@@ -28,7 +28,7 @@ from shipyard.adapters.routers.haproxy.layout import (
     target_layout,
 )
 from shipyard.adapters.routers.haproxy.paths import Paths, paths_for
-from shipyard.adapters.routers.haproxy.process import Supervisor, port_open
+from shipyard.adapters.routers.haproxy.process import Supervisor, exclusive, port_open
 from shipyard.adapters.routers.haproxy.render import (
     is_current,
     parse_files,
@@ -113,6 +113,13 @@ class HaproxyRouter:
     def _ensure(self, route: RouteRef) -> None:
         route.state_dir.mkdir(parents=True, exist_ok=True)
         paths = self.paths(route)
+        if self.process.running_pid(paths) is None:
+            with exclusive(route.state_dir):  # another server may be starting it right now
+                self._start_or_adopt(route, paths)
+        else:
+            self._start_or_adopt(route, paths)
+
+    def _start_or_adopt(self, route: RouteRef, paths: Paths) -> None:
         if self.process.running_pid(paths) is not None:
             if not is_current(paths.cfg.read_text(), route.listen_port):
                 # adopted, but the environment's port changed or an older Shipyard wrote the
