@@ -60,6 +60,8 @@ class ErrorCode(StrEnum):
     VETOED = "vetoed"
     INVALID_TRANSITION = "invalid_transition"
     LEASE_LOST = "lease_lost"
+    DEPLOYMENT_FAILED = "deployment_failed"
+    ROLLED_BACK = "rolled_back"  # a rollout that ended on the stable version (analysis or abort)
 
 
 class ShipyardError(Exception):
@@ -142,3 +144,7 @@ class MissingToolError(AdapterError):
         )
         self.tool = tool
         self.install = install
+
+
+class NoInstanceError(AdapterError):
+    """A version the route names has no running instance (a rollout records it as a fault)."""

@@ -13,7 +13,7 @@ from shipyard.domain import rollouts as ro
 from shipyard.domain.deployments import Deployment
 from shipyard.domain.releases import Project
 from shipyard.domain.rollouts import Record, Rollout
-from shipyard.errors import AdapterError, ShipyardError
+from shipyard.errors import NoInstanceError, ShipyardError
 from shipyard.ports.repositories import UnitOfWork
 from shipyard.ports.routers import Backend, RoutePlan, RouteRef, SegmentMatch
 from shipyard.ports.targets import DeploySpec
@@ -45,7 +45,7 @@ def plan_for(intent: ro.RouteIntent, addresses: Mapping[str, tuple[str, ...]]) -
     def backend(candidate: str) -> Backend:
         found = addresses.get(candidate, ())
         if not found:
-            raise AdapterError(f"{candidate} has no running instance to send traffic to")
+            raise NoInstanceError(f"{candidate} has no running instance to send traffic to")
         return Backend(candidate, found)
 
     stable = backend(intent.stable) if intent.stable is not None else None

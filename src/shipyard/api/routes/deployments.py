@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from shipyard.api.deps import Me, Svc
-from shipyard.api.routes.rollouts import RoutingOut
+from shipyard.api.schemas import RoutingOut
 from shipyard.domain.changelog import build_changelog
 from shipyard.domain.deployments import Deployment
 from shipyard.services import deployments
@@ -52,6 +52,9 @@ class DeploymentOut(BaseModel):
     from_candidate: str | None
     reason: str
     outcome: str
+    failure_code: str = Field(
+        "", description="why it failed (an error code: digest_mismatch, rolled_back, ...)"
+    )
     waiting_for: list[str]
     policy: str | None = None
     override_freeze: dict[str, str | None] | None = None
@@ -77,6 +80,7 @@ class DeploymentOut(BaseModel):
             from_candidate=d.from_candidate,
             reason=d.reason,
             outcome=d.outcome,
+            failure_code=d.failure_code,
             waiting_for=list(d.waiting_for),
             policy=d.policy,
             override_freeze={

@@ -11,8 +11,10 @@ from pydantic import BaseModel, Field
 
 from shipyard.analysis.checks import quantile_from_buckets
 from shipyard.api.deps import Me, Svc
-from shipyard.domain.rollouts import Rollout, flag_percent
-from shipyard.ports.routers import Counters, RoutePlan
+from shipyard.api.routes.deployments import DeploymentOut
+from shipyard.api.schemas import RoutingOut
+from shipyard.domain.rollouts import Analysis, Rollout, flag_percent
+from shipyard.ports.routers import Counters
 from shipyard.services import rollouts
 from shipyard.services.rollouts import RolloutView, cohort_label
 
@@ -47,35 +49,14 @@ class VersionOut(BaseModel):
     )
 
 
-class RoutingOut(BaseModel):
-    """What the router serves now, read back from the router itself."""
-
-    stable: str | None
-    canary: str | None
-    canary_weight: float = Field(description="percent of the requests no segment matches")
-    segment: str | None = Field(None, description="requests that match go to the canary")
-    mirror_percent: float
-    addresses: dict[str, list[str]] = Field(description="per candidate, where the router sends")
-
-    @classmethod
-    def of(cls, plan: RoutePlan | None) -> RoutingOut | None:
-        if plan is None:
-            return None
-        seg = plan.segment
-        segment = None
-        if seg is not None:
-            what = f"{seg.kind} {seg.name}".strip()
-            match = f" ~ {seg.regex}" if seg.regex else (f" = {seg.value}" if seg.value else "")
-            segment = ("not " if seg.negate else "") + what + match
-        backends = [b for b in (plan.stable, plan.canary) if b is not None]
-        return cls(
-            stable=plan.stable.candidate if plan.stable else None,
-            canary=plan.canary.candidate if plan.canary else None,
-            canary_weight=plan.canary_weight if plan.canary else 0.0,
-            segment=segment,
-            mirror_percent=plan.mirror_percent,
-            addresses={b.candidate: list(b.addresses) for b in backends},
-        )
+class ErrorStreakOut(BaseModel):
+    source: str = Field(description="tick, or check NAME for a check's measurements")
+    fault: str = Field(description="router, target, metric, instance or other")
+    error: str
+    count: int = Field(description="errors in a row; at the policy's limit on_error acts")
+    limit: int
+    first_seen: datetime
+    last_seen: datetime
 
 
 class RolloutOut(BaseModel):
@@ -106,6 +87,16 @@ class RolloutOut(BaseModel):
     created_at: datetime
     finished_at: datetime | None
     last_error: str
+    paused_for: str = Field(
+        "", description="human, pause_step, approval, inconclusive or errors ('' unless paused)"
+    )
+    awaiting: str = Field("", description="the command a paused rollout waits for")
+    errors: list[ErrorStreakOut] = Field(
+        default_factory=list, description="the error streaks now: the tick's and each check's"
+    )
+    not_done: list[str] = Field(
+        default_factory=list, description="what its ending could not do (it ended anyway)"
+    )
     url: str | None
     routing: RoutingOut | None = Field(
         None, description="what the router serves now, read back from it (not the saved state)"
@@ -151,6 +142,27 @@ def _versions(r: Rollout, live: dict[str, Counters]) -> list[VersionOut]:
     return out
 
 
+def _streaks(r: Rollout) -> list[ErrorStreakOut]:
+    found = [(r.errors, r.policy.error_limit())] if r.errors else []
+    step = r.current_step
+    if r.analysis is not None and isinstance(step, Analysis):
+        limits = {c.name: r.policy.error_limit(c) for c in step.checks}
+        found += [(s, limits.get(n, r.policy.error_limit())) for n, s in r.analysis.errors.items()]
+    return [
+        ErrorStreakOut(
+            source=s.source,
+            fault=s.fault.value,
+            error=s.message,
+            count=s.count,
+            limit=limit,
+            first_seen=s.first_at,
+            last_seen=s.last_at,
+        )
+        for s, limit in found
+        if s is not None
+    ]
+
+
 def to_out(view: RolloutView) -> RolloutOut:
     r = view.rollout
     steps = [
@@ -189,6 +201,10 @@ def to_out(view: RolloutView) -> RolloutOut:
         created_at=r.created_at,
         finished_at=r.finished_at,
         last_error=r.last_error,
+        paused_for=r.paused_for.value,
+        awaiting=r.awaiting,
+        errors=_streaks(r),
+        not_done=list(r.not_done),
         url=view.url,
         routing=RoutingOut.of(view.routing),
         routing_error=view.routing_error,
@@ -226,6 +242,10 @@ class AbortIn(BaseModel):
     reason: str = ""
 
 
+class RetryIn(BaseModel):
+    reason: str = Field("", description="why (recorded with the new deployment)")
+
+
 @router.get("/projects/{project}/environments/{environment}/rollout")
 def status(project: str, environment: str, svc: Svc, me: Me, records: int = 10) -> RolloutOut:
     return to_out(rollouts.status(svc, me, project, environment, records=records))
@@ -257,6 +277,12 @@ def resume(project: str, environment: str, svc: Svc, me: Me) -> RolloutOut:
 def abort(project: str, environment: str, body: AbortIn, svc: Svc, me: Me) -> RolloutOut:
     rollouts.abort(svc, me, project, environment, reason=body.reason)
     return _after(svc, me, project, environment)
+
+
+@router.post("/projects/{project}/environments/{environment}/rollout/retry")
+def retry(project: str, environment: str, body: RetryIn, svc: Svc, me: Me) -> DeploymentOut:
+    """A new deployment of the rolled-back candidate, its rollout from the first step."""
+    return DeploymentOut.of(rollouts.retry(svc, me, project, environment, reason=body.reason))
 
 
 @router.get("/projects/{project}/deployments/{deployment_id}/rollout")
