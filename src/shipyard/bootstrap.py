@@ -19,7 +19,7 @@ from shipyard.adapters.builds.local import LocalBuilder
 from shipyard.adapters.clock import SystemClock
 from shipyard.adapters.git.cli import CliGitRepository
 from shipyard.adapters.metrics.registry import make_provider
-from shipyard.adapters.routers.registry import RouterRegistry
+from shipyard.adapters.routers.registry import CountersRegistry, RouterRegistry
 from shipyard.adapters.targets.registry import TargetRegistry
 from shipyard.engine.worker import Worker
 from shipyard.errors import InvalidError
@@ -134,6 +134,7 @@ def bootstrap(
         targets=targets,
         state_dir=data_dir / "environments",
         routers=routers,
+        counters=CountersRegistry(routers),
         metrics=metrics_for,
     )
     return Runtime(services, engine, data_dir, targets)

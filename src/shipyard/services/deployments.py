@@ -34,6 +34,7 @@ from shipyard.domain.releases import Candidate, Project
 from shipyard.domain.rollouts import PolicySpec, RouteIntent
 from shipyard.errors import ErrorCode, NotFoundError, RefusedError, ShipyardError
 from shipyard.ports.repositories import UnitOfWork
+from shipyard.ports.routers import RoutePlan
 from shipyard.ports.targets import ArtifactFile, DeploySpec, Instance
 from shipyard.services.context import Services
 from shipyard.services.flags import routed_flag
@@ -41,7 +42,7 @@ from shipyard.services.identities import author_users
 from shipyard.services.live_policy import live_rules, mainline_rules
 from shipyard.services.project_config import EnvironmentSpec, environment_specs, rollout_policy
 from shipyard.services.releases import get_project
-from shipyard.services.traffic import abort_rollout_of, apply_route, begin, drain
+from shipyard.services.traffic import abort_rollout_of, apply_route, begin, drain, observe_route
 
 DEPLOY_JOB = "deploy"
 AUTO = "shipyard"  # the actor of automatic promotions
@@ -58,6 +59,7 @@ class Placement:
     pending: Sequence[Deployment]
     frozen_until: str | None
     instances: Sequence[Instance] = ()
+    routing: RoutePlan | None = None  # read back from the environment's router now
 
 
 def _candidate(uow: UnitOfWork, project: Project, name: str) -> Candidate:
@@ -534,6 +536,8 @@ class _Prepared:
 
 def _prepare(svc: Services, uow: UnitOfWork, d: Deployment) -> _Prepared:
     env, deploy_spec, candidate = deploy_spec_for(svc, uow, d)
+    if env.router_kind is not None:  # a router that cannot run here fails the deployment now
+        svc.routers(env.router_kind)
     policy = None
     if d.mode is not DeploymentMode.ROLLBACK:  # a rollback restores at once, no policy
         policy = rollout_policy(candidate.config_text, d.environment, d.policy)
@@ -711,6 +715,7 @@ def status(svc: Services, actor: Actor, project_name: str) -> tuple[list[str], l
                 pending=pending,
                 frozen_until=(until.isoformat() if until else "indefinitely") if freeze else None,
                 instances=_instances(svc, spec, project.name),
+                routing=observe_route(svc, project.name, spec)[0],
             )
         )
     return [s.rules.name for s in specs], rows

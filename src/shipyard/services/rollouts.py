@@ -55,6 +55,7 @@ from shipyard.services.traffic import (
     ENGINE_ACTOR,
     apply_route,
     drain,
+    observe_route,
     record,
     route_ref,
 )
@@ -138,7 +139,7 @@ def _observe(
                 canary, baseline = _arm(on), _arm(off)
             else:
                 assert ctx.spec.router_kind is not None
-                router = svc.routers(ctx.spec.router_kind)
+                router = svc.counters(ctx.spec.router_kind)
                 counts = router.counters(route_ref(svc, r.project, r.environment, ctx.spec))
                 canary = _arm(counts.get(r.canary, Counters(0, 0)))
                 baseline = _arm(counts.get(r.stable)) if r.stable else None
@@ -453,6 +454,8 @@ class RolloutView:
     records: Sequence[RolloutRecordEntry]
     live: Mapping[str, Counters]  # per candidate, from the router now ({} when unreachable)
     url: str | None  # where users reach the environment
+    routing: RoutePlan | None = None  # read back from the router now (None: none, unreachable)
+    routing_error: str = ""  # why routing is None although the environment has a router
 
 
 def status(
@@ -477,11 +480,12 @@ def status(
     elif routed:
         assert ctx.spec.router_kind is not None
         try:
-            router = svc.routers(ctx.spec.router_kind)
+            router = svc.counters(ctx.spec.router_kind)
             live = router.counters(route_ref(svc, r.project, r.environment, ctx.spec))
         except ShipyardError:
             live = {}
-    return RolloutView(r, entries, live, url)
+    routing, why = observe_route(svc, r.project, ctx.spec)
+    return RolloutView(r, entries, live, url, routing, why)
 
 
 def cohort_label(r: Rollout, on: bool) -> str:
