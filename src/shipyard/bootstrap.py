@@ -19,13 +19,16 @@ from shipyard.adapters.builds.local import LocalBuilder
 from shipyard.adapters.clock import SystemClock
 from shipyard.adapters.git.cli import CliGitRepository
 from shipyard.adapters.metrics.registry import make_provider
+from shipyard.adapters.routers.haproxy import HaproxyRouter
 from shipyard.adapters.routers.registry import CountersRegistry, RouterRegistry
+from shipyard.adapters.targets.local import LocalTarget
 from shipyard.adapters.targets.registry import TargetRegistry
 from shipyard.engine.worker import Worker
 from shipyard.errors import InvalidError
 from shipyard.ports.clock import Clock
 from shipyard.ports.git import GitRepository
 from shipyard.ports.metrics import MetricProvider
+from shipyard.ports.routers import RouteRef
 from shipyard.services.context import Services
 from shipyard.store.database import (
     grant_runtime,
@@ -138,3 +141,19 @@ def bootstrap(
         metrics=metrics_for,
     )
     return Runtime(services, engine, data_dir, targets)
+
+
+def stop_environments(state_dir: Path, project: str, routers: Mapping[str, int | None]) -> None:
+    """Stop what a stopped server left running for ``project`` (``shipyard demo``'s cleanup):
+    each environment's HAProxy (``routers``: environment -> its router port, None without one)
+    and its local instances."""
+    target = LocalTarget()
+    router = HaproxyRouter()
+    try:
+        for env, port in routers.items():
+            env_dir = state_dir / "environments" / project / env
+            if port is not None:
+                router.stop(RouteRef(project, env, env_dir / "router", port))
+            target.stop_all(env_dir)
+    finally:
+        target.close()
