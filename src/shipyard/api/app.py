@@ -6,7 +6,16 @@ from fastapi import FastAPI
 
 from shipyard import __version__
 from shipyard.api import errors
-from shipyard.api.routes import admin, deployments, flags, projects, rollouts
+from shipyard.api.routes import (
+    admin,
+    audit,
+    deployments,
+    flag_requests,
+    flags,
+    freezes,
+    projects,
+    rollouts,
+)
 from shipyard.services.context import Services
 from shipyard.web import router as dashboard
 
@@ -21,9 +30,12 @@ def create_app(services: Services) -> FastAPI:
     errors.install(app)
     app.include_router(projects.router)
     app.include_router(admin.router)
+    app.include_router(audit.router)
     app.include_router(deployments.router)
     app.include_router(flags.router)
     app.include_router(rollouts.router)
+    app.include_router(freezes.router)
+    app.include_router(flag_requests.router)
     app.include_router(dashboard)  # the web dashboard under /ui (and / redirects there)
 
     @app.get("/healthz", tags=["admin"])

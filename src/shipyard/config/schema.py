@@ -280,6 +280,8 @@ class Environment(Strict):
     delivery: Delivery | None = None
     policy: str | None = None
     router: Router | None = None
+    # production: deployments need a second person's approval, so do flag changes
+    protected: bool = False
 
     @property
     def required_names(self) -> list[str]:

@@ -15,11 +15,13 @@ from shipyard.engine.loop import PollingLoop
 from shipyard.ports.routers import RoutePlan
 from shipyard.services import rollouts
 from shipyard.services.context import Services
+from shipyard.services.supervision import supervise_routers
 
 log = logging.getLogger("shipyard.engine")
 
 RETRY_AFTER_S = 2.0  # only when even recording a tick's error failed (the database is down)
 RESYNC_EVERY_S = 30.0  # re-apply every active route this often, to heal a proxy that restarted
+SUPERVISE_EVERY_S = 5.0  # look at every environment's router this often (and at start)
 
 
 class RolloutRunner(PollingLoop):
@@ -34,11 +36,18 @@ class RolloutRunner(PollingLoop):
         # re-applies the route the database holds
         self._applied: dict[int, RoutePlan] = {}
         self._last_resync: float | None = None
+        self._last_supervised: float | None = None
 
     def run_once(self) -> bool:
         if self._last_resync is None or time.monotonic() - self._last_resync > RESYNC_EVERY_S:
             self._last_resync = time.monotonic()
             rollouts.resync(self._svc, self.owner, self.lease_s, self._applied)
+        if (
+            self._last_supervised is None
+            or time.monotonic() - self._last_supervised > SUPERVISE_EVERY_S
+        ):
+            self._last_supervised = time.monotonic()
+            supervise_routers(self._svc)
         rollout_id = rollouts.claim(self._svc, self.owner, self.lease_s)
         if rollout_id is None:
             return False

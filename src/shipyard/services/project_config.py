@@ -86,7 +86,7 @@ def _specs(text: str) -> tuple[EnvironmentSpec, ...]:
             requires = Requires(tuple(env.requires))
         else:
             requires = Requires(tuple(env.requires.any_of), env.requires.at_least)
-        approval = None
+        approval = ApprovalRule() if env.protected else None  # protected: a second person
         if env.approval is not None:
             a = env.approval
             approval = ApprovalRule(
@@ -105,6 +105,7 @@ def _specs(text: str) -> tuple[EnvironmentSpec, ...]:
             rollback_during_freeze=env.rollback_during_freeze,
             auto_promote=env.auto_promote,
             single_step=delivery == "single-step",
+            protected=env.protected,
         )
         router = env.router
         out.append(

@@ -55,6 +55,7 @@ from shipyard.services.traffic import (
     ENGINE_ACTOR,
     apply_route,
     drain,
+    observe_route,
     record,
     route_ref,
 )
@@ -138,7 +139,7 @@ def _observe(
                 canary, baseline = _arm(on), _arm(off)
             else:
                 assert ctx.spec.router_kind is not None
-                router = svc.routers(ctx.spec.router_kind)
+                router = svc.counters(ctx.spec.router_kind)
                 counts = router.counters(route_ref(svc, r.project, r.environment, ctx.spec))
                 canary = _arm(counts.get(r.canary, Counters(0, 0)))
                 baseline = _arm(counts.get(r.stable)) if r.stable else None
@@ -348,18 +349,17 @@ def _current(uow: UnitOfWork, project: Project, environment: str) -> Rollout:
     return r
 
 
-def _may_steer(actor: Actor) -> None:
-    """Deployers steer their rollouts; approvers too (they approve steps, and may stop one)."""
-    try:
-        actor.require(Action.DEPLOY)
-    except PermissionDenied:
-        actor.require(Action.APPROVE)
+def _may_steer(actor: Actor, project: str | None = None, environment: str | None = None) -> None:
+    """Deployers steer their rollouts; approvers too (they approve steps, and may stop one);
+    each only where their token's scope holds."""
+    action = Action.DEPLOY if actor.allows(Action.DEPLOY) else Action.APPROVE
+    actor.require(action, project=project, environment=environment)
 
 
-def may_steer(actor: Actor) -> bool:
+def may_steer(actor: Actor, project: str | None = None, environment: str | None = None) -> bool:
     """Whether ``actor`` may promote, pause, resume or abort: faces offer the buttons by this."""
     try:
-        _may_steer(actor)
+        _may_steer(actor, project, environment)
     except PermissionDenied:
         return False
     return True
@@ -368,7 +368,7 @@ def may_steer(actor: Actor) -> bool:
 def _command(
     svc: Services, actor: Actor, project_name: str, environment: str, action: str, **kw: Any
 ) -> Rollout:
-    _may_steer(actor)
+    _may_steer(actor, project_name, environment)
     with svc.uow() as uow:
         project = get_project(uow, project_name)
         r = _current(uow, project, environment)
@@ -416,7 +416,7 @@ def retry(
 ) -> Deployment:
     """Run an aborted (rolled-back) rollout again from its first step: a new deployment of the
     same candidate with the same policy, through the same gates as any deployment."""
-    actor.require(Action.DEPLOY)
+    actor.require(Action.DEPLOY, project=project_name, environment=environment)
     with svc.uow() as uow:
         project = get_project(uow, project_name)
         r = uow.rollouts.latest(project, environment)
@@ -454,6 +454,8 @@ class RolloutView:
     records: Sequence[RolloutRecordEntry]
     live: Mapping[str, Counters]  # per candidate, from the router now ({} when unreachable)
     url: str | None  # where users reach the environment
+    routing: RoutePlan | None = None  # read back from the router now (None: none, unreachable)
+    routing_error: str = ""  # why routing is None although the environment has a router
 
 
 def status(
@@ -478,11 +480,12 @@ def status(
     elif routed:
         assert ctx.spec.router_kind is not None
         try:
-            router = svc.routers(ctx.spec.router_kind)
+            router = svc.counters(ctx.spec.router_kind)
             live = router.counters(route_ref(svc, r.project, r.environment, ctx.spec))
         except ShipyardError:
             live = {}
-    return RolloutView(r, entries, live, url)
+    routing, why = observe_route(svc, r.project, ctx.spec)
+    return RolloutView(r, entries, live, url, routing, why)
 
 
 def cohort_label(r: Rollout, on: bool) -> str:

@@ -14,7 +14,7 @@ from shipyard.domain import rollouts as ro
 from shipyard.domain.deployments import Deployment
 from shipyard.domain.releases import Project
 from shipyard.domain.rollouts import Record, Rollout
-from shipyard.errors import ConflictError, NoInstanceError
+from shipyard.errors import ConflictError, NoInstanceError, ShipyardError
 from shipyard.ports.repositories import UnitOfWork
 from shipyard.ports.routers import Backend, RoutePlan, RouteRef, SegmentMatch
 from shipyard.ports.targets import DeploySpec
@@ -91,6 +91,20 @@ def apply_route(
     router.ensure(ref)
     router.apply(ref, plan)
     return plan
+
+
+def observe_route(
+    svc: Services, project: str, spec: EnvironmentSpec
+) -> tuple[RoutePlan | None, str]:
+    """What the environment's router serves now, read back from the router itself (not from the
+    saved rollout): (plan, "") or (None, why not) when it has none or cannot tell."""
+    if spec.router_kind is None or spec.router_port is None:
+        return None, ""
+    try:
+        ref = route_ref(svc, project, spec.rules.name, spec)
+        return svc.routers(spec.router_kind).observe(ref), ""
+    except ShipyardError as exc:
+        return None, exc.message
 
 
 def drain(svc: Services, spec: EnvironmentSpec) -> None:

@@ -43,6 +43,7 @@ from shipyard.domain.rollouts import (
 )
 from shipyard.errors import NotFoundError
 from shipyard.ports.repositories import RolloutRecordEntry
+from shipyard.store.audit import AuditTrail
 from shipyard.store.tables import ProjectRow, RolloutRecordRow, RolloutRow
 
 __all__ = ["SqlRollouts", "decode_rollout_state", "encode_rollout_state"]
@@ -415,8 +416,9 @@ def decode_rollout_state(row: RolloutRow, project: str) -> Rollout:
 
 
 class SqlRollouts:
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, trail: AuditTrail) -> None:
         self._s = session
+        self._trail = trail
 
     def _project(self, project_id: int) -> str:
         row = self._s.get(ProjectRow, project_id)
@@ -543,17 +545,16 @@ class SqlRollouts:
 
     def add_records(self, r: Rollout, records: Sequence[Record], now: datetime) -> None:
         for rec in records:
-            self._s.add(
-                RolloutRecordRow(
-                    rollout_id=r.id,
-                    at=now,
-                    kind=rec.kind,
-                    step=rec.step,
-                    actor=rec.actor,
-                    message=rec.message,
-                    evidence=_jsonable(dict(rec.evidence)),
-                )
-            )
+            values = {
+                "rollout_id": r.id,
+                "at": now,
+                "kind": rec.kind,
+                "step": rec.step,
+                "actor": rec.actor,
+                "message": rec.message,
+                "evidence": _jsonable(dict(rec.evidence)),
+            }
+            self._trail.add(RolloutRecordRow.__tablename__, r.project, values)
 
     def records(self, rollout_id: int, limit: int | None = None) -> Sequence[RolloutRecordEntry]:
         q = select(RolloutRecordRow).where(RolloutRecordRow.rollout_id == rollout_id)

@@ -1,26 +1,68 @@
-"""Router kinds by name: the one place that knows which classes exist."""
+"""Router kinds by name: the one place that knows which classes exist, what they count with and
+which programs they need."""
 
 from __future__ import annotations
 
-from shipyard.adapters.routers.haproxy import HaproxyRouter
+from shipyard.adapters.routers.haproxy import HAPROXY, HaproxyCounters, HaproxyRouter
 from shipyard.adapters.routers.memory import MemoryRouter
+from shipyard.adapters.tools import Tool, missing, require
 from shipyard.errors import InvalidError
+from shipyard.ports.metrics import RouterCounters
 from shipyard.ports.routers import TrafficRouter
 
 ROUTERS: dict[str, type[TrafficRouter]] = {cls.kind: cls for cls in (HaproxyRouter, MemoryRouter)}
+COUNTERS: dict[str, type[RouterCounters]] = {
+    cls.kind: cls for cls in (HaproxyCounters, MemoryRouter)
+}
+# the programs a kind runs; a kind not named here needs none
+REQUIREMENTS: dict[str, tuple[Tool, ...]] = {HaproxyRouter.kind: (HAPROXY,)}
+
+
+def _known(kind: str) -> None:
+    if kind not in ROUTERS:
+        known = ", ".join(sorted(ROUTERS))
+        raise InvalidError(f"unknown router kind {kind!r}; known: {known}")
+
+
+def unmet_requirements(kind: str) -> tuple[Tool, ...]:
+    """The programs router ``kind`` needs that are not on PATH (for config validation)."""
+    _known(kind)
+    return missing(REQUIREMENTS.get(kind, ()))
+
+
+def check_requirements(kind: str) -> None:
+    """Raise MissingToolError (with the install command) when ``kind`` cannot run here."""
+    _known(kind)
+    require(REQUIREMENTS.get(kind, ()), f"router kind {kind}")
 
 
 class RouterRegistry:
-    """One instance per kind per server, so a router can supervise the proxies it started."""
+    """One instance per kind per server, so a router can supervise the proxies it started.
+
+    Asking for a kind checks its requirements first, so a missing ``haproxy`` fails the caller
+    (a deployment) with the install command instead of failing every tick later."""
 
     def __init__(self) -> None:
         self._made: dict[str, TrafficRouter] = {}
 
     def __call__(self, kind: str) -> TrafficRouter:
+        check_requirements(kind)
         if kind not in self._made:
-            cls = ROUTERS.get(kind)
-            if cls is None:
-                known = ", ".join(sorted(ROUTERS))
-                raise InvalidError(f"unknown router kind {kind!r}; known: {known}")
-            self._made[kind] = cls()
+            self._made[kind] = ROUTERS[kind]()
+        return self._made[kind]
+
+
+class CountersRegistry:
+    """The metrics side of each router kind, by router kind; a router that counts itself (the
+    memory twin) is the very instance ``routers`` made."""
+
+    def __init__(self, routers: RouterRegistry) -> None:
+        self._routers = routers
+        self._made: dict[str, RouterCounters] = {}
+
+    def __call__(self, kind: str) -> RouterCounters:
+        _known(kind)
+        if kind not in self._made:
+            router = self._routers(kind)
+            self._made[kind] = router if isinstance(router, COUNTERS[kind]) else COUNTERS[kind]()
         return self._made[kind]

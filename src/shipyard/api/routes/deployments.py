@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from shipyard.api.deps import Me, Svc
+from shipyard.api.schemas import RoutingOut
 from shipyard.domain.changelog import build_changelog
 from shipyard.domain.deployments import Deployment
 from shipyard.services import deployments
@@ -108,6 +109,7 @@ class PlacementOut(BaseModel):
     pending: list[DeploymentOut]
     frozen_until: str | None
     instances: list[InstanceOut]
+    routing: RoutingOut | None = None  # read back from the environment's router now
 
 
 class DiffOut(BaseModel):
@@ -185,6 +187,7 @@ def status(project: str, svc: Svc, me: Me) -> list[PlacementOut]:
                 InstanceOut(candidate=i.candidate, address=i.address, pid=i.pid, healthy=i.healthy)
                 for i in r.instances
             ],
+            routing=RoutingOut.of(r.routing),
         )
         for r in rows
     ]

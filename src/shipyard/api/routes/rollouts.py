@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from shipyard.analysis.checks import quantile_from_buckets
 from shipyard.api.deps import Me, Svc
 from shipyard.api.routes.deployments import DeploymentOut
+from shipyard.api.schemas import RoutingOut
 from shipyard.domain.rollouts import Analysis, Rollout, flag_percent
 from shipyard.ports.routers import Counters
 from shipyard.services import rollouts
@@ -97,6 +98,10 @@ class RolloutOut(BaseModel):
         default_factory=list, description="what its ending could not do (it ended anyway)"
     )
     url: str | None
+    routing: RoutingOut | None = Field(
+        None, description="what the router serves now, read back from it (not the saved state)"
+    )
+    routing_error: str = Field("", description="why routing is null though there is a router")
     versions: list[VersionOut]
     records: list[RecordOut]
 
@@ -201,6 +206,8 @@ def to_out(view: RolloutView) -> RolloutOut:
         errors=_streaks(r),
         not_done=list(r.not_done),
         url=view.url,
+        routing=RoutingOut.of(view.routing),
+        routing_error=view.routing_error,
         versions=_versions(r, dict(view.live)),
         records=[
             RecordOut(

@@ -81,7 +81,26 @@ def _header(r: dict[str, Any]) -> Text:
         text.append(f"\nnot done: {item}", style="red")
     if r["url"]:
         text.append(f"\nserving at {r['url']}", style="dim")
+    text.append(_routing(r))
     return text
+
+
+def _routing(r: dict[str, Any]) -> Text:
+    """What the router says it serves (read back from it), beside what the rollout wants."""
+    live = r.get("routing")
+    if live is None:
+        why = r.get("routing_error")
+        return Text(f"\nrouter: cannot tell ({why})" if why else "", style="red")
+    if live["canary"] is None:
+        said = f"100% {live['stable']}"
+    else:
+        said = f"{live['stable']} {100 - live['canary_weight']:g}% / {live['canary']} "
+        said += f"{live['canary_weight']:g}%"
+    if live["segment"]:
+        said += f", segment {live['segment']} to {live['canary']}"
+    if live["mirror_percent"]:
+        said += f", mirroring {live['mirror_percent']:g}%"
+    return Text(f"\nrouter reads back: {said}", style="dim")
 
 
 def _steps(r: dict[str, Any]) -> Table:

@@ -66,7 +66,7 @@ def _approve(
     r: Rollout, step: Approval, *, user: str, roles: Sequence[str], now: datetime
 ) -> Decision:
     check_approver(r, step, user=user, roles=roles)
-    if user in r.approvals:
+    if user.casefold() in {a.casefold() for a in r.approvals}:
         raise ConflictError(f"{user} already approved this step", code=ErrorCode.INVALID_TRANSITION)
     approved = replace(r, approvals=(*r.approvals, user))
     rec = Record(
@@ -91,7 +91,7 @@ def check_approver(r: Rollout, step: Approval, *, user: str, roles: Sequence[str
             f"{user} may not approve this rollout step",
             details={"approvers": list(step.approvers)},
         )
-    if user == r.requested_by:
+    if user.strip().casefold() == r.requested_by.strip().casefold():  # Dan is dan
         raise RefusedError(
             f"{user} asked for this deployment and may not approve its rollout",
             code=ErrorCode.SEPARATION_OF_DUTIES,
