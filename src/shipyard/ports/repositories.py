@@ -151,6 +151,9 @@ class DeploymentRepo(Protocol):
     def lock(self, deployment_id: int) -> Deployment:
         """Read for update, so concurrent workers serialize on one deployment."""
 
+    def lock_environments(self, project: Project) -> None:
+        """Serialize deployment requests of one project until the transaction ends."""
+
     def save(self, d: Deployment) -> None: ...
     def append_log(self, deployment_id: int, text: str) -> None: ...
     def log(self, deployment_id: int) -> str: ...
