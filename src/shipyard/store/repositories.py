@@ -214,7 +214,9 @@ class SqlReleases:
         )
         if not rows:
             return []
-        ids = select(CandidateRow.id).where(CandidateRow.release_id == release.id)
+        # the ids read, not a subquery: under READ COMMITTED a subquery sees a candidate that a
+        # concurrent pick committed since (then a KeyError, a 500, on main)
+        ids = [r.id for r in rows]
         arts: dict[int, list[Artifact]] = {r.id: [] for r in rows}
         for a in self._s.scalars(
             select(ArtifactRow)
