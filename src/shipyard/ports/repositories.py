@@ -201,7 +201,33 @@ class RolloutRepo(Protocol):
     ) -> Sequence[RolloutRecordEntry]: ...
 
 
+@dataclass(frozen=True, slots=True)
+class StoredRequest:
+    """A POST sent with an ``Idempotency-Key``; ``status`` is None while the first one runs."""
+
+    route: str
+    request_hash: str
+    status: int | None
+    content_type: str
+    response: str
+    created_at: datetime
+
+
+class IdempotencyRepo(Protocol):
+    def get(self, actor: str, key: str) -> StoredRequest | None: ...
+    def start(self, actor: str, key: str, *, route: str, request_hash: str, now: datetime) -> None:
+        """Claim the key; a concurrent claim of the same key fails (a unique index)."""
+
+    def finish(
+        self, actor: str, key: str, *, status: int, content_type: str, response: str
+    ) -> None: ...
+    def forget(self, actor: str, key: str) -> None: ...
+    def expire(self, before: datetime) -> int:
+        """Drop keys created before ``before``; how many."""
+
+
 class UnitOfWork(Protocol):
+    idempotency: IdempotencyRepo
     projects: ProjectRepo
     releases: ReleaseRepo
     tokens: TokenRepo

@@ -15,6 +15,7 @@ from shipyard.ports.repositories import (
     DeploymentRepo,
     EventLog,
     FlagRepo,
+    IdempotencyRepo,
     JobQueue,
     ProjectRepo,
     ReleaseRepo,
@@ -24,6 +25,7 @@ from shipyard.ports.repositories import (
 from shipyard.store.cohorts import SqlCohorts
 from shipyard.store.deployments import SqlDeployments
 from shipyard.store.flags import SqlFlags
+from shipyard.store.idempotency import SqlIdempotency
 from shipyard.store.repositories import SqlEvents, SqlJobs, SqlProjects, SqlReleases, SqlTokens
 from shipyard.store.rollouts import SqlRollouts
 
@@ -47,6 +49,7 @@ def _unique_violation(exc: DBIntegrityError) -> bool:
 
 class SqlUnitOfWork:
     session: Session
+    idempotency: IdempotencyRepo
     projects: ProjectRepo
     releases: ReleaseRepo
     tokens: TokenRepo
@@ -71,6 +74,7 @@ class SqlUnitOfWork:
         self.flags = SqlFlags(self.session)
         self.rollouts = SqlRollouts(self.session)
         self.cohorts = SqlCohorts(self.session)
+        self.idempotency = SqlIdempotency(self.session)
         return self
 
     def __exit__(

@@ -72,9 +72,7 @@ def upgrade() -> None:
         sa.Column("status", sa.Integer(), nullable=True),
         sa.Column("content_type", sa.String(length=255), nullable=False),
         sa.Column("response", sa.Text(), nullable=False),
-        sa.Column(
-            "created_at", shipyard.store.tables.UTCDateTime(timezone=True), nullable=False
-        ),
+        sa.Column("created_at", shipyard.store.tables.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("actor", "key", name="uq_idempotency_actor_key"),
     )
