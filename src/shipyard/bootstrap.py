@@ -12,8 +12,10 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from shipyard.adapters import children
 from shipyard.adapters.artifacts.local import LocalArtifactStore
 from shipyard.adapters.builds.local import LocalBuilder
+from shipyard.adapters.children import ChildLedger
 from shipyard.adapters.clock import SystemClock
 from shipyard.adapters.git.cli import CliGitRepository
 from shipyard.adapters.metrics.registry import make_provider
@@ -35,11 +37,17 @@ class Runtime:
     engine: Engine
     data_dir: Path
     targets: TargetRegistry
+    children: ChildLedger
 
     def worker(self, poll_s: float = 0.2) -> Worker:
         return Worker(self.services, poll_s=poll_s)
 
+    def reap_children(self) -> list[str]:
+        """Kill the builds and hooks a dead server on this data dir left, delete their temps."""
+        return self.children.reap()
+
     def close(self) -> None:
+        self.services.builder.stop()
         self.targets.close()
         self.engine.dispose()
 
@@ -69,6 +77,8 @@ def bootstrap(
                 repos[source] = CliGitRepository(source, mirrors / key)
             return repos[source]
 
+    ledger = ChildLedger(data_dir / "run" / "children")
+    children.use(ledger)
     targets = TargetRegistry()
     routers = RouterRegistry()
     providers: dict[tuple[str, float], MetricProvider] = {}
@@ -91,7 +101,7 @@ def bootstrap(
         uow=lambda: SqlUnitOfWork(factory),
         git=git_for,
         artifacts=LocalArtifactStore(data_dir / "artifacts"),
-        builder=LocalBuilder(),
+        builder=LocalBuilder(ledger),
         clock=clock or SystemClock(),
         logs_dir=data_dir / "logs",
         targets=targets,
@@ -99,4 +109,4 @@ def bootstrap(
         routers=routers,
         metrics=metrics_for,
     )
-    return Runtime(services, engine, data_dir, targets)
+    return Runtime(services, engine, data_dir, targets, ledger)

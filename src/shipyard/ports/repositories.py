@@ -141,6 +141,14 @@ class JobQueue(Protocol):
 
     def renew(self, job_id: int, *, owner: str, now: datetime, lease_s: float) -> bool: ...
     def complete(self, job_id: int, *, owner: str, now: datetime) -> bool: ...
+    def attempts(self, job_id: int) -> int:
+        """How many times the job was claimed."""
+
+    def retry(self, job_id: int, *, owner: str, now: datetime, error: str, at: datetime) -> bool:
+        """Release a failed job until ``at``; False when ``owner`` lost its lease."""
+
+    def bury(self, job_id: int, *, owner: str, now: datetime, error: str) -> bool:
+        """Mark a job dead (never claimed again), keeping its last error."""
 
 
 class DeploymentRepo(Protocol):

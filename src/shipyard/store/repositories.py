@@ -485,3 +485,23 @@ class SqlJobs:
             .values(state="done", lease_until=None, updated_at=now)
         )
         return getattr(res, "rowcount", 0) == 1
+
+    def attempts(self, job_id: int) -> int:
+        return int(self._s.scalar(select(JobRow.attempts).where(JobRow.id == job_id)) or 0)
+
+    def retry(self, job_id: int, *, owner: str, now: datetime, error: str, at: datetime) -> bool:
+        # the lease column doubles as "not before": claim skips a job whose lease_until is ahead
+        res = self._s.execute(
+            update(JobRow)
+            .where(JobRow.id == job_id, JobRow.lease_owner == owner, JobRow.state == "pending")
+            .values(lease_owner=None, lease_until=at, error=error[:4000], updated_at=now)
+        )
+        return getattr(res, "rowcount", 0) == 1
+
+    def bury(self, job_id: int, *, owner: str, now: datetime, error: str) -> bool:
+        res = self._s.execute(
+            update(JobRow)
+            .where(JobRow.id == job_id, JobRow.lease_owner == owner, JobRow.state == "pending")
+            .values(state="dead", lease_until=None, error=error[:4000], updated_at=now)
+        )
+        return getattr(res, "rowcount", 0) == 1
