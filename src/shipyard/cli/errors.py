@@ -13,6 +13,7 @@ EXIT_AUTH = 6
 EXIT_INTEGRITY = 7
 EXIT_UNAVAILABLE = 8
 EXIT_FAILED = 9  # the thing ran and failed (a build, a deployment)
+EXIT_IN_USE = 12  # serve: the data dir is held by another server, or the port is taken
 
 _BY_CODE: dict[str, int] = {
     "not_found": EXIT_NOT_FOUND,
@@ -40,6 +41,7 @@ _BY_CODE: dict[str, int] = {
     "deployment_failed": EXIT_FAILED,
     "adapter_failed": EXIT_UNAVAILABLE,
     "unavailable": EXIT_UNAVAILABLE,
+    "in_use": EXIT_IN_USE,
 }
 
 
