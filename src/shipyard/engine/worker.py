@@ -14,6 +14,7 @@ from shipyard.domain.jobs import DEFAULT_BACKOFF_S, DEFAULT_MAX_ATTEMPTS, RetryP
 from shipyard.engine.loop import PollingLoop
 from shipyard.engine.rollouts import RolloutRunner
 from shipyard.errors import ShipyardError
+from shipyard.ports.builds import BuildInterrupted
 from shipyard.services import builds, deployments, jobs
 from shipyard.services.context import Services
 from shipyard.services.deployments import DEPLOY_JOB
@@ -130,9 +131,17 @@ class Worker(PollingLoop):
         try:
             self._leased(job_id, lambda: RUN[kind](self._svc, job_id, subject, self.owner))
         except Exception as exc:  # a poison job must not wedge its lane: count it, back off
-            log.exception("%s job %s failed", kind, job_id)
+            log.warning(
+                "%s job %s failed: %s",
+                kind,
+                job_id,
+                _describe(exc),
+                exc_info=not isinstance(exc, BuildInterrupted),
+            )
             if jobs.fail(self._svc, claimed, self.owner, _describe(exc), self.retry):
-                log.error("%s job %s is dead after %d attempts", kind, job_id, self.retry.max_attempts)
+                log.error(
+                    "%s job %s is dead after %d attempts", kind, job_id, self.retry.max_attempts
+                )
         return True
 
     def drain(self, timeout: float = 60.0) -> None:

@@ -105,7 +105,9 @@ def _give_up_build(
     candidate = uow.releases.get_candidate_by_id(candidate_id)
     if candidate.status is not CandidateStatus.BUILDING:
         return
-    project = uow.projects.get_by_id(uow.releases.get_release_by_id(candidate.release_id).project_id)
+    project = uow.projects.get_by_id(
+        uow.releases.get_release_by_id(candidate.release_id).project_id
+    )
     uow.releases.finish_build(
         candidate.id, status=CandidateStatus.FAILED, reason=message, now=now, artifacts=[]
     )
@@ -115,7 +117,12 @@ def _give_up_build(
         subject=candidate.name,
         project=project.name,
         now=now,
-        payload={"candidate": candidate.name, "sha": candidate.sha, "reason": message, "dead": True},
+        payload={
+            "candidate": candidate.name,
+            "sha": candidate.sha,
+            "reason": message,
+            "dead": True,
+        },
     )
 
 

@@ -99,9 +99,10 @@ environments:
 """)
     repo = shop_repo(tmp_path, config)
     marker = tmp_path / "builds.txt"
-    repo.commit("count builds", {"shipyard.yaml": config.replace(
-        'tar czf', f'echo x >> {marker} && tar czf'
-    )})
+    repo.commit(
+        "count builds",
+        {"shipyard.yaml": config.replace("tar czf", f"echo x >> {marker} && tar czf")},
+    )
     candidate = add_and_cut(rt, repo)
     run_until_settled(rt, clock)
     (job,) = jobs(rt)

@@ -75,7 +75,9 @@ class LocalBuilder:
                     if self._stopping.is_set():
                         _kill_group(proc)
             if self._stopping.is_set():
-                log.write(b"\nshipyard: the server stopped; the build runs again on its next start\n")
+                log.write(
+                    b"\nshipyard: the server stopped; the build runs again on its next start\n"
+                )
                 raise BuildInterrupted(request.command)
         if code < 0:
             return BuildResult(False, code, f"build command was killed by signal {-code}", ())

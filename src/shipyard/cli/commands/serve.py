@@ -5,8 +5,10 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import signal
 import socket
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Annotated
 
 import platformdirs
@@ -57,6 +59,10 @@ def serve(
     line(f"Shipyard on http://{host}:{port}  (data: {directory}; API docs: /docs)")
     worker = runtime.worker()
     worker.start()
+    # uvicorn shuts down gracefully on SIGTERM, restores the handler it found and raises the
+    # signal again: this handler turns it into SystemExit, so the cleanup below runs (the
+    # default one would end the process there, leaving the builds running)
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
         config = uvicorn.Config(create_app(runtime.services), log_level="warning")
         uvicorn.Server(config).run(sockets=[sock])
@@ -64,6 +70,10 @@ def serve(
         worker.stop()
         runtime.close()
         lock.release()
+
+
+def _exit_on_signal(sig: int, _frame: FrameType | None) -> None:
+    raise SystemExit(128 + sig)
 
 
 def _hold(directory: Path, *, exclusive: bool) -> ServerLock:
