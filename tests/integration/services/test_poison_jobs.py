@@ -21,8 +21,9 @@ from shipyard.domain.deployments import DeploymentState
 from shipyard.domain.jobs import RetryPolicy
 from shipyard.domain.releases import CandidateStatus
 from shipyard.engine.worker import Worker
-from shipyard.services import deployments, events, projects, releases
+from shipyard.services import deployments, events, projects, releases, tokens
 from shipyard.store.tables import JobRow
+from tests.integration.web.conftest import client_of
 from tests.support.gitrepo import GitRepo
 from tests.support.runtime import memory_runtime, shop_repo, shop_yaml
 
@@ -152,6 +153,9 @@ environments:
     assert "gave up after 3 attempts" in log
     (history,) = deployments.history(rt.services, ADA, "shop", "staging")
     assert history.outcome == done.outcome  # what history and the dashboard show
+    viewer = tokens.create_token(rt.services, SYSTEM, user="vera", role="viewer")[1]
+    page = client_of(rt, viewer).get("/ui/projects/shop/deployments")
+    assert page.status_code == 200 and "gave up after 3 attempts: OverflowError" in page.text
     again = deployments.deploy(rt.services, ADA, "shop", candidate, "staging")  # free again
     assert again.state is DeploymentState.RUNNING
 
