@@ -35,15 +35,22 @@ class LocalBuilder:
 
     def __init__(self, ledger: children.ChildLedger | None = None) -> None:
         self._ledger = ledger or children.ChildLedger(None)
-        self._stopping = threading.Event()
+        self._stops = 0  # how many times stop() ran: a build running across one was interrupted
+        self._lock = threading.Lock()
 
     def stop(self) -> None:
-        self._stopping.set()
+        """Kill the builds running now; later ones run as usual (a worker may start again)."""
+        with self._lock:
+            self._stops += 1
         self._ledger.stop_all()
 
+    def _stopped_since(self, stops: int) -> bool:
+        with self._lock:
+            return self._stops != stops
+
     def run(self, request: BuildRequest) -> BuildResult:
-        if self._stopping.is_set():
-            raise BuildInterrupted(request.command)
+        with self._lock:
+            stops = self._stops
         request.artifacts_dir.mkdir(parents=True, exist_ok=True)
         env = {k: v for k, v in os.environ.items() if k in _KEEP}
         env |= dict(request.env) | {"SHIPYARD_ARTIFACTS_DIR": str(request.artifacts_dir)}
@@ -72,9 +79,9 @@ class LocalBuilder:
                     log.write(f"\nshipyard: timed out after {request.timeout_s:g}s\n".encode())
                     return BuildResult(False, None, f"timed out after {request.timeout_s:g}s", ())
                 finally:
-                    if self._stopping.is_set():
+                    if self._stopped_since(stops):
                         _kill_group(proc)
-            if self._stopping.is_set():
+            if self._stopped_since(stops):
                 log.write(
                     b"\nshipyard: the server stopped; the build runs again on its next start\n"
                 )
