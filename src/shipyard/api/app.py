@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from shipyard import __version__
 from shipyard.api import errors
-from shipyard.api.idempotency import IdempotencyMiddleware
+from shipyard.api.idempotency import IdempotencyMiddleware, document
 from shipyard.api.routes import admin, deployments, flags, projects, rollouts
 from shipyard.services.context import Services
 from shipyard.web import router as dashboard
@@ -21,6 +21,7 @@ def create_app(services: Services) -> FastAPI:
     app.state.services = services
     errors.install(app)
     app.add_middleware(IdempotencyMiddleware, services=services)  # Idempotency-Key on POSTs
+    document(app)
     app.include_router(projects.router)
     app.include_router(admin.router)
     app.include_router(deployments.router)

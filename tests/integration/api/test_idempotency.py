@@ -136,3 +136,16 @@ def test_keys_are_per_caller_and_expire_after_a_day(
     assert theirs.status_code == 201  # another caller's key of the same name is another key
     assert later.status_code == 409  # expired: a new request (refused: eve's is live)
     assert "already being deployed" in later.json()["detail"]
+
+
+def test_the_openapi_names_the_header_on_every_post(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from shipyard.api.app import create_app
+
+    with memory_runtime(tmp_path) as rt:
+        schema = TestClient(create_app(rt.services)).get("/openapi.json").json()
+    posts = [ops["post"] for ops in schema["paths"].values() if "post" in ops]
+    assert posts
+    for op in posts:
+        assert "Idempotency-Key" in [p["name"] for p in op.get("parameters", [])]
