@@ -130,3 +130,43 @@ def test_builds_die_with_their_server_and_a_kill_9_leaves_none_behind(tmp_path: 
     assert time.monotonic() - started < 10
     wait_for("the build to die with its server", lambda: not alive(rerun), timeout=5)
     assert not list((data / "run" / "children").glob("*.json"))
+
+
+HOOKED = """\
+project: shop
+build: {command: 'tar czf "$SHIPYARD_ARTIFACTS_DIR/a.tgz" app.py', artifacts: ["*.tgz"]}
+environments:
+  - name: staging
+    target: {kind: command, deploy: 'echo $$ > "%s"; sleep 30'}
+"""
+
+
+def test_a_deploy_hook_a_killed_server_left_running_is_reaped_at_the_next_start(
+    tmp_path: Path,
+) -> None:
+    pidfile = tmp_path / "hook.pid"
+    repo = GitRepo(tmp_path / "shop")
+    repo.commit("feat: shop", {"shipyard.yaml": HOOKED % pidfile, "app.py": "x = 1\n"})
+    data = tmp_path / "data"
+    env = {"SHIPYARD_LEASE_SECONDS": "60"}  # the restarted server does not run the hook again
+    server = ServerProcess(data, env=env).start()
+    token = server.admin_token
+    try:
+        assert server.cli("project", "add", str(repo.path)).code == 0
+        assert server.cli("release", "cut", "shop").code == 0  # waits for the build
+        asked = server.cli("deploy", "shop", "0.1.0-rc.1", "staging", "--no-wait")
+        assert asked.code == 0, asked
+        wait_for("the hook to start", lambda: pidfile.exists() and pidfile.read_text().strip())
+        hook = int(pidfile.read_text())
+        server.kill9()
+    finally:
+        server.stop()
+    assert alive(hook)
+    again = ServerProcess(data, env=env)
+    again.admin_token = token
+    again.start()
+    try:
+        assert not alive(hook)
+        assert any("reaped deploy hook process group" in line for line in again.output)
+    finally:
+        again.stop()

@@ -78,7 +78,7 @@ class ChildLedger:
 
     def __init__(self, root: Path | None) -> None:
         self.root = root
-        self._mine: dict[int, int] = {}  # pgid -> start ticks, of this server's children
+        self._mine: dict[int, tuple[int, str]] = {}  # pgid -> (start ticks, kind): this server's
         self._lock = threading.Lock()
         self._me = os.getpid()
 
@@ -99,7 +99,7 @@ class ChildLedger:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(record))
         with self._lock:
-            self._mine[pid] = ticks
+            self._mine[pid] = (ticks, kind)
         try:
             yield
         finally:
@@ -108,11 +108,11 @@ class ChildLedger:
             if path is not None:
                 path.unlink(missing_ok=True)
 
-    def stop_all(self) -> int:
-        """Kill every child group this server started and still runs; how many."""
+    def stop_all(self, kind: str) -> int:
+        """Kill the child groups of this kind this server started and still runs; how many."""
         with self._lock:
-            mine = dict(self._mine)
-        return sum(kill_group(pgid, ticks) for pgid, ticks in mine.items())
+            mine = [(pgid, ticks) for pgid, (ticks, k) in self._mine.items() if k == kind]
+        return sum(kill_group(pgid, ticks) for pgid, ticks in mine)
 
     def reap(self) -> list[str]:
         """Kill the children of dead servers and delete their temp folders; what was reaped."""

@@ -42,7 +42,7 @@ class LocalBuilder:
         """Kill the builds running now; later ones run as usual (a worker may start again)."""
         with self._lock:
             self._stops += 1
-        self._ledger.stop_all()
+        self._ledger.stop_all("build")
 
     def _stopped_since(self, stops: int) -> bool:
         with self._lock:
