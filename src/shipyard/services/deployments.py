@@ -221,6 +221,7 @@ def _request(
     now: datetime,
 ) -> Deployment:
     """Create a deployment and evaluate its gates at once; CLOSED gates refuse it (nothing stored)."""
+    uow.deployments.lock_environments(project)  # parallel requests: one deployment, not seven
     vetoed = uow.deployments.vetoed(project)
     dm.check_deployable(candidate.status, candidate.name in vetoed, candidate=candidate.name)
     _spec(candidate, environment)  # an unknown environment is refused with the known ones

@@ -216,7 +216,9 @@ class SqlReleases:
         )
         if not rows:
             return []
-        ids = select(CandidateRow.id).where(CandidateRow.release_id == release.id)
+        # the ids read, not a subquery: under READ COMMITTED a subquery sees a candidate that a
+        # concurrent pick committed since (then a KeyError, a 500, on main)
+        ids = [r.id for r in rows]
         arts: dict[int, list[Artifact]] = {r.id: [] for r in rows}
         for a in self._s.scalars(
             select(ArtifactRow)
@@ -547,5 +549,25 @@ class SqlJobs:
             update(JobRow)
             .where(JobRow.id == job_id, JobRow.lease_owner == owner, JobRow.state == "pending")
             .values(state="done", lease_until=None, updated_at=now)
+        )
+        return getattr(res, "rowcount", 0) == 1
+
+    def attempts(self, job_id: int) -> int:
+        return int(self._s.scalar(select(JobRow.attempts).where(JobRow.id == job_id)) or 0)
+
+    def retry(self, job_id: int, *, owner: str, now: datetime, error: str, at: datetime) -> bool:
+        # the lease column doubles as "not before": claim skips a job whose lease_until is ahead
+        res = self._s.execute(
+            update(JobRow)
+            .where(JobRow.id == job_id, JobRow.lease_owner == owner, JobRow.state == "pending")
+            .values(lease_owner=None, lease_until=at, error=error[:4000], updated_at=now)
+        )
+        return getattr(res, "rowcount", 0) == 1
+
+    def bury(self, job_id: int, *, owner: str, now: datetime, error: str) -> bool:
+        res = self._s.execute(
+            update(JobRow)
+            .where(JobRow.id == job_id, JobRow.lease_owner == owner, JobRow.state == "pending")
+            .values(state="dead", lease_until=None, error=error[:4000], updated_at=now)
         )
         return getattr(res, "rowcount", 0) == 1

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+from shipyard.adapters import children
 from shipyard.adapters.targets.verify import verify_artifacts
 from shipyard.errors import AdapterError, InvalidError
 from shipyard.ports.targets import Deployed, DeployMode, DeploySpec, Instance
@@ -70,7 +71,8 @@ class CommandTarget:
             start_new_session=True,
         )
         try:
-            raw, _ = proc.communicate(timeout=timeout)
+            with children.current().track(proc.pid, f"{what} hook"):  # reaped after a crash
+                raw, _ = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(proc.pid, signal.SIGKILL)
