@@ -157,7 +157,9 @@ def test_health_command_is_retried_until_it_passes(state_dir: Path, artifacts: M
     target.deploy(command_spec(state_dir, "c1", artifacts("1.0.0"), settings))
 
     assert (state_dir / "tries").read_text() == "3\n"
-    assert target.running("shop", "staging", state_dir) == [Instance("c1", "staging", identity=Identity.UNVERIFIED)]
+    assert target.running("shop", "staging", state_dir) == [
+        Instance("c1", "staging", identity=Identity.UNVERIFIED)
+    ]
 
 
 def test_health_command_that_never_passes_times_out(state_dir: Path, artifacts: Make) -> None:
@@ -174,7 +176,9 @@ def test_health_command_that_never_passes_times_out(state_dir: Path, artifacts: 
         "c2 did not become healthy within 1s: health command exited with status 1: still starting"
     )
     # running() reports the last candidate whose deploy passed its health check
-    assert target.running("shop", "staging", state_dir) == [Instance("c1", "staging", identity=Identity.UNVERIFIED)]
+    assert target.running("shop", "staging", state_dir) == [
+        Instance("c1", "staging", identity=Identity.UNVERIFIED)
+    ]
 
 
 def test_running_reports_the_last_deployed_candidate(state_dir: Path, artifacts: Make) -> None:
@@ -182,14 +186,18 @@ def test_running_reports_the_last_deployed_candidate(state_dir: Path, artifacts:
     assert target.running("shop", "staging", state_dir) == []
 
     target.deploy(command_spec(state_dir, "c1", artifacts("1.0.0"), {"deploy": "true"}))
-    assert target.running("shop", "staging", state_dir) == [Instance("c1", "staging", identity=Identity.UNVERIFIED)]
+    assert target.running("shop", "staging", state_dir) == [
+        Instance("c1", "staging", identity=Identity.UNVERIFIED)
+    ]
 
     spec2 = command_spec(
         state_dir, "c2", artifacts("1.1.0"), {"deploy": "true"}, from_candidate="c1"
     )
     target.deploy(spec2)
     target.retire(spec2, "c1")  # nothing to stop: the deploy command replaced c1
-    assert CommandTarget().running("shop", "staging", state_dir) == [Instance("c2", "staging", identity=Identity.UNVERIFIED)]
+    assert CommandTarget().running("shop", "staging", state_dir) == [
+        Instance("c2", "staging", identity=Identity.UNVERIFIED)
+    ]
 
 
 def test_altered_artifact_is_refused_before_the_command_runs(
