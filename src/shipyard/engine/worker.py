@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from shipyard.engine.loop import PollingLoop
 from shipyard.engine.rollouts import RolloutRunner
+from shipyard.errors import ShipyardError
 from shipyard.services import builds, deployments, jobs
 from shipyard.services.context import Services
 from shipyard.services.deployments import DEPLOY_JOB
@@ -48,6 +49,10 @@ class Worker(PollingLoop):
         self.rollouts = RolloutRunner(svc, owner=self.owner, lease_s=self.lease_s)
 
     def start(self) -> None:
+        try:  # before any job or rollout runs: what an earlier server started is watched again
+            deployments.resume_supervision(self._svc)
+        except ShipyardError as exc:
+            log.warning("could not resume supervising instances: %s", exc)
         super().start()
         self.rollouts.start()
 

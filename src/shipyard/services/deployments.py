@@ -6,8 +6,8 @@ deployment may start, the job that runs it; so a restart never misses or repeats
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from shipyard.domain import deployments as dm
@@ -30,7 +30,7 @@ from shipyard.domain.gates import (
     auto_promotions_after,
     evaluate_gates,
 )
-from shipyard.domain.releases import Candidate, Project
+from shipyard.domain.releases import Candidate, Project, Veto
 from shipyard.domain.rollouts import PolicySpec, RouteIntent
 from shipyard.errors import ErrorCode, NotFoundError, RefusedError, ShipyardError
 from shipyard.ports.repositories import UnitOfWork
@@ -38,6 +38,7 @@ from shipyard.ports.targets import ArtifactFile, DeploySpec, Instance
 from shipyard.services.context import Services
 from shipyard.services.flags import routed_flag
 from shipyard.services.project_config import EnvironmentSpec, environment_specs, rollout_policy
+from shipyard.services.readings import Reading, read
 from shipyard.services.releases import get_project
 from shipyard.services.traffic import apply_route, begin, drain
 
@@ -47,15 +48,17 @@ AUTO = "shipyard"  # the actor of automatic promotions
 
 @dataclass(frozen=True)
 class Placement:
-    """What one environment runs now and what waits to go there."""
+    """What one environment runs now (as its target reads it) and what waits to go there."""
 
     environment: str
-    candidate: str | None
+    candidate: str | None  # what answers there (see ``reading``), not only what was recorded
     since: datetime | None
     by: str | None
     pending: Sequence[Deployment]
     frozen_until: str | None
     instances: Sequence[Instance] = ()
+    reading: Reading | None = None
+    vetoed: Mapping[str, Veto] = field(default_factory=dict)  # running candidates now vetoed
 
 
 def _candidate(uow: UnitOfWork, project: Project, name: str) -> Candidate:
@@ -672,18 +675,51 @@ def status(svc: Services, actor: Actor, project_name: str) -> tuple[list[str], l
         pending = [d for d in history_all if d.environment == name and d.active]
         freeze = spec.rules.freezes and active_freeze(spec.rules.freezes, now)
         until = next_unfrozen(spec.rules.freezes, now) if freeze else None
+        instances = _instances(svc, spec, project.name)
+        reading = read(current.candidate if current else None, instances, _configured(svc, spec))
         rows.append(
             Placement(
                 environment=name,
-                candidate=current.candidate if current else None,
+                candidate=reading.candidate,
                 since=current.finished_at if current else None,
                 by=current.requested_by if current else None,
                 pending=pending,
                 frozen_until=(until.isoformat() if until else "indefinitely") if freeze else None,
-                instances=_instances(svc, spec, project.name),
+                instances=instances,
+                reading=reading,
+                vetoed=_vetoes(svc, project_name, {i.candidate for i in instances}),
             )
         )
     return [s.rules.name for s in specs], rows
+
+
+def resume_supervision(svc: Services) -> int:
+    """At server start, ask each environment's target what runs there: a target adopts (and
+    supervises, never reaps) the instances an earlier server started. Returns how many run."""
+    with svc.uow() as uow:
+        configs = [(p.name, _latest_config(uow, p)) for p in uow.projects.list()]
+    found = 0
+    for project, config in configs:
+        for spec in environment_specs(config):
+            found += len(_instances(svc, spec, project))
+    return found
+
+
+def _configured(svc: Services, spec: EnvironmentSpec) -> int | None:
+    try:
+        return svc.targets(spec.target_kind).configured(spec.target_settings)
+    except ShipyardError:
+        return None
+
+
+def _vetoes(svc: Services, project_name: str, running: set[str]) -> dict[str, Veto]:
+    """Which of the candidates running there are vetoed, with who, when and why."""
+    if not running:
+        return {}
+    with svc.uow() as uow:
+        project = get_project(uow, project_name)
+        found = (uow.releases.get_candidate(project, name) for name in sorted(running))
+        return {c.name: c.veto for c in found if c is not None and c.veto is not None}
 
 
 def _instances(svc: Services, spec: EnvironmentSpec, project: str) -> Sequence[Instance]:

@@ -177,11 +177,15 @@ def status(project: str, json_: JsonOpt = False) -> None:
         [
             [
                 r["environment"],
-                r["candidate"] or "-",
+                _running(r),
                 when(r["since"]),
                 r["by"] or "",
                 "\n".join(
-                    f"{i['address']} {'ok' if i['healthy'] else 'down'}" for i in r["instances"]
+                    [r["summary"]]
+                    + [
+                        f"{i['address']} {i['candidate']} {'ok' if i['healthy'] else 'down'}"
+                        for i in r["instances"]
+                    ]
                 ),
                 "\n".join(
                     f"#{d['id']} {d['candidate']} {d['state']}"
@@ -193,6 +197,21 @@ def status(project: str, json_: JsonOpt = False) -> None:
             for r in rows
         ],
     )
+
+
+def _running(r: dict[str, Any]) -> str:
+    """The candidate that answers, and what a user must not miss about it."""
+    notes = []
+    if r["identity"] == "unverified":
+        notes.append("unverified: the target cannot tell what runs")
+    if r["recorded"] and r["identity"] and r["recorded"] != r["candidate"]:
+        notes.append(f"records say {r['recorded']}")
+    if r["others"]:
+        notes.append("also running " + ", ".join(r["others"]))
+    for name, veto in r["vetoed"].items():
+        why = f": {veto['reason']}" if veto["reason"] else ""
+        notes.append(f"[red]{name} is VETOED[/] (by {veto['by']} {when(veto['at'])}{why})")
+    return "\n".join([r["candidate"] or "-", *notes])
 
 
 def history(
