@@ -40,6 +40,7 @@ from shipyard.services.flags import routed_flag
 from shipyard.services.project_config import EnvironmentSpec, environment_specs, rollout_policy
 from shipyard.services.readings import Reading, read
 from shipyard.services.releases import get_project
+from shipyard.services.switchover import StablePlan, ensure_stable, make_sole, stable_plan
 from shipyard.services.traffic import apply_route, begin, drain
 
 DEPLOY_JOB = "deploy"
@@ -361,14 +362,24 @@ def _cancel(
 
 
 def rollback(
-    svc: Services, actor: Actor, project_name: str, environment: str, *, reason: str = ""
+    svc: Services,
+    actor: Actor,
+    project_name: str,
+    environment: str,
+    *,
+    reason: str = "",
+    to: str | None = None,
 ) -> Deployment:
-    """Redeploy the previous good candidate; cancels what is in flight first. Never rebuilds."""
+    """Redeploy the previous good candidate (or ``to``, a named one that succeeded there before);
+    cancels what is in flight first. Never rebuilds."""
     actor.require(Action.DEPLOY)
     with svc.uow() as uow:
         project = get_project(uow, project_name)
         history = uow.deployments.history(project, environment)
-        plan = dm.plan_rollback(history, uow.deployments.vetoed(project))
+        if to is not None:
+            plan: dm.RollbackPlan | None = _named_rollback(uow, project, environment, history, to)
+        else:
+            plan = dm.plan_rollback(history, uow.deployments.vetoed(project))
         if plan is None:
             raise RefusedError(
                 f"nothing to roll back to in {environment}: no earlier candidate succeeded there",
@@ -391,6 +402,41 @@ def rollback(
         )
         uow.commit()
     return d
+
+
+def _named_rollback(
+    uow: UnitOfWork, project: Project, environment: str, history: Sequence[Deployment], name: str
+) -> dm.RollbackPlan:
+    """``rollback --to NAME``: only a known, unvetoed candidate that succeeded there before."""
+    candidate = _candidate(uow, project, name)  # NotFoundError names the unknown one
+    if candidate.veto is not None or name in uow.deployments.vetoed(project):
+        veto = candidate.veto
+        why = f" by {veto.by}" + (f": {veto.reason}" if veto.reason else "") if veto else ""
+        raise RefusedError(
+            f"cannot roll {environment} back to {name}: it is vetoed{why}",
+            code=ErrorCode.VETOED,
+            hint="vetoed candidates are never rolled back to; name another with --to",
+        )
+    good = sorted(_succeeded_before(history, environment))
+    if name not in good:
+        raise RefusedError(
+            f"cannot roll {environment} back to {name}: it never succeeded there"
+            + (f" (candidates that did: {', '.join(good)})" if good else ""),
+            code=ErrorCode.GATE_CLOSED,
+            hint="rollback only redeploys a candidate that already ran in the environment",
+        )
+    current = _current(history, environment)
+    return dm.RollbackPlan(
+        candidate=name,
+        replaces=current.candidate if current else "",
+        because=f"rollback to {name}, as asked",
+    )
+
+
+def _succeeded_before(history: Sequence[Deployment], environment: str) -> set[str]:
+    """Candidates that succeeded in the environment, rolled back since or not."""
+    done = (DeploymentState.SUCCEEDED, DeploymentState.ROLLED_BACK)
+    return {d.candidate for d in history if d.environment == environment and d.state in done}
 
 
 def veto(
@@ -508,6 +554,7 @@ class _Prepared:
     deploy_spec: DeploySpec
     env: EnvironmentSpec
     policy: PolicySpec | None
+    stable: StablePlan | None = None  # a canary's stable, to start on the target if absent
 
 
 def _prepare(svc: Services, uow: UnitOfWork, d: Deployment) -> _Prepared:
@@ -517,24 +564,36 @@ def _prepare(svc: Services, uow: UnitOfWork, d: Deployment) -> _Prepared:
         policy = rollout_policy(candidate.config_text, d.environment, d.policy)
     if policy is not None and policy.flag is not None and policy.flag_routed:
         routed_flag(uow, get_project(uow, d.project), d.environment, policy.flag)  # still there?
-    return _Prepared(deploy_spec, env, policy)
+    stable = None
+    if policy is not None and not policy.flag_routed:
+        stable = stable_plan(svc, uow, get_project(uow, d.project), d, deploy_spec)
+    return _Prepared(deploy_spec, env, policy, stable)
 
 
-def _execute(svc: Services, d: Deployment, p: _Prepared) -> str:
-    """Start the candidate beside the old; without a policy, switch traffic and stop the old."""
+def _execute(svc: Services, d: Deployment, p: _Prepared) -> tuple[str, bool]:
+    """Start the candidate beside the old; without a policy, switch traffic and stop the old.
+
+    Returns the log and whether a rollout takes over. A canary whose stable does not run on the
+    target (its kind changed) starts the stable there first, or deploys directly (switchover)."""
     target = svc.targets(p.env.target_kind)
-    log = target.deploy(p.deploy_spec).log
-    if p.policy is not None and not p.policy.flag_routed:
-        return log  # the rollout moves traffic and retires the loser
-    if p.policy is not None:  # the new code ships dark: the rollout moves its flag
-        log += f"the rollout moves flag {p.policy.flag}; the new version takes over now\n"
+    log, policy = "", p.policy
+    if p.stable is not None:
+        log, direct = ensure_stable(svc, target, p.env, p.deploy_spec, p.stable)
+        policy = None if direct else policy
+    log += target.deploy(p.deploy_spec).log
+    if policy is not None and not policy.flag_routed:
+        return log, True  # the rollout moves traffic and retires the loser
+    if policy is not None:  # the new code ships dark: the rollout moves its flag
+        log += f"the rollout moves flag {policy.flag}; the new version takes over now\n"
     if p.env.router_kind is not None:
         apply_route(svc, p.env, p.deploy_spec, RouteIntent(stable=d.candidate))
         log += f"traffic: 100% to {d.candidate} through {p.env.router_kind}\n"
     if d.from_candidate and d.from_candidate != d.candidate:
         drain(svc, p.env)
         target.retire(p.deploy_spec, d.from_candidate)
-    return log
+    if d.mode is DeploymentMode.ROLLBACK:  # read the target back: never a false success
+        log += make_sole(svc, target, p.env, p.deploy_spec)
+    return log, policy is not None
 
 
 def run_deployment(svc: Services, job_id: int, deployment_id: int, owner: str) -> Deployment:
@@ -552,10 +611,10 @@ def run_deployment(svc: Services, job_id: int, deployment_id: int, owner: str) -
                 prepared = _prepare(svc, uow, d)
             except ShipyardError as exc:
                 failure = exc.message
-    log = ""
+    log, rollout = "", False
     if prepared is not None:
         try:
-            log = _execute(svc, d, prepared)
+            log, rollout = _execute(svc, d, prepared)
         except ShipyardError as exc:
             failure = exc.message
     with svc.uow() as uow:
@@ -565,7 +624,7 @@ def run_deployment(svc: Services, job_id: int, deployment_id: int, owner: str) -
         if d.state is not DeploymentState.RUNNING:  # canceled meanwhile: nothing to record
             uow.commit()
             return d
-        if not failure and prepared is not None and prepared.policy is not None:
+        if not failure and prepared is not None and prepared.policy is not None and rollout:
             if uow.rollouts.for_deployment(d.id) is None:
                 uow.deployments.append_log(d.id, log)
                 begin(uow, get_project(uow, d.project), d, prepared.policy, now)

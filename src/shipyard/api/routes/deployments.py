@@ -31,6 +31,7 @@ class DecisionIn(BaseModel):
 class RollbackIn(BaseModel):
     environment: str
     reason: str = ""
+    to: str | None = None  # a named earlier good candidate; else the previous one
 
 
 class VetoIn(BaseModel):
@@ -167,7 +168,7 @@ def reject(deployment_id: int, body: DecisionIn, svc: Svc, me: Me) -> Deployment
 @router.post("/projects/{project}/rollbacks", status_code=201)
 def rollback(project: str, body: RollbackIn, svc: Svc, me: Me) -> DeploymentOut:
     return DeploymentOut.of(
-        deployments.rollback(svc, me, project, body.environment, reason=body.reason)
+        deployments.rollback(svc, me, project, body.environment, reason=body.reason, to=body.to)
     )
 
 

@@ -102,6 +102,9 @@ def deploy(
     if json_:
         return emit_json(d)
     line(_summary(d))
+    for said in (d.get("log") or "").splitlines():
+        if said.startswith("plan: "):  # what the deployment decided to do (see switchover)
+            line(f"  {said}")
     if d["state"] == "running" and wait:
         line(
             f"  rollout started: watch it with [bold]shipyard rollout status {project} "
@@ -138,13 +141,18 @@ def rollback(
     project: str,
     environment: str,
     reason: Annotated[str, typer.Option(help="why (recorded)")] = "",
+    to: Annotated[
+        str | None,
+        typer.Option("--to", metavar="CANDIDATE", help="an earlier candidate that succeeded there"),
+    ] = None,
     wait: Annotated[bool, typer.Option("--wait/--no-wait")] = True,
     json_: JsonOpt = False,
 ) -> None:
     """Redeploy the previous good candidate in one step (cancels what is in flight; never rebuilds)."""
     client = Client()
     d = client.post(
-        f"/api/v1/projects/{project}/rollbacks", {"environment": environment, "reason": reason}
+        f"/api/v1/projects/{project}/rollbacks",
+        {"environment": environment, "reason": reason, "to": to},
     )
     if wait:
         d = _wait(client, d)
