@@ -7,7 +7,7 @@ deployment may start, the job that runs it; so a restart never misses or repeats
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from shipyard.domain import deployments as dm
@@ -40,7 +40,13 @@ from shipyard.services.flags import routed_flag
 from shipyard.services.project_config import EnvironmentSpec, environment_specs, rollout_policy
 from shipyard.services.readings import Reading, read
 from shipyard.services.releases import get_project
-from shipyard.services.switchover import StablePlan, ensure_stable, make_sole, stable_plan
+from shipyard.services.switchover import (
+    StablePlan,
+    ensure_stable,
+    make_sole,
+    rollback_where,
+    stable_plan,
+)
 from shipyard.services.traffic import apply_route, begin, drain
 
 DEPLOY_JOB = "deploy"
@@ -351,6 +357,9 @@ def _cancel(
 ) -> None:
     canceled = dm.transition(d, dm.Canceled(by=by, reason=reason), now)
     uow.deployments.save(canceled)
+    held = uow.rollouts.for_deployment(d.id) if d.started_at is not None else None
+    if held is not None and held.active:  # due now: the engine aborts it (even when paused)
+        uow.rollouts.save(replace(held, due_at=now), now)
     uow.events.append(
         actor=by,
         kind="deployment.canceled",
@@ -555,6 +564,7 @@ class _Prepared:
     env: EnvironmentSpec
     policy: PolicySpec | None
     stable: StablePlan | None = None  # a canary's stable, to start on the target if absent
+    plan: str = ""  # "plan: ..." lines decided while preparing, for the log
 
 
 def _prepare(svc: Services, uow: UnitOfWork, d: Deployment) -> _Prepared:
@@ -564,10 +574,14 @@ def _prepare(svc: Services, uow: UnitOfWork, d: Deployment) -> _Prepared:
         policy = rollout_policy(candidate.config_text, d.environment, d.policy)
     if policy is not None and policy.flag is not None and policy.flag_routed:
         routed_flag(uow, get_project(uow, d.project), d.environment, policy.flag)  # still there?
-    stable = None
+    stable, plan = None, ""
     if policy is not None and not policy.flag_routed:
         stable = stable_plan(svc, uow, get_project(uow, d.project), d, deploy_spec)
-    return _Prepared(deploy_spec, env, policy, stable)
+    if d.mode is DeploymentMode.ROLLBACK:
+        env, deploy_spec, plan = rollback_where(
+            uow, get_project(uow, d.project), d, env, deploy_spec
+        )
+    return _Prepared(deploy_spec, env, policy, stable, plan)
 
 
 def _execute(svc: Services, d: Deployment, p: _Prepared) -> tuple[str, bool]:
@@ -576,9 +590,10 @@ def _execute(svc: Services, d: Deployment, p: _Prepared) -> tuple[str, bool]:
     Returns the log and whether a rollout takes over. A canary whose stable does not run on the
     target (its kind changed) starts the stable there first, or deploys directly (switchover)."""
     target = svc.targets(p.env.target_kind)
-    log, policy = "", p.policy
+    log, policy = p.plan, p.policy
     if p.stable is not None:
-        log, direct = ensure_stable(svc, target, p.env, p.deploy_spec, p.stable)
+        said, direct = ensure_stable(svc, target, p.env, p.deploy_spec, p.stable)
+        log += said
         policy = None if direct else policy
     log += target.deploy(p.deploy_spec).log
     if policy is not None and not policy.flag_routed:

@@ -22,7 +22,7 @@ from shipyard.errors import AdapterError
 from shipyard.ports.repositories import UnitOfWork
 from shipyard.ports.targets import ArtifactFile, DeploySpec, DeployTarget, Identity
 from shipyard.services.context import Services
-from shipyard.services.project_config import EnvironmentSpec
+from shipyard.services.project_config import EnvironmentSpec, environment_specs
 from shipyard.services.traffic import apply_route, drain
 
 PLAN = "plan: "  # how the deployment log marks what a deployment decided to do
@@ -66,6 +66,45 @@ def stable_plan(
         artifacts=files,
     )
     return StablePlan(stable, spec, "")
+
+
+def rollback_where(
+    uow: UnitOfWork,
+    project: Project,
+    d: Deployment,
+    env: EnvironmentSpec,
+    deploy_spec: DeploySpec,
+) -> tuple[EnvironmentSpec, DeploySpec, str]:
+    """Where a rollback goes: the target and router the environment runs on *now*.
+
+    The candidate rolled back to may have been deployed when the environment had another target
+    kind (a command hook, then local instances): redeployed by its own snapshot it would land
+    where nothing serves, and the new code would go on answering. So it goes onto the target of
+    the newest deployment that touched the environment, with its own artifacts."""
+    newest = next(
+        (
+            h
+            for h in uow.deployments.history(project, d.environment)
+            if h.id != d.id and h.candidate != d.candidate and h.started_at is not None
+        ),
+        None,
+    )
+    if newest is None:
+        return env, deploy_spec, ""
+    found = uow.releases.get_candidate(project, newest.candidate)
+    if found is None:
+        return env, deploy_spec, ""
+    now = next(
+        (s for s in environment_specs(found.config_text) if s.rules.name == env.rules.name), None
+    )
+    if now is None or (now.target_kind, now.router_kind) == (env.target_kind, env.router_kind):
+        return env, deploy_spec, ""
+    note = (
+        f"{PLAN}{d.environment} runs on target {now.target_kind} now (as {newest.candidate} "
+        f"configured it), not {env.target_kind} as when {d.candidate} was cut: "
+        f"{d.candidate} is rolled back onto target {now.target_kind}\n"
+    )
+    return now, replace(deploy_spec, settings=now.target_settings), note
 
 
 def ensure_stable(

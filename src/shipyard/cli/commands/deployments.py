@@ -102,9 +102,7 @@ def deploy(
     if json_:
         return emit_json(d)
     line(_summary(d))
-    for said in (d.get("log") or "").splitlines():
-        if said.startswith("plan: "):  # what the deployment decided to do (see switchover)
-            line(f"  {said}")
+    _plan(d)
     if d["state"] == "running" and wait:
         line(
             f"  rollout started: watch it with [bold]shipyard rollout status {project} "
@@ -159,6 +157,14 @@ def rollback(
     if json_:
         return emit_json(d)
     line(_summary(d) + (f"\n  {d['reason']}" if d["reason"] else ""))
+    _plan(d)
+
+
+def _plan(d: dict[str, Any]) -> None:
+    """The ``plan:`` lines of its log: what the deployment decided to do, and why."""
+    for said in (d.get("log") or "").splitlines():
+        if said.startswith("plan: "):
+            line(f"  {said}")
 
 
 def veto(
