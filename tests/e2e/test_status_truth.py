@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from shipyard.adapters.targets.local import _alive
 from tests.support import loadgen, sample_service
 from tests.support.server import (
     ServerProcess,
@@ -66,6 +67,14 @@ def _ended(server: ServerProcess, deployment_id: int, timeout: float = 60) -> di
         return r if ended else None
 
     return _eventually(done, timeout, f"the rollout of deployment {deployment_id} ending")  # type: ignore[no-any-return]
+
+
+def _answers(address: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://{address}/healthz", timeout=1) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
 
 
 def _back(server: ServerProcess, address: str, old_pid: int) -> Callable[[], bool]:
@@ -128,19 +137,21 @@ checks:
         _eventually(_back(server, victim["address"], victim["pid"]), 15, "a restart")
         assert _serving(port) == {"1.0.0-rc.1"}
 
+        row = _production(server)
         server.stop()  # the instances keep serving; a new server must adopt them
         again = ServerProcess(data, env=env)
         again.admin_token = token
         again.start()
-        before = _production(again)
-        pids = sorted(i["pid"] for i in before["instances"])
-        after = sorted(i["pid"] for i in _production(again)["instances"])
-        assert len(pids) == 2 and after == pids  # adopted, never reaped
-        victim = before["instances"][1]
-        os.kill(victim["pid"], signal.SIGKILL)
-        _eventually(
-            _back(again, victim["address"], victim["pid"]), 15, "a restart by the new server"
-        )
+        victim = row["instances"][1]
+        os.kill(victim["pid"], signal.SIGKILL)  # before anybody asked the new server anything
+        _eventually(lambda: not _alive(victim["pid"]), 5, "the instance dying")
+        _eventually(lambda: _answers(victim["address"]), 15, "a restart by the new server")
+        now = _production(again)
+        pids = {i["address"]: i["pid"] for i in now["instances"]}
+        assert now["healthy"] == 2 and len(pids) == 2, now
+        assert pids[victim["address"]] != victim["pid"]
+        survivor = row["instances"][0]
+        assert pids[survivor["address"]] == survivor["pid"]  # adopted, never reaped
         assert _serving(port) == {"1.0.0-rc.1"}
     finally:
         server.stop()
