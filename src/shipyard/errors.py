@@ -58,6 +58,8 @@ class ErrorCode(StrEnum):
     VETOED = "vetoed"
     INVALID_TRANSITION = "invalid_transition"
     LEASE_LOST = "lease_lost"
+    DEPLOYMENT_FAILED = "deployment_failed"
+    ROLLED_BACK = "rolled_back"  # a rollout that ended on the stable version (analysis or abort)
 
 
 class ShipyardError(Exception):

@@ -121,8 +121,10 @@ checks:
         ok(server.cli("release", "pick", "shop", "1.0.0", bad))
         load = loadgen.Load(f"http://127.0.0.1:{port}/", seconds=30, concurrency=2).start()
         try:
-            d2 = ok(server.cli("deploy", "shop", "1.0.0-rc.2", "production", "--json")).json()
-            assert _ended(server, d2["id"])["phase"] == "rolled_back"
+            rolled = server.cli("deploy", "shop", "1.0.0-rc.2", "production", "--json")
+            assert rolled.code == 10, rolled  # --wait: the rollout ended rolled back
+            newest = ok(server.cli("history", "shop", "--json")).json()[0]
+            assert _ended(server, newest["id"])["phase"] == "rolled_back"
         finally:
             load.stop()
 

@@ -621,17 +621,18 @@ def run_deployment(svc: Services, job_id: int, deployment_id: int, owner: str) -
         d = uow.deployments.get(deployment_id)
         prepared: _Prepared | None = None
         failure = ""
+        code = ""
         if d.state is DeploymentState.RUNNING:
             try:
                 prepared = _prepare(svc, uow, d)
             except ShipyardError as exc:
-                failure = exc.message
+                failure, code = exc.message, exc.code.value
     log, rollout = "", False
     if prepared is not None:
         try:
             log, rollout = _execute(svc, d, prepared)
         except ShipyardError as exc:
-            failure = exc.message
+            failure, code = exc.message, exc.code.value
     with svc.uow() as uow:
         now = svc.clock.now()
         d = uow.deployments.lock(deployment_id)
@@ -646,7 +647,7 @@ def run_deployment(svc: Services, job_id: int, deployment_id: int, owner: str) -
             uow.commit()
             return d
         done = complete_deployment(
-            svc, uow, deployment_id, failure=failure or None, log=log, now=now
+            svc, uow, deployment_id, failure=failure or None, log=log, now=now, code=code
         )
         uow.commit()
     return done
@@ -660,15 +661,17 @@ def complete_deployment(
     failure: str | None,
     log: str,
     now: datetime,
+    code: str = "",
 ) -> Deployment:
     """Record a running deployment's outcome, and what follows a success (in the caller's
-    transaction): the replaced deployment of a rollback, the automatic promotions."""
+    transaction): the replaced deployment of a rollback, the automatic promotions. ``code`` is
+    the failure's ``ErrorCode`` value, kept so clients can tell why it failed."""
     d = uow.deployments.lock(deployment_id)
     if d.state is not DeploymentState.RUNNING:
         return d
     project = get_project(uow, d.project)
     before = _current(uow.deployments.history(project, d.environment), d.environment)
-    done = dm.transition(d, dm.Failed(failure) if failure else dm.Succeeded(), now)
+    done = dm.transition(d, dm.Failed(failure, code) if failure else dm.Succeeded(), now)
     uow.deployments.save(done)
     uow.deployments.append_log(done.id, log)
     uow.events.append(

@@ -27,7 +27,7 @@ from shipyard.domain.auth import Action, Actor
 from shipyard.domain.deployments import Deployment, DeploymentState
 from shipyard.domain.releases import Candidate, Project
 from shipyard.domain.rollouts import Decision, Observation, Phase, Rollout
-from shipyard.errors import NotFoundError, PermissionDenied, ShipyardError
+from shipyard.errors import ErrorCode, NotFoundError, PermissionDenied, ShipyardError
 from shipyard.ports.metrics import MetricQuery, NoData
 from shipyard.ports.repositories import RolloutRecordEntry, UnitOfWork
 from shipyard.ports.routers import Counters, RoutePlan
@@ -225,6 +225,7 @@ def _finish(
                 failure=f"rolled back: {r.reason}",
                 log=_summary(saved),
                 now=now,
+                code=ErrorCode.ROLLED_BACK.value,
             )
         uow.commit()
         return saved

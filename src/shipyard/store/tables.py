@@ -175,6 +175,7 @@ class DeploymentRow(Base):
     override_confirmed_at: Mapped[datetime | None] = mapped_column(nullable=True)
     log: Mapped[str] = mapped_column(Text, default="")
     policy: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    failure_code: Mapped[str] = mapped_column(String(40), default="")
 
 
 class RolloutRow(Base):

@@ -53,6 +53,9 @@ class DeploymentOut(BaseModel):
     from_candidate: str | None
     reason: str
     outcome: str
+    failure_code: str = Field(
+        "", description="why it failed (an error code: digest_mismatch, rolled_back, ...)"
+    )
     waiting_for: list[str]
     policy: str | None = None
     override_freeze: dict[str, str | None] | None = None
@@ -78,6 +81,7 @@ class DeploymentOut(BaseModel):
             from_candidate=d.from_candidate,
             reason=d.reason,
             outcome=d.outcome,
+            failure_code=d.failure_code,
             waiting_for=list(d.waiting_for),
             policy=d.policy,
             override_freeze={

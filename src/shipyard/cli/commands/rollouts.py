@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import functools
 import json
-import time
 from typing import Annotated, Any
 
 import typer
@@ -13,6 +13,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from shipyard.cli import outcome
 from shipyard.cli.client import Client
 from shipyard.cli.render import JsonOpt, console, emit_json, line, when
 
@@ -26,7 +27,6 @@ PHASE_STYLE = {
     "promoted": "green",
     "rolled_back": "magenta",
 }
-_ACTIVE = ("progressing", "paused", "promoting", "aborting")
 
 
 def _path(project: str, environment: str) -> str:
@@ -148,23 +148,52 @@ def _view(r: dict[str, Any]) -> Group:
 def status(
     project: str,
     environment: str,
-    watch: Annotated[bool, typer.Option("--watch", "-w", help="refresh until it ends")] = False,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            "--watch",
+            "-w",
+            help="refresh until it ends; exit 0 promoted, 10 rolled back, 9 failed, 7 integrity",
+        ),
+    ] = False,
     interval: Annotated[float, typer.Option(help="seconds between refreshes")] = 1.0,
+    timeout: Annotated[
+        float | None,
+        typer.Option(help="with --watch: exit 11 if it has not ended after this many seconds"),
+    ] = None,
     json_: JsonOpt = False,
 ) -> None:
     """The environment's rollout: step, weights, traffic per version, checks, decisions."""
     client = Client()
     r = client.get(_path(project, environment))
-    if json_:
-        return emit_json(r)
     if not watch:
+        if json_:
+            return emit_json(r)
         console.print(_view(r))
         return None
+    deployment = client.get(f"/api/v1/deployments/{r['deployment_id']}")
+    follow = functools.partial(
+        outcome.wait,
+        client,
+        deployment,
+        timeout=timeout,
+        through_humans=True,
+        interval=interval,
+        rollout_path=_path(project, environment),
+    )
+    if json_:
+        try:
+            follow()
+        finally:
+            emit_json(client.get(_path(project, environment)))
+        return None
     with Live(_view(r), console=console, refresh_per_second=4) as live:
-        while r["phase"] in _ACTIVE:
-            time.sleep(interval)
-            r = client.get(_path(project, environment))
-            live.update(_view(r))
+
+        def show(p: outcome.Progress) -> None:
+            if p.rollout is not None:
+                live.update(_view(p.rollout))
+
+        follow(on_poll=show)
     return None
 
 
