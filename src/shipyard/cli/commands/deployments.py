@@ -209,8 +209,8 @@ def _running(r: dict[str, Any]) -> str:
     notes = []
     if r["identity"] == "unverified":
         notes.append("unverified: the target cannot tell what runs")
-    if r["recorded"] and r["identity"] and r["recorded"] != r["candidate"]:
-        notes.append(f"records say {r['recorded']}")
+    if r["identity"] and r["recorded"] != r["candidate"]:
+        notes.append(f"records say {r['recorded']}" if r["recorded"] else "no deployment recorded")
     if r["others"]:
         notes.append("also running " + ", ".join(r["others"]))
     for name, veto in r["vetoed"].items():
