@@ -96,6 +96,10 @@ class Worker(PollingLoop):
         )
 
     def start(self) -> None:
+        try:  # before any job or rollout runs: what an earlier server started is watched again
+            deployments.resume_supervision(self._svc)
+        except ShipyardError as exc:
+            log.warning("could not resume supervising instances: %s", exc)
         for lane in self.lanes:
             lane.start()
         self.rollouts.start()
