@@ -13,14 +13,18 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from shipyard.adapters import keyfile
+from shipyard.adapters import children, keyfile
 from shipyard.adapters.artifacts.local import LocalArtifactStore
 from shipyard.adapters.builds.local import LocalBuilder
+from shipyard.adapters.children import ChildLedger
 from shipyard.adapters.clock import SystemClock
 from shipyard.adapters.git.cli import CliGitRepository
 from shipyard.adapters.metrics.registry import make_provider
 from shipyard.adapters.routers.haproxy import HaproxyRouter
 from shipyard.adapters.routers.registry import CountersRegistry, RouterRegistry
+from shipyard.adapters.server_lock import DataDirInUse as DataDirInUse
+from shipyard.adapters.server_lock import ServerLock as ServerLock
+from shipyard.adapters.server_lock import hold as hold_data_dir
 from shipyard.adapters.targets.local import LocalTarget
 from shipyard.adapters.targets.registry import TargetRegistry
 from shipyard.engine.worker import Worker
@@ -47,11 +51,17 @@ class Runtime:
     engine: Engine
     data_dir: Path
     targets: TargetRegistry
+    children: ChildLedger
 
     def worker(self, poll_s: float = 0.2) -> Worker:
         return Worker(self.services, poll_s=poll_s)
 
+    def reap_children(self) -> list[str]:
+        """Kill the builds and hooks a dead server on this data dir left, delete their temps."""
+        return self.children.reap()
+
     def close(self) -> None:
+        self.services.builder.stop()
         self.targets.close()
         self.engine.dispose()
 
@@ -109,6 +119,8 @@ def bootstrap(
                 repos[source] = CliGitRepository(source, mirrors / key)
             return repos[source]
 
+    ledger = ChildLedger(data_dir / "run" / "children")
+    children.use(ledger)
     targets = TargetRegistry()
     routers = RouterRegistry()
     providers: dict[tuple[str, float], MetricProvider] = {}
@@ -131,7 +143,7 @@ def bootstrap(
         uow=lambda: SqlUnitOfWork(factory),
         git=git_for,
         artifacts=LocalArtifactStore(data_dir / "artifacts"),
-        builder=LocalBuilder(),
+        builder=LocalBuilder(ledger),
         clock=clock or SystemClock(),
         logs_dir=data_dir / "logs",
         targets=targets,
@@ -140,7 +152,7 @@ def bootstrap(
         counters=CountersRegistry(routers),
         metrics=metrics_for,
     )
-    return Runtime(services, engine, data_dir, targets)
+    return Runtime(services, engine, data_dir, targets, ledger)
 
 
 def stop_environments(state_dir: Path, project: str, routers: Mapping[str, int | None]) -> None:
@@ -157,3 +169,14 @@ def stop_environments(state_dir: Path, project: str, routers: Mapping[str, int |
             target.stop_all(env_dir)
     finally:
         target.close()
+
+
+__all__ = [
+    "DataDirInUse",
+    "Runtime",
+    "ServerLock",
+    "bootstrap",
+    "default_database_url",
+    "hold_data_dir",
+    "stop_environments",
+]

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from shipyard import __version__
 from shipyard.api import errors
+from shipyard.api.idempotency import IdempotencyMiddleware, document
 from shipyard.api.routes import (
     admin,
     audit,
@@ -28,6 +29,8 @@ def create_app(services: Services) -> FastAPI:
     )
     app.state.services = services
     errors.install(app)
+    app.add_middleware(IdempotencyMiddleware, services=services)  # Idempotency-Key on POSTs
+    document(app)
     app.include_router(projects.router)
     app.include_router(admin.router)
     app.include_router(audit.router)

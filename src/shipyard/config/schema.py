@@ -144,7 +144,7 @@ class Target(BaseModel):
         """Targets read plain seconds; the file may say ``30s`` or ``2m``."""
         if isinstance(data, dict) and data.get("kind", "local") in _TARGET_KEYS:
             data = dict(data)
-            for key in ("timeout", "health_timeout"):
+            for key in ("timeout", "health_timeout", "identify_timeout"):
                 if key in data:
                     try:
                         data[key] = parse_duration(data[key])
@@ -172,7 +172,15 @@ class Target(BaseModel):
 
 _TARGET_KEYS = {
     "local": {"start", "instances", "health", "health_timeout", "artifact"},
-    "command": {"deploy", "health", "rollback", "timeout", "health_timeout"},
+    "command": {
+        "deploy",
+        "health",
+        "rollback",
+        "timeout",
+        "health_timeout",
+        "identify",  # prints the candidate that runs (status); see docs/shipyard-yaml.md
+        "identify_timeout",
+    },
 }
 
 

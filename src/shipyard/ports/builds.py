@@ -35,5 +35,13 @@ class BuildResult:
     files: tuple[BuiltFile, ...]
 
 
+class BuildInterrupted(Exception):
+    """The builder was stopped (the server stops) before the build ended: it must run again."""
+
+
 class Builder(Protocol):
-    def run(self, request: BuildRequest) -> BuildResult: ...
+    def run(self, request: BuildRequest) -> BuildResult:
+        """Raises BuildInterrupted when ``stop`` ended it."""
+
+    def stop(self) -> None:
+        """Kill every build still running (the server stops)."""

@@ -296,6 +296,14 @@ class JobQueue(Protocol):
 
     def renew(self, job_id: int, *, owner: str, now: datetime, lease_s: float) -> bool: ...
     def complete(self, job_id: int, *, owner: str, now: datetime) -> bool: ...
+    def attempts(self, job_id: int) -> int:
+        """How many times the job was claimed."""
+
+    def retry(self, job_id: int, *, owner: str, now: datetime, error: str, at: datetime) -> bool:
+        """Release a failed job until ``at``; False when ``owner`` lost its lease."""
+
+    def bury(self, job_id: int, *, owner: str, now: datetime, error: str) -> bool:
+        """Mark a job dead (never claimed again), keeping its last error."""
 
 
 class DeploymentRepo(Protocol):
@@ -305,6 +313,9 @@ class DeploymentRepo(Protocol):
     def get(self, deployment_id: int) -> Deployment: ...
     def lock(self, deployment_id: int) -> Deployment:
         """Read for update, so concurrent workers serialize on one deployment."""
+
+    def lock_environments(self, project: Project) -> None:
+        """Serialize deployment requests of one project until the transaction ends."""
 
     def save(self, d: Deployment) -> None: ...
     def append_log(self, deployment_id: int, text: str) -> None: ...
@@ -353,7 +364,33 @@ class RolloutRepo(Protocol):
     ) -> Sequence[RolloutRecordEntry]: ...
 
 
+@dataclass(frozen=True, slots=True)
+class StoredRequest:
+    """A POST sent with an ``Idempotency-Key``; ``status`` is None while the first one runs."""
+
+    route: str
+    request_hash: str
+    status: int | None
+    content_type: str
+    response: str
+    created_at: datetime
+
+
+class IdempotencyRepo(Protocol):
+    def get(self, actor: str, key: str) -> StoredRequest | None: ...
+    def start(self, actor: str, key: str, *, route: str, request_hash: str, now: datetime) -> None:
+        """Claim the key; a concurrent claim of the same key fails (a unique index)."""
+
+    def finish(
+        self, actor: str, key: str, *, status: int, content_type: str, response: str
+    ) -> None: ...
+    def forget(self, actor: str, key: str) -> None: ...
+    def expire(self, before: datetime) -> int:
+        """Drop keys created before ``before``; how many."""
+
+
 class UnitOfWork(Protocol):
+    idempotency: IdempotencyRepo
     projects: ProjectRepo
     releases: ReleaseRepo
     tokens: TokenRepo

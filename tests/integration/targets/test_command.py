@@ -12,7 +12,7 @@ import pytest
 from shipyard.adapters.targets.command import CommandTarget
 from shipyard.adapters.targets.local import _alive
 from shipyard.errors import AdapterError, ErrorCode, IntegrityError, InvalidError
-from shipyard.ports.targets import DeployMode, DeploySpec, Instance
+from shipyard.ports.targets import DeployMode, DeploySpec, Identity, Instance
 from tests.integration.targets.conftest import spec_for
 
 Make = Callable[..., Path]
@@ -157,7 +157,9 @@ def test_health_command_is_retried_until_it_passes(state_dir: Path, artifacts: M
     target.deploy(command_spec(state_dir, "c1", artifacts("1.0.0"), settings))
 
     assert (state_dir / "tries").read_text() == "3\n"
-    assert target.running("shop", "staging", state_dir) == [Instance("c1", "staging")]
+    assert target.running("shop", "staging", state_dir) == [
+        Instance("c1", "staging", identity=Identity.UNVERIFIED)
+    ]
 
 
 def test_health_command_that_never_passes_times_out(state_dir: Path, artifacts: Make) -> None:
@@ -174,7 +176,9 @@ def test_health_command_that_never_passes_times_out(state_dir: Path, artifacts: 
         "c2 did not become healthy within 1s: health command exited with status 1: still starting"
     )
     # running() reports the last candidate whose deploy passed its health check
-    assert target.running("shop", "staging", state_dir) == [Instance("c1", "staging")]
+    assert target.running("shop", "staging", state_dir) == [
+        Instance("c1", "staging", identity=Identity.UNVERIFIED)
+    ]
 
 
 def test_running_reports_the_last_deployed_candidate(state_dir: Path, artifacts: Make) -> None:
@@ -182,14 +186,18 @@ def test_running_reports_the_last_deployed_candidate(state_dir: Path, artifacts:
     assert target.running("shop", "staging", state_dir) == []
 
     target.deploy(command_spec(state_dir, "c1", artifacts("1.0.0"), {"deploy": "true"}))
-    assert target.running("shop", "staging", state_dir) == [Instance("c1", "staging")]
+    assert target.running("shop", "staging", state_dir) == [
+        Instance("c1", "staging", identity=Identity.UNVERIFIED)
+    ]
 
     spec2 = command_spec(
         state_dir, "c2", artifacts("1.1.0"), {"deploy": "true"}, from_candidate="c1"
     )
     target.deploy(spec2)
     target.retire(spec2, "c1")  # nothing to stop: the deploy command replaced c1
-    assert CommandTarget().running("shop", "staging", state_dir) == [Instance("c2", "staging")]
+    assert CommandTarget().running("shop", "staging", state_dir) == [
+        Instance("c2", "staging", identity=Identity.UNVERIFIED)
+    ]
 
 
 def test_altered_artifact_is_refused_before_the_command_runs(
@@ -219,3 +227,24 @@ def test_bad_settings_are_refused(
 ) -> None:
     with pytest.raises(InvalidError, match=message):
         CommandTarget().deploy(command_spec(state_dir, "c1", artifacts("1.0.0"), settings))
+
+
+def test_identify_hook_names_what_runs_and_its_absence_says_unverified(
+    state_dir: Path, artifacts: Make
+) -> None:
+    """A command target cannot be looked into: its `identify:` hook says what runs, and without
+    one (or when it fails) the candidate last deployed is shown as unverified."""
+    target = CommandTarget()
+    live = state_dir / "live"
+    settings = {"deploy": f'echo "$SHIPYARD_TO_CANDIDATE" > {live}', "identify": f"cat {live}"}
+    target.deploy(command_spec(state_dir, "c1", artifacts("1.0.0"), settings))
+    assert target.running("shop", "staging", state_dir) == [Instance("c1", "staging")]
+
+    live.write_text("c0\n")  # somebody deployed by hand behind Shipyard's back
+    assert target.running("shop", "staging", state_dir) == [Instance("c0", "staging")]
+
+    live.unlink()  # the hook fails: nothing is asserted
+    assert target.running("shop", "staging", state_dir) == [
+        Instance("c1", "staging", identity=Identity.UNVERIFIED)
+    ]
+    assert target.configured(settings) is None

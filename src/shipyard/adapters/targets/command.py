@@ -13,11 +13,23 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+from shipyard.adapters import children
 from shipyard.adapters.targets.verify import verify_artifacts
 from shipyard.errors import AdapterError, InvalidError
-from shipyard.ports.targets import Deployed, DeployMode, DeploySpec, Instance
+from shipyard.ports.targets import Deployed, DeployMode, DeploySpec, Identity, Instance
 
 MAX_LOG = 64_000
+IDENTIFY_TIMEOUT = 10.0  # seconds the `identify:` hook may take (status waits for it)
+
+
+def _recorded(spec: DeploySpec) -> dict[str, Any]:
+    return {
+        "project": spec.project,
+        "environment": spec.environment,
+        "version": spec.version,
+        "sha": spec.sha,
+        "settings": dict(spec.settings),
+    }
 
 
 def _tail(out: str, lines: int = 3) -> str:
@@ -70,7 +82,8 @@ class CommandTarget:
             start_new_session=True,
         )
         try:
-            raw, _ = proc.communicate(timeout=timeout)
+            with children.current().track(proc.pid, f"{what} hook"):  # reaped after a crash
+                raw, _ = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(proc.pid, signal.SIGKILL)
@@ -106,7 +119,8 @@ class CommandTarget:
         if isinstance(health, str) and health:
             log += self._wait_healthy(health, spec, health_timeout)
         tmp = spec.state_dir / ".current.json.tmp"  # replaced whole: running() never reads half
-        tmp.write_text(json.dumps({"candidate": spec.candidate}))
+        # what running() needs to ask the identify hook later, in the same environment
+        tmp.write_text(json.dumps({"candidate": spec.candidate, **_recorded(spec)}))
         os.replace(tmp, spec.state_dir / "current.json")
         return Deployed(spec.candidate, (Instance(spec.candidate, spec.environment),), log)
 
@@ -131,11 +145,48 @@ class CommandTarget:
         older candidate is already absent from it."""
 
     def running(self, project: str, environment: str, state_dir: Path) -> Sequence[Instance]:
+        """What the `identify:` hook says runs; without one (or when it fails) the candidate the
+        last successful deploy put in place, marked unverified: a command cannot be looked into."""
         try:
-            candidate = json.loads((state_dir / "current.json").read_text())["candidate"]
+            saved = json.loads((state_dir / "current.json").read_text())
+            candidate = str(saved["candidate"])
         except (FileNotFoundError, ValueError, KeyError, TypeError):
             return []
-        return [Instance(str(candidate), environment)]
+        named = self._identify(saved, state_dir)
+        if named is None:
+            return [Instance(candidate, environment, identity=Identity.UNVERIFIED)]
+        return [Instance(named, environment)]
+
+    def _identify(self, saved: Mapping[str, Any], state_dir: Path) -> str | None:
+        """The last line the identify hook printed, or None when there is none or it failed."""
+        settings = saved.get("settings")
+        if not isinstance(settings, dict):
+            return None
+        command = settings.get("identify")
+        if not isinstance(command, str) or not command:
+            return None
+        spec = DeploySpec(
+            project=str(saved.get("project", "")),
+            environment=str(saved.get("environment", "")),
+            candidate=str(saved["candidate"]),
+            version=str(saved.get("version", "")),
+            sha=str(saved.get("sha", "")),
+            mode=DeployMode.DEPLOY,
+            from_candidate=None,
+            artifacts=(),
+            settings=settings,
+            state_dir=state_dir,
+        )
+        try:
+            timeout = _number(settings, "identify_timeout", IDENTIFY_TIMEOUT, spec.environment)
+            out = self._run("identify", command, spec, timeout)
+        except (AdapterError, InvalidError, OSError):
+            return None
+        lines = [line.strip() for line in out.splitlines() if line.strip()]
+        return lines[-1] if lines else None
+
+    def configured(self, settings: Mapping[str, Any]) -> int | None:
+        return None
 
     def close(self) -> None:
         return None
