@@ -97,7 +97,9 @@ def rollback_where(
     now = next(
         (s for s in environment_specs(found.config_text) if s.rules.name == env.rules.name), None
     )
-    if now is None or (now.target_kind, now.router_kind) == (env.target_kind, env.router_kind):
+    if now is None or now.target_kind == env.target_kind:
+        # the same kind of target: the candidate's own snapshot says how (and whether) traffic
+        # reaches it, so a rollback onto a routed candidate moves the router too
         return env, deploy_spec, ""
     note = (
         f"{PLAN}{d.environment} runs on target {now.target_kind} now (as {newest.candidate} "
