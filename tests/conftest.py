@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -9,6 +10,19 @@ from pathlib import Path
 import pytest
 
 from tests.support import postgres
+
+
+@pytest.fixture(autouse=True)
+def _reachable_tmp_path(request: pytest.FixtureRequest) -> None:
+    """As root, deployed code, hooks and builds run as an unprivileged user, like an operator's
+    would: the files a test hands them (scripts, checkouts) must be reachable by it. pytest makes
+    its temporary folders 0700; they are opened for passing through (not listing) here."""
+    if os.geteuid() != 0 or "tmp_path" not in request.fixturenames:
+        return
+    path: Path = request.getfixturevalue("tmp_path")
+    for folder in (path, *path.parents[:2]):  # the test's folder, pytest-N, pytest-of-root
+        if folder.stat().st_uid == 0 and folder.stat().st_mode & 0o777 == 0o700:
+            folder.chmod(0o711)
 
 
 @pytest.fixture(scope="session")

@@ -18,9 +18,10 @@ from shipyard.adapters.clock import SystemClock
 from shipyard.adapters.git.cli import CliGitRepository
 from shipyard.adapters.metrics.registry import make_provider
 from shipyard.adapters.routers.registry import RouterRegistry
+from shipyard.adapters.secrets.aesgcm import AesGcmCipher
 from shipyard.adapters.targets.registry import TargetRegistry
 from shipyard.engine.worker import Worker
-from shipyard.errors import InvalidError
+from shipyard.errors import ConfigError, InvalidError
 from shipyard.ports.clock import Clock
 from shipyard.ports.git import GitRepository
 from shipyard.ports.metrics import MetricProvider
@@ -48,11 +49,42 @@ def default_database_url(data_dir: Path) -> str:
     return f"sqlite:///{data_dir / 'shipyard.db'}"
 
 
-def bootstrap(
-    data_dir: Path, database_url: str | None = None, clock: Clock | None = None
-) -> Runtime:
-    """Open (and migrate) the database and wire every port to its adapter."""
+def default_work_dir(data_dir: Path) -> Path:
+    """Deployed code's files: beside the data dir for a plain user (its children run as it),
+    under /var/lib for root, whose children run as another user that must reach them."""
+    if os.geteuid() != 0:
+        return data_dir / "work"
+    key = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:12]
+    return Path("/var/lib/shipyard-apps") / key
+
+
+def _private(data_dir: Path) -> None:
+    """The data dir (database, keys, state) is the server's alone: 0700, owned by its user."""
     data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        if data_dir.stat().st_uid != os.geteuid() and os.geteuid() == 0:
+            os.chown(data_dir, 0, 0)
+        data_dir.chmod(0o700)
+    except OSError as exc:
+        raise ConfigError(
+            str(data_dir), None, "data dir", f"cannot be made private: {exc}"
+        ) from exc
+
+
+def bootstrap(
+    data_dir: Path,
+    database_url: str | None = None,
+    clock: Clock | None = None,
+    *,
+    secrets_key_file: Path | None = None,
+    work_dir: Path | None = None,
+) -> Runtime:
+    """Open (and migrate) the database and wire every port to its adapter.
+
+    ``secrets_key_file`` (default: ``secrets.key`` in the data dir, made on first start) seals
+    the secrets; every replica must be given the same file."""
+    _private(data_dir)
+    cipher = AesGcmCipher.from_key_file(secrets_key_file or data_dir / "secrets.key")
     engine = make_engine(database_url or default_database_url(data_dir))
     migrate(engine)
     factory = session_factory(engine)
@@ -98,5 +130,7 @@ def bootstrap(
         state_dir=data_dir / "environments",
         routers=routers,
         metrics=metrics_for,
+        secrets=cipher,
+        work_dir=work_dir or default_work_dir(data_dir),
     )
     return Runtime(services, engine, data_dir, targets)

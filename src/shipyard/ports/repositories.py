@@ -14,6 +14,7 @@ from shipyard.domain.deployments import Deployment
 from shipyard.domain.events import Event, EventPage
 from shipyard.domain.releases import Artifact, Candidate, CandidateStatus, Pick, Project, Release
 from shipyard.domain.rollouts import Record, Rollout
+from shipyard.domain.secrets import SecretInfo
 
 
 class ProjectRepo(Protocol):
@@ -198,6 +199,24 @@ class RolloutRepo(Protocol):
     ) -> Sequence[RolloutRecordEntry]: ...
 
 
+class SecretRepo(Protocol):
+    """Sealed values only: sealing and opening happen in the services, with the key."""
+
+    def put(
+        self,
+        project_id: int,
+        environment: str,
+        name: str,
+        sealed: bytes,
+        *,
+        actor: str,
+        now: datetime,
+    ) -> bool: ...
+    def list(self, project_id: int, environment: str) -> Sequence[SecretInfo]: ...
+    def sealed(self, project_id: int, environment: str) -> dict[str, bytes]: ...
+    def remove(self, project_id: int, environment: str, name: str) -> bool: ...
+
+
 class UnitOfWork(Protocol):
     projects: ProjectRepo
     releases: ReleaseRepo
@@ -208,6 +227,7 @@ class UnitOfWork(Protocol):
     flags: FlagRepo
     rollouts: RolloutRepo
     cohorts: CohortMetricsRepo
+    secrets: SecretRepo
 
     def __enter__(self) -> Self: ...
     def __exit__(

@@ -14,6 +14,7 @@ from shipyard.ports.git import GitRepository
 from shipyard.ports.metrics import MetricProvider
 from shipyard.ports.repositories import UnitOfWork
 from shipyard.ports.routers import TrafficRouter
+from shipyard.ports.secrets import SecretCipher
 from shipyard.ports.targets import DeployTarget
 
 
@@ -30,3 +31,5 @@ class Services:
     routers: Callable[[str], TrafficRouter]  # router kind ("haproxy") -> router
     # a candidate's `prometheus:` settings (None: the server's default) -> provider
     metrics: Callable[[Mapping[str, Any] | None], MetricProvider]
+    secrets: SecretCipher  # seals and opens secrets with the server's key (outside the database)
+    work_dir: Path  # deployed code's own files (unpacked candidates), readable by its user

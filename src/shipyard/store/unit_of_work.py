@@ -18,6 +18,7 @@ from shipyard.ports.repositories import (
     ProjectRepo,
     ReleaseRepo,
     RolloutRepo,
+    SecretRepo,
     TokenRepo,
 )
 from shipyard.store.cohorts import SqlCohorts
@@ -25,6 +26,7 @@ from shipyard.store.deployments import SqlDeployments
 from shipyard.store.flags import SqlFlags
 from shipyard.store.repositories import SqlEvents, SqlJobs, SqlProjects, SqlReleases, SqlTokens
 from shipyard.store.rollouts import SqlRollouts
+from shipyard.store.secrets import SqlSecrets
 
 
 class SqlUnitOfWork:
@@ -38,6 +40,7 @@ class SqlUnitOfWork:
     flags: FlagRepo
     rollouts: RolloutRepo
     cohorts: CohortMetricsRepo
+    secrets: SecretRepo
 
     def __init__(self, factory: sessionmaker[Session]) -> None:
         self._factory = factory
@@ -53,6 +56,7 @@ class SqlUnitOfWork:
         self.flags = SqlFlags(self.session)
         self.rollouts = SqlRollouts(self.session)
         self.cohorts = SqlCohorts(self.session)
+        self.secrets = SqlSecrets(self.session)
         return self
 
     def __exit__(

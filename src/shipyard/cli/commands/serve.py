@@ -27,6 +27,20 @@ def serve(
         str | None,
         typer.Option(envvar="SHIPYARD_DATABASE_URL", help="default: SQLite in the data dir"),
     ] = None,
+    secrets_key_file: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="SHIPYARD_SECRETS_KEY_FILE",
+            help="key that seals secrets (same file on every replica); default: made in the data dir",
+        ),
+    ] = None,
+    work_dir: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="SHIPYARD_WORK_DIR",
+            help="where deployed code's files go, reachable by its user; default: see docs",
+        ),
+    ] = None,
 ) -> None:
     """Start the Shipyard server (API, engine and OpenAPI docs at /docs)."""
     import uvicorn  # the server stack loads only here: every other command stays a thin client
@@ -36,7 +50,9 @@ def serve(
     from shipyard.services.tokens import bootstrap_admin
 
     directory = (data_dir or default_data_dir()).expanduser().resolve()
-    runtime = bootstrap(directory, database_url)
+    runtime = bootstrap(
+        directory, database_url, secrets_key_file=secrets_key_file, work_dir=work_dir
+    )
     token = bootstrap_admin(runtime.services)
     if token:
         line("[bold yellow]First start: bootstrap admin token (shown once, keep it safe):[/]")
