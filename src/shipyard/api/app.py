@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from shipyard import __version__
 from shipyard.api import errors
-from shipyard.api.routes import admin, deployments, flags, projects, rollouts
+from shipyard.api.routes import admin, deployments, flags, projects, rollouts, secrets
 from shipyard.services.context import Services
 from shipyard.web import router as dashboard
 
@@ -24,6 +24,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(deployments.router)
     app.include_router(flags.router)
     app.include_router(rollouts.router)
+    app.include_router(secrets.router)
     app.include_router(dashboard)  # the web dashboard under /ui (and / redirects there)
 
     @app.get("/healthz", tags=["admin"])

@@ -15,6 +15,7 @@ from shipyard.cli.commands import (
     projects,
     releases,
     rollouts,
+    secrets,
     serve,
 )
 from shipyard.cli.errors import CliError, show
@@ -32,6 +33,7 @@ app.add_typer(releases.app, name="release")
 app.add_typer(artifacts.app, name="artifact")
 app.add_typer(flags.app, name="flag")
 app.add_typer(rollouts.app, name="rollout")
+app.add_typer(secrets.app, name="secret")
 app.add_typer(admin.tokens, name="token")
 app.command("whoami")(admin.whoami)
 app.command("events")(admin.events)
