@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import threading
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, make_url
 
 from shipyard.adapters.artifacts.local import LocalArtifactStore
 from shipyard.adapters.builds.local import LocalBuilder
@@ -71,6 +72,14 @@ def _private(data_dir: Path) -> None:
         ) from exc
 
 
+def _private_sqlite(url: str) -> None:
+    """A SQLite file is the server's alone, wherever it is (its journals take its mode)."""
+    name = make_url(url)
+    if name.get_backend_name() == "sqlite" and name.database not in (None, "", ":memory:"):
+        with contextlib.suppress(FileNotFoundError):
+            Path(name.database).chmod(0o600)
+
+
 def bootstrap(
     data_dir: Path,
     database_url: str | None = None,
@@ -85,8 +94,10 @@ def bootstrap(
     the secrets; every replica must be given the same file."""
     _private(data_dir)
     cipher = AesGcmCipher.from_key_file(secrets_key_file or data_dir / "secrets.key")
-    engine = make_engine(database_url or default_database_url(data_dir))
+    url = database_url or default_database_url(data_dir)
+    engine = make_engine(url)
     migrate(engine)
+    _private_sqlite(url)
     factory = session_factory(engine)
     mirrors = data_dir / "repos"
 

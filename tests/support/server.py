@@ -61,6 +61,8 @@ class ServerProcess:
         env.pop("SHIPYARD_TOKEN", None)
         if self.database_url:
             env["SHIPYARD_DATABASE_URL"] = self.database_url
+        # deployed files beside the data dir, in the test's folder (not /var/lib as for root)
+        env.setdefault("SHIPYARD_WORK_DIR", str(self.data_dir.parent / "work"))
         cmd = [sys.executable, "-m", "shipyard.cli.main", "serve", "--data-dir", str(self.data_dir)]
         self.proc = subprocess.Popen(
             [*cmd, "--port", str(self.port)],

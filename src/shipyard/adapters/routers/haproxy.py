@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import ClassVar
 from urllib.parse import quote, unquote
 
+from shipyard.adapters.child_process import child_env
 from shipyard.adapters.routers.validate import (
     LATENCY_BOUNDS,
     check_plan,
@@ -540,6 +541,7 @@ class HaproxyRouter:
         try:
             result = subprocess.run(
                 [self.haproxy, "-c", "-q", "-f", str(cfg)],
+                env=child_env({}),
                 capture_output=True,
                 text=True,
                 timeout=30,
@@ -595,6 +597,7 @@ class HaproxyRouter:
         try:
             proc = subprocess.Popen(
                 argv,
+                env=child_env({}),  # the proxy needs none of the server's configuration
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
