@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,6 +11,14 @@ from pathlib import Path
 import pytest
 
 from tests.support import postgres
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """As root, a folder of this session's own for tmp_path: the shared /tmp/pytest-of-root is
+    reset to 0700 whenever another session starts, which would lock deployed code (running as
+    an unprivileged user) out of the files of a test still running."""
+    if os.geteuid() == 0 and not config.option.basetemp and not hasattr(config, "workerinput"):
+        config.option.basetemp = tempfile.mkdtemp(prefix="shipyard-tests-")
 
 
 @pytest.fixture(autouse=True)
@@ -20,7 +29,7 @@ def _reachable_tmp_path(request: pytest.FixtureRequest) -> None:
     if os.geteuid() != 0 or "tmp_path" not in request.fixturenames:
         return
     path: Path = request.getfixturevalue("tmp_path")
-    for folder in (path, *path.parents[:2]):  # the test's folder, pytest-N, pytest-of-root
+    for folder in (path, *path.parents[:2]):  # the test's folder and the session's
         if folder.stat().st_uid == 0 and folder.stat().st_mode & 0o777 == 0o700:
             folder.chmod(0o711)
 

@@ -108,7 +108,9 @@ class ServerProcess:
         if self.proc.stdout:
             self.proc.stdout.close()
 
-    def cli(self, *args: str, token: str | None = None, cwd: Path | None = None) -> CliResult:
+    def cli(
+        self, *args: str, token: str | None = None, cwd: Path | None = None, stdin: str = ""
+    ) -> CliResult:
         env = os.environ | {
             "SHIPYARD_URL": self.url,
             "SHIPYARD_TOKEN": self.admin_token if token is None else token,
@@ -119,6 +121,7 @@ class ServerProcess:
             [sys.executable, "-m", "shipyard.cli.main", *args],
             env=env,
             cwd=cwd,
+            input=stdin,
             capture_output=True,
             text=True,
             timeout=120,
