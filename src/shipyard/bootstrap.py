@@ -15,6 +15,7 @@ from sqlalchemy import Engine, make_url
 
 from shipyard.adapters.artifacts.local import LocalArtifactStore
 from shipyard.adapters.builds.local import LocalBuilder
+from shipyard.adapters.child_process import identity_for
 from shipyard.adapters.clock import SystemClock
 from shipyard.adapters.git.cli import CliGitRepository
 from shipyard.adapters.metrics.registry import make_provider
@@ -93,6 +94,7 @@ def bootstrap(
     ``secrets_key_file`` (default: ``secrets.key`` in the data dir, made on first start) seals
     the secrets; every replica must be given the same file."""
     _private(data_dir)
+    identity_for(None)  # a root server makes its unprivileged user now: a failure shows at start
     cipher = AesGcmCipher.from_key_file(secrets_key_file or data_dir / "secrets.key")
     url = database_url or default_database_url(data_dir)
     engine = make_engine(url)
