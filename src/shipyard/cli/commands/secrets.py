@@ -36,6 +36,12 @@ def _read_value(name: str) -> str:
         text = data.decode()
     except UnicodeDecodeError:
         raise CliError("a secret's value must be UTF-8 text", "invalid") from None
+    if not data:
+        raise CliError(
+            f"no value for {name} on stdin",
+            "invalid",
+            hint=f'printf %s "$VALUE" | shipyard secret set ... {name}',
+        )
     return text.removesuffix("\n")
 
 
