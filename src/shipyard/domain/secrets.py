@@ -14,6 +14,7 @@ from shipyard.errors import InvalidError
 
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 RESERVED_PREFIX = "SHIPYARD_"
+ENVIRONMENT = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")  # as shipyard.yaml names them
 MAX_VALUE = 32_768  # characters of one value (env:) or bytes (a secret)
 MAX_VARIABLES = 200  # per environment, env: and secrets each
 

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from shipyard.domain.auth import Action, Actor
 from shipyard.domain.secrets import (
+    ENVIRONMENT,
     MAX_VARIABLES,
     SecretInfo,
     check_name,
@@ -22,12 +23,12 @@ from shipyard.ports.repositories import UnitOfWork
 from shipyard.services.context import Services
 from shipyard.services.releases import get_project
 
-_ENVIRONMENT_MAX = 100
-
 
 def _environment(name: str) -> str:
-    if not name or len(name) > _ENVIRONMENT_MAX or "\0" in name:
-        raise InvalidError(f"environment name must be 1-{_ENVIRONMENT_MAX} characters")
+    if not ENVIRONMENT.fullmatch(name):
+        raise InvalidError(
+            f"{name[:70]!r} is not an environment name (lowercase letters, digits, - and _)"
+        )
     return name
 
 

@@ -125,6 +125,12 @@ def test_bad_names_and_values_are_refused_and_change_nothing(
     assert secrets.list_secrets(rt.services, ADA, "shop", "production") == []
 
 
+@pytest.mark.parametrize("environment", ["Production", "prod\0", "../x", "p" * 64])
+def test_a_bad_environment_name_is_refused(rt: Runtime, environment: str) -> None:
+    with pytest.raises(InvalidError, match="not an environment name"):
+        secrets.set_secret(rt.services, ADA, "shop", environment, "OK", VALUE)
+
+
 def test_removing_a_missing_secret_is_not_found(rt: Runtime) -> None:
     with pytest.raises(NotFoundError, match="no secret 'NOPE'"):
         secrets.remove_secret(rt.services, ADA, "shop", "production", "NOPE")
