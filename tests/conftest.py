@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import postgres
+from tests.support.reachable import pass_through
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -23,15 +24,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(autouse=True)
 def _reachable_tmp_path(request: pytest.FixtureRequest) -> None:
-    """As root, deployed code, hooks and builds run as an unprivileged user, like an operator's
-    would: the files a test hands them (scripts, checkouts) must be reachable by it. pytest makes
-    its temporary folders 0700; they are opened for passing through (not listing) here."""
-    if os.geteuid() != 0 or "tmp_path" not in request.fixturenames:
-        return
-    path: Path = request.getfixturevalue("tmp_path")
-    for folder in (path, *path.parents[:2]):  # the test's folder and the session's
-        if folder.stat().st_uid == 0 and folder.stat().st_mode & 0o777 == 0o700:
-            folder.chmod(0o711)
+    """The files a test hands deployed code must be reachable by its user (see reachable.py)."""
+    if os.geteuid() == 0 and "tmp_path" in request.fixturenames:
+        pass_through(request.getfixturevalue("tmp_path"))
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,7 @@ from shipyard.adapters.targets.local import LocalTarget
 from shipyard.ports.routers import RouteRef
 from tests.support import sample_service
 from tests.support.gitrepo import GitRepo
+from tests.support.reachable import pass_through
 
 # the shipyard.yaml lines every sample-service test shares (see sample_yaml)
 SAMPLE_SHOP = """\
@@ -63,6 +64,8 @@ class ServerProcess:
             env["SHIPYARD_DATABASE_URL"] = self.database_url
         # deployed files beside the data dir, in the test's folder (not /var/lib as for root)
         env.setdefault("SHIPYARD_WORK_DIR", str(self.data_dir.parent / "work"))
+        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        pass_through(self.data_dir.parent)  # the work dir's parents, for the app user
         cmd = [sys.executable, "-m", "shipyard.cli.main", "serve", "--data-dir", str(self.data_dir)]
         self.proc = subprocess.Popen(
             [*cmd, "--port", str(self.port)],
