@@ -16,6 +16,7 @@ from shipyard.api.routes import (
     freezes,
     projects,
     rollouts,
+    secrets,
 )
 from shipyard.services.context import Services
 from shipyard.web import router as dashboard
@@ -39,6 +40,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(rollouts.router)
     app.include_router(freezes.router)
     app.include_router(flag_requests.router)
+    app.include_router(secrets.router)
     app.include_router(dashboard)  # the web dashboard under /ui (and / redirects there)
 
     @app.get("/healthz", tags=["admin"])

@@ -19,6 +19,7 @@ class BuildRequest:
     log_path: Path  # stdout+stderr of the build, appended as it runs
     timeout_s: float = 1800.0
     artifact_globs: Sequence[str] = field(default_factory=lambda: ("**/*",))
+    run_as: str | None = None  # the user the command runs as (None: the server's default)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from shipyard.domain.deployments import Deployment
 from shipyard.domain.events import Event, EventPage
 from shipyard.domain.releases import Artifact, Candidate, CandidateStatus, Pick, Project, Release
 from shipyard.domain.rollouts import Record, Rollout
+from shipyard.domain.secrets import SecretInfo
 
 
 class ProjectRepo(Protocol):
@@ -389,6 +390,24 @@ class IdempotencyRepo(Protocol):
         """Drop keys created before ``before``; how many."""
 
 
+class SecretRepo(Protocol):
+    """Sealed values only: sealing and opening happen in the services, with the key."""
+
+    def put(
+        self,
+        project_id: int,
+        environment: str,
+        name: str,
+        sealed: bytes,
+        *,
+        actor: str,
+        now: datetime,
+    ) -> bool: ...
+    def list(self, project_id: int, environment: str) -> Sequence[SecretInfo]: ...
+    def sealed(self, project_id: int, environment: str) -> dict[str, bytes]: ...
+    def remove(self, project_id: int, environment: str, name: str) -> bool: ...
+
+
 class UnitOfWork(Protocol):
     idempotency: IdempotencyRepo
     projects: ProjectRepo
@@ -404,6 +423,7 @@ class UnitOfWork(Protocol):
     cohorts: CohortMetricsRepo
     freezes: FreezeRepo
     flag_requests: FlagRequestRepo
+    secrets: SecretRepo
 
     def __enter__(self) -> Self: ...
     def __exit__(

@@ -38,6 +38,12 @@ class DeploySpec:
         str, Any
     ]  # the environment's `target:` block from shipyard.yaml, minus `kind`
     state_dir: Path  # a directory the target owns for this environment (unpacked files, pids, logs)
+    # what the environment gives its processes: its `env:` from shipyard.yaml and its secrets
+    env: Mapping[str, str] = field(default_factory=dict)
+    run_as: str | None = None  # the user its processes run as (None: the server's default)
+    # where the deployed code's own files go, readable by run_as (outside the 0700 data dir);
+    # None: inside state_dir
+    work_dir: Path | None = None
 
 
 class Identity(StrEnum):

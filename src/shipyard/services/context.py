@@ -14,6 +14,7 @@ from shipyard.ports.git import GitRepository
 from shipyard.ports.metrics import MetricProvider, RouterCounters
 from shipyard.ports.repositories import UnitOfWork
 from shipyard.ports.routers import TrafficRouter
+from shipyard.ports.secrets import SecretCipher
 from shipyard.ports.targets import DeployTarget
 
 
@@ -31,3 +32,5 @@ class Services:
     counters: Callable[[str], RouterCounters]  # router kind -> what its proxy counted
     # a candidate's `prometheus:` settings (None: the server's default) -> provider
     metrics: Callable[[Mapping[str, Any] | None], MetricProvider]
+    secrets: SecretCipher  # seals and opens secrets with the server's key (outside the database)
+    work_dir: Path  # deployed code's own files (unpacked candidates), readable by its user

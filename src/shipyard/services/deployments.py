@@ -43,6 +43,7 @@ from shipyard.services.live_policy import live_rules, mainline_rules
 from shipyard.services.project_config import EnvironmentSpec, environment_specs, rollout_policy
 from shipyard.services.readings import Reading, read
 from shipyard.services.releases import get_project
+from shipyard.services.secrets import environment_secrets
 from shipyard.services.switchover import (
     StablePlan,
     ensure_stable,
@@ -581,6 +582,11 @@ def deploy_spec_for(
             artifacts=files,
             settings=spec.target_settings,
             state_dir=svc.state_dir / project.name / d.environment,
+            # what its processes are handed: `env:` (live secrets win) and nothing of the server
+            env=dict(spec.env)
+            | environment_secrets(svc, uow, project.id, project.name, d.environment),
+            run_as=spec.run_as,
+            work_dir=svc.work_dir / project.name / d.environment,
         ),
         candidate,
     )

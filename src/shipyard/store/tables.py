@@ -12,6 +12,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -427,3 +428,17 @@ class CohortCounterRow(Base):
     metric: Mapped[str] = mapped_column(String(120))
     count: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[datetime]
+
+
+class SecretRow(Base):
+    """A secret of one project environment, sealed (AES-GCM, key outside the database)."""
+
+    __tablename__ = "secrets"
+    __table_args__ = (UniqueConstraint("project_id", "environment", "name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    environment: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(128))
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    set_by: Mapped[str] = mapped_column(String(255))
+    set_at: Mapped[datetime]

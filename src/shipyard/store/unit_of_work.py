@@ -23,6 +23,7 @@ from shipyard.ports.repositories import (
     ProjectRepo,
     ReleaseRepo,
     RolloutRepo,
+    SecretRepo,
     SessionRepo,
     TokenRepo,
 )
@@ -35,6 +36,7 @@ from shipyard.store.freezes import SqlFreezes
 from shipyard.store.idempotency import SqlIdempotency
 from shipyard.store.repositories import SqlEvents, SqlJobs, SqlProjects, SqlReleases, SqlTokens
 from shipyard.store.rollouts import SqlRollouts
+from shipyard.store.secrets import SqlSecrets
 from shipyard.store.sessions import SqlSessions
 
 
@@ -71,6 +73,7 @@ class SqlUnitOfWork:
     cohorts: CohortMetricsRepo
     freezes: FreezeRepo
     flag_requests: FlagRequestRepo
+    secrets: SecretRepo
 
     def __init__(self, factory: sessionmaker[Session]) -> None:
         self._factory = factory
@@ -92,6 +95,7 @@ class SqlUnitOfWork:
         self.freezes = SqlFreezes(self.session)
         self.flag_requests = SqlFlagRequests(self.session)
         self.idempotency = SqlIdempotency(self.session)
+        self.secrets = SqlSecrets(self.session)
         return self
 
     def __exit__(

@@ -10,9 +10,8 @@ import threading
 from pathlib import Path
 
 from shipyard.adapters import children
+from shipyard.adapters.child_process import UserArgs, child_env, hand_over, identity_for
 from shipyard.ports.builds import BuildInterrupted, BuildRequest, BuildResult, BuiltFile
-
-_KEEP = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER")
 
 
 def _kill_group(proc: subprocess.Popen[bytes], grace_s: float = 2.0) -> None:
@@ -52,8 +51,18 @@ class LocalBuilder:
         with self._lock:
             stops = self._stops
         request.artifacts_dir.mkdir(parents=True, exist_ok=True)
-        env = {k: v for k, v in os.environ.items() if k in _KEEP}
-        env |= dict(request.env) | {"SHIPYARD_ARTIFACTS_DIR": str(request.artifacts_dir)}
+        identity = identity_for(request.run_as)
+        env = child_env(
+            dict(request.env) | {"SHIPYARD_ARTIFACTS_DIR": str(request.artifacts_dir)}, identity
+        )
+        if identity is not None:
+            # the checkout and the output folder are the build's own; their (private) temporary
+            # parents are opened for passing through, not for listing
+            for tree in (request.source_dir, request.artifacts_dir):
+                hand_over(tree, identity)
+                parent = tree.parent.stat()
+                if parent.st_uid == os.geteuid() and parent.st_mode & 0o777 == 0o700:
+                    tree.parent.chmod(0o711)
         request.log_path.parent.mkdir(parents=True, exist_ok=True)
         with request.log_path.open("ab") as log:
             log.write(f"$ {request.command}\n".encode())
@@ -67,6 +76,7 @@ class LocalBuilder:
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
                     start_new_session=True,
+                    **(identity.popen() if identity else UserArgs()),
                 )
             except OSError as exc:
                 return BuildResult(False, None, f"build command could not start: {exc}", ())

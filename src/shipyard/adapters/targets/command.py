@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -14,9 +16,25 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from shipyard.adapters import children
+from shipyard.adapters.child_process import (
+    UserArgs,
+    UserIdentity,
+    child_env,
+    files_root,
+    hand_over,
+    identity_for,
+    open_dir,
+)
 from shipyard.adapters.targets.verify import verify_artifacts
 from shipyard.errors import AdapterError, InvalidError
-from shipyard.ports.targets import Deployed, DeployMode, DeploySpec, Identity, Instance
+from shipyard.ports.targets import (
+    ArtifactFile,
+    Deployed,
+    DeployMode,
+    DeploySpec,
+    Identity,
+    Instance,
+)
 
 MAX_LOG = 64_000
 IDENTIFY_TIMEOUT = 10.0  # seconds the `identify:` hook may take (status waits for it)
@@ -29,6 +47,7 @@ def _recorded(spec: DeploySpec) -> dict[str, Any]:
         "version": spec.version,
         "sha": spec.sha,
         "settings": dict(spec.settings),
+        "run_as": spec.run_as,  # the identify hook runs as the deploy hook did
     }
 
 
@@ -50,11 +69,38 @@ def _env_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9]", "_", name).upper()
 
 
+def _hook_dir(spec: DeploySpec, identity: UserIdentity | None) -> Path:
+    """Where hooks run: a folder of the environment's work dir that their user owns."""
+    where = open_dir(files_root(spec.work_dir, spec.state_dir) / "hooks")
+    hand_over(where, identity)
+    return where
+
+
+def _readable_copies(spec: DeploySpec, identity: UserIdentity | None) -> tuple[ArtifactFile, ...]:
+    """The artifact store sits in the server's 0700 data dir: a hook's user reads copies of the
+    (already verified) files in the work dir, one per digest."""
+    if identity is None:
+        return spec.artifacts  # the hooks run as the server: the store is theirs to read
+    root = files_root(spec.work_dir, spec.state_dir)
+    out = []
+    for a in spec.artifacts:
+        folder = root / "artifacts" / a.digest.removeprefix("sha256:")
+        copy = folder / (Path(a.name).name or "artifact")
+        if not copy.is_file():
+            open_dir(folder)
+            tmp = folder / f".{copy.name}.tmp"
+            shutil.copyfile(a.path, tmp)
+            tmp.chmod(0o644)
+            os.replace(tmp, copy)
+        out.append(ArtifactFile(a.name, a.digest, copy))
+    return tuple(out)
+
+
 class CommandTarget:
     kind: ClassVar[str] = "command"
 
-    def _env(self, spec: DeploySpec) -> dict[str, str]:
-        env = dict(os.environ) | {
+    def _env(self, spec: DeploySpec, identity: UserIdentity | None) -> dict[str, str]:
+        env = dict(spec.env) | {
             "SHIPYARD_MODE": spec.mode.value,
             "SHIPYARD_FROM_CANDIDATE": spec.from_candidate or "",
             "SHIPYARD_TO_CANDIDATE": spec.candidate,
@@ -67,19 +113,27 @@ class CommandTarget:
         for a in spec.artifacts:
             env[f"SHIPYARD_ARTIFACT_{_env_name(a.name)}_PATH"] = str(a.path)
             env[f"SHIPYARD_ARTIFACT_{_env_name(a.name)}_DIGEST"] = a.digest
-        return env
+        return child_env(env, identity)
 
-    def _run(self, what: str, command: str, spec: DeploySpec, timeout: float) -> str:
+    def _run(
+        self,
+        what: str,
+        command: str,
+        spec: DeploySpec,
+        timeout: float,
+        identity: UserIdentity | None,
+    ) -> str:
         # Its own session, so a timeout stops the whole group: killing only /bin/sh (what
         # subprocess.run does) leaves the command's children, say a hung ansible, running on.
         proc = subprocess.Popen(
             ["/bin/sh", "-c", command],
-            env=self._env(spec),
-            cwd=spec.state_dir,
+            env=self._env(spec, identity),
+            cwd=_hook_dir(spec, identity),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            **(identity.popen() if identity else UserArgs()),
         )
         try:
             with children.current().track(proc.pid, f"{what} hook"):  # reaped after a crash
@@ -99,6 +153,8 @@ class CommandTarget:
 
     def deploy(self, spec: DeploySpec) -> Deployed:
         verify_artifacts(spec)
+        identity = identity_for(spec.run_as)
+        spec = dataclasses.replace(spec, artifacts=_readable_copies(spec, identity))
         settings = spec.settings
         deploy_cmd = settings.get("deploy")
         if not isinstance(deploy_cmd, str) or not deploy_cmd:
@@ -114,22 +170,25 @@ class CommandTarget:
             if spec.mode is DeployMode.ROLLBACK and isinstance(rollback_cmd, str) and rollback_cmd
             else deploy_cmd
         )
-        log = self._run(spec.mode.value, use, spec, timeout)
+        log = self._run(spec.mode.value, use, spec, timeout, identity)
         health = settings.get("health")
         if isinstance(health, str) and health:
-            log += self._wait_healthy(health, spec, health_timeout)
+            log += self._wait_healthy(health, spec, health_timeout, identity)
         tmp = spec.state_dir / ".current.json.tmp"  # replaced whole: running() never reads half
         # what running() needs to ask the identify hook later, in the same environment
         tmp.write_text(json.dumps({"candidate": spec.candidate, **_recorded(spec)}))
         os.replace(tmp, spec.state_dir / "current.json")
         return Deployed(spec.candidate, (Instance(spec.candidate, spec.environment),), log)
 
-    def _wait_healthy(self, command: str, spec: DeploySpec, timeout: float) -> str:
+    def _wait_healthy(
+        self, command: str, spec: DeploySpec, timeout: float, identity: UserIdentity | None
+    ) -> str:
         deadline = time.monotonic() + timeout
         last = ""
         while True:
             try:
-                return self._run("health", command, spec, max(1.0, deadline - time.monotonic()))
+                left = max(1.0, deadline - time.monotonic())
+                return self._run("health", command, spec, left, identity)
             except AdapterError as exc:
                 last = exc.message
             if time.monotonic() >= deadline:
@@ -176,10 +235,11 @@ class CommandTarget:
             artifacts=(),
             settings=settings,
             state_dir=state_dir,
+            run_as=saved.get("run_as"),
         )
         try:
             timeout = _number(settings, "identify_timeout", IDENTIFY_TIMEOUT, spec.environment)
-            out = self._run("identify", command, spec, timeout)
+            out = self._run("identify", command, spec, timeout, identity_for(spec.run_as))
         except (AdapterError, InvalidError, OSError):
             return None
         lines = [line.strip() for line in out.splitlines() if line.strip()]

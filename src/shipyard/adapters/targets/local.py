@@ -25,6 +25,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+from shipyard.adapters.child_process import (
+    UserArgs,
+    child_env,
+    files_root,
+    hand_over,
+    identity_for,
+    open_dir,
+)
 from shipyard.adapters.targets.verify import verify_artifacts
 from shipyard.errors import AdapterError, InvalidError
 from shipyard.ports.targets import (
@@ -279,6 +287,7 @@ class LocalTarget:
     def _write(self, state_dir: Path, data: dict[str, Any]) -> None:
         state_dir.mkdir(parents=True, exist_ok=True)
         tmp = state_dir / f".{STATE}.tmp"
+        tmp.touch(0o600)  # it holds the instances' environment, secrets included
         tmp.write_text(json.dumps(data, indent=2, default=str))
         os.replace(tmp, state_dir / STATE)
 
@@ -289,14 +298,18 @@ class LocalTarget:
         start = spec.settings.get("start")
         if not isinstance(start, str) or not start:
             raise InvalidError(f"environment {spec.environment}: target kind local needs `start:`")
-        env = dict(os.environ) | {
+        identity = identity_for(spec.run_as)
+        given = dict(spec.env) | {
             "PORT": str(port),
             "HOST": "127.0.0.1",
+            "SHIPYARD_PROJECT": spec.project,
+            "SHIPYARD_ENVIRONMENT": spec.environment,
             "SHIPYARD_CANDIDATE": spec.candidate,
             "SHIPYARD_VERSION": spec.version,
             "SHIPYARD_SHA": spec.sha,
-            "SHIPYARD_ENVIRONMENT": spec.environment,
+            "SHIPYARD_INSTANCE": str(index),
         }
+        env = child_env(given, identity)
         log = (spec.state_dir / f"{spec.candidate}.{index}.log").open("ab")
         try:
             proc = subprocess.Popen(
@@ -307,6 +320,7 @@ class LocalTarget:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
+                **(identity.popen() if identity else UserArgs()),
             )
         finally:
             log.close()
@@ -374,12 +388,16 @@ class LocalTarget:
         unpack = _chosen_artifacts(spec)
         # A fresh directory per attempt: redeploying the candidate that runs now must not pull
         # the files out from under its instances.
-        workdir = spec.state_dir / spec.candidate / f"{time.time_ns():x}"
-        workdir.mkdir(parents=True)
+        # in a folder the instances' user can reach: not the server's own 0700 data dir
+        spec.state_dir.mkdir(parents=True, exist_ok=True)
+        root = files_root(spec.work_dir, spec.state_dir)
+        workdir = open_dir(root / spec.candidate) / f"{time.time_ns():x}"
+        workdir.mkdir(mode=0o755)
         started: list[tuple[subprocess.Popen[bytes], int]] = []
         try:
             for a in unpack:
                 _unpack(a.name, a.path, workdir)
+            hand_over(workdir, identity_for(spec.run_as))  # the instances' own copy
             for i, port in enumerate(self._free_ports(spec.state_dir, instances)):
                 started.append((self._start(spec, workdir, port, i), port))
             self._wait_healthy(spec, started, health, timeout)
@@ -419,6 +437,10 @@ class LocalTarget:
                 "version": spec.version,
                 "sha": spec.sha,
                 "workdir": str(workdir),
+                # a restarted instance gets its environment and user back (the file is 0600)
+                "env": dict(spec.env),
+                "run_as": spec.run_as,
+                "work_dir": str(spec.work_dir) if spec.work_dir else None,
             }
             state["launches"] = _launches(state) | {spec.candidate: launch}
             state["spec"] = launch
@@ -490,6 +512,7 @@ class LocalTarget:
         for inst in doomed:
             self._kill_instance(inst)
         shutil.rmtree(spec.state_dir / candidate, ignore_errors=True)
+        shutil.rmtree(files_root(spec.work_dir, spec.state_dir) / candidate, ignore_errors=True)
 
     def running(self, project: str, environment: str, state_dir: Path) -> Sequence[Instance]:
         state = self._read(state_dir)
@@ -564,6 +587,9 @@ class LocalTarget:
             artifacts=(),
             settings=dict(saved.get("settings") or {}),
             state_dir=state_dir,
+            env={str(k): str(v) for k, v in (saved.get("env") or {}).items()},
+            run_as=saved.get("run_as"),
+            work_dir=Path(saved["work_dir"]) if saved.get("work_dir") else None,
         )
         return spec, Path(saved["workdir"])
 

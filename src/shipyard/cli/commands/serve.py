@@ -51,6 +51,20 @@ def serve(
             "made 0600 on first start); the same file for every replica",
         ),
     ] = None,
+    secrets_key_file: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="SHIPYARD_SECRETS_KEY_FILE",
+            help="key that seals secrets (same file on every replica); default: made in the data dir",
+        ),
+    ] = None,
+    work_dir: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="SHIPYARD_WORK_DIR",
+            help="where deployed code's files go, reachable by its user; default: see docs",
+        ),
+    ] = None,
 ) -> None:
     """Start the Shipyard server (API, engine and OpenAPI docs at /docs)."""
     import uvicorn  # the server stack loads only here: every other command stays a thin client
@@ -69,6 +83,8 @@ def serve(
         url,
         audit_key_file=audit_key_file.expanduser() if audit_key_file else None,
         migration_database_url=migration_database_url,
+        secrets_key_file=secrets_key_file,
+        work_dir=work_dir,
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     for reaped in runtime.reap_children():
