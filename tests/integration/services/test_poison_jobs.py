@@ -25,6 +25,7 @@ from shipyard.services import deployments, events, projects, releases, tokens
 from shipyard.store.tables import JobRow
 from tests.integration.web.conftest import client_of
 from tests.support.gitrepo import GitRepo
+from tests.support.reachable import writable
 from tests.support.runtime import memory_runtime, shop_repo, shop_yaml
 
 ADA = Actor("ada", Role.DEPLOYER)
@@ -99,7 +100,7 @@ environments:
       - {cron: "0 0 * * *", duration: 1.0e+20}
 """)
     repo = shop_repo(tmp_path, config)
-    marker = tmp_path / "builds.txt"
+    marker = writable(tmp_path / "out") / "builds.txt"
     repo.commit(
         "count builds",
         {"shipyard.yaml": config.replace("tar czf", f"echo x >> {marker} && tar czf")},
