@@ -183,3 +183,9 @@ def test_the_provider_stays_usable_after_no_data(harness: Harness) -> None:
     result = harness.provider.query(VALUE, at)
 
     assert isinstance(result, Sample) and result.value == 42.0
+
+
+def test_a_time_without_a_timezone_is_refused_before_asking(harness: Harness) -> None:
+    """Prometheus cannot place a naive time; its twins must not accept what it refuses."""
+    with pytest.raises(InvalidError, match="timezone"):
+        harness.provider.query(VALUE, datetime(2026, 11, 22, 12, 0))  # noqa: DTZ001
