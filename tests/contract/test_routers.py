@@ -250,6 +250,16 @@ def test_ensure_after_stop_brings_it_back_with_the_last_plan(harness: Harness) -
     assert h.router.observe(h.route) == plan
 
 
+def test_apply_to_a_stopped_router_starts_it_with_the_new_plan(harness: Harness) -> None:
+    h = harness
+    h.router.stop(h.route)
+    plan = RoutePlan(h.stable, h.canary, 50)
+
+    h.router.apply(h.route, plan)
+
+    assert h.router.observe(h.route) == plan
+
+
 def test_stop_is_idempotent(harness: Harness) -> None:
     harness.router.stop(harness.route)
     harness.router.stop(harness.route)
