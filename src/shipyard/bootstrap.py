@@ -127,7 +127,7 @@ def bootstrap(
     _private(data_dir)
     identity_for(None)  # a root server makes its unprivileged user now: a failure shows at start
     cipher = AesGcmCipher.from_key_file(secrets_key_file or data_dir / "secrets.key")
-    audit_key = keyfile.load_or_create(audit_key_file or data_dir / AUDIT_KEY_FILE)
+    audit_key = keyfile.load_or_create(audit_key_file or data_dir / AUDIT_KEY_FILE, "audit key")
     url = database_url or default_database_url(data_dir)
     if migration_database_url:
         owner = make_engine(migration_database_url)

@@ -8,47 +8,22 @@ replica must be given the same file).
 
 from __future__ import annotations
 
-import base64
-import binascii
-import contextlib
 import os
-import tempfile
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from shipyard.errors import ConfigError, IntegrityError
+from shipyard.adapters import keyfile
+from shipyard.errors import IntegrityError
 
 VERSION = b"\x01"
 NONCE = 12
 
 
 def load_or_create_key(path: Path) -> bytes:
-    """The key in ``path``; a new one is written there (0600, never replaced) when it is absent."""
-    if not path.exists():
-        # written whole beside it, then linked into place: a replica starting at the same
-        # moment either links first or reads the finished file, never a half-written one
-        try:
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".secrets-key-")  # mode 0600
-        except OSError as exc:
-            raise ConfigError(str(path), None, "secrets key", f"cannot be made: {exc}") from None
-        try:
-            with os.fdopen(fd, "w") as out:
-                out.write(base64.b64encode(AESGCM.generate_key(bit_length=256)).decode() + "\n")
-                out.flush()
-                os.fsync(out.fileno())
-            with contextlib.suppress(FileExistsError):
-                os.link(tmp, path)
-        finally:
-            os.unlink(tmp)
-    try:
-        key = base64.b64decode(path.read_text().strip(), validate=True)
-    except (OSError, ValueError, binascii.Error) as exc:
-        raise ConfigError(str(path), None, "secrets key", f"cannot be read: {exc}") from None
-    if len(key) != 32:
-        raise ConfigError(str(path), None, "secrets key", "must hold 32 bytes, base64")
-    return key
+    """The secrets key in ``path`` (see ``adapters/keyfile.py``: made on first start, 0600)."""
+    return keyfile.load_or_create(path, "secrets key")
 
 
 class AesGcmCipher:
