@@ -6,12 +6,13 @@ from fastapi import FastAPI
 
 from shipyard import __version__
 from shipyard.api import errors
+from shipyard.api.limits import DEFAULT_MAX_BODY_BYTES, BodyLimit
 from shipyard.api.routes import admin, deployments, flags, projects, rollouts
 from shipyard.services.context import Services
 from shipyard.web import router as dashboard
 
 
-def create_app(services: Services) -> FastAPI:
+def create_app(services: Services, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> FastAPI:
     app = FastAPI(
         title="Shipyard",
         version=__version__,
@@ -19,11 +20,9 @@ def create_app(services: Services) -> FastAPI:
     )
     app.state.services = services
     errors.install(app)
-    app.include_router(projects.router)
-    app.include_router(admin.router)
-    app.include_router(deployments.router)
-    app.include_router(flags.router)
-    app.include_router(rollouts.router)
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    for api in (projects, admin, deployments, flags, rollouts):
+        app.include_router(api.router, responses=errors.PROBLEM_RESPONSES)
     app.include_router(dashboard)  # the web dashboard under /ui (and / redirects there)
 
     @app.get("/healthz", tags=["admin"])

@@ -12,6 +12,25 @@ from shipyard.domain.events import Event
 from shipyard.domain.releases import Candidate, Project, Release
 
 
+class FieldProblem(BaseModel):
+    field: str = Field(description="dotted path of the field ('' for the whole body)")
+    in_: str = Field(alias="in", description="body, path, query or header")
+    reason: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, with Shipyard's stable ``code`` to branch on."""
+
+    type: str = Field(description="a URI naming the kind of problem")
+    title: str
+    status: int
+    detail: str = Field(description="one line for a person")
+    code: str = Field(description="stable machine-readable code (see shipyard.errors.ErrorCode)")
+    hint: str | None = Field(None, description="what to do about it")
+    details: dict[str, Any] | None = Field(None, description="structured facts, e.g. file and line")
+    errors: list[FieldProblem] | None = Field(None, description="every invalid field (422)")
+
+
 class ProjectIn(BaseModel):
     source: str = Field(description="absolute path of a git repository on the server, or a URL")
     name: str | None = None
