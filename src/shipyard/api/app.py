@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from shipyard import __version__
 from shipyard.api import errors
+from shipyard.api.bounds import clean_url
 from shipyard.api.limits import DEFAULT_MAX_BODY_BYTES, BodyLimit
 from shipyard.api.routes import admin, deployments, flags, projects, rollouts
 from shipyard.services.context import Services
@@ -22,7 +23,9 @@ def create_app(services: Services, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYT
     errors.install(app)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     for api in (projects, admin, deployments, flags, rollouts):
-        app.include_router(api.router, responses=errors.PROBLEM_RESPONSES)
+        app.include_router(
+            api.router, responses=errors.PROBLEM_RESPONSES, dependencies=[Depends(clean_url)]
+        )
     app.include_router(dashboard)  # the web dashboard under /ui (and / redirects there)
 
     @app.get("/healthz", tags=["admin"])

@@ -50,6 +50,7 @@ PROBLEM = "application/problem+json"
 
 # codes of the answers that are not a ShipyardError (routing, transport)
 _HTTP_CODES = {
+    400: ErrorCode.INVALID.value,
     404: ErrorCode.NOT_FOUND.value,
     405: "method_not_allowed",
     413: "too_large",

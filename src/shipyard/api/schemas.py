@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from shipyard.api.bounds import MAX_ITEMS, Name, Source
 from shipyard.domain.changelog import ChangelogEntry
 from shipyard.domain.events import Event
 from shipyard.domain.releases import Candidate, Project, Release
@@ -32,8 +33,8 @@ class Problem(BaseModel):
 
 
 class ProjectIn(BaseModel):
-    source: str = Field(description="absolute path of a git repository on the server, or a URL")
-    name: str | None = None
+    source: Source = Field(description="absolute path of a git repository on the server, or a URL")
+    name: Name | None = None
 
 
 class ProjectOut(BaseModel):
@@ -48,20 +49,20 @@ class ProjectOut(BaseModel):
 
 
 class CutIn(BaseModel):
-    sha: str | None = Field(None, description="mainline commit; default: the mainline tip")
-    version: str | None = None
+    sha: Name | None = Field(None, description="mainline commit; default: the mainline tip")
+    version: Name | None = None
     bump: Literal["major", "minor", "patch"] | None = None
     allow_missing_pick: bool = False
 
 
 class PickIn(BaseModel):
-    shas: list[str] = Field(min_length=1)
+    shas: list[Name] = Field(min_length=1, max_length=MAX_ITEMS)
 
 
 class ArtifactIn(BaseModel):
-    name: str
-    digest: str
-    uri: str | None = None
+    name: Name
+    digest: Name
+    uri: Source | None = None
 
 
 class ArtifactOut(BaseModel):
@@ -166,8 +167,8 @@ class ReleaseDetailOut(ReleaseOut):
 
 
 class TokenIn(BaseModel):
-    user: str
-    role: str
+    user: Name
+    role: Name
 
 
 class TokenCreatedOut(BaseModel):
