@@ -12,8 +12,10 @@ from pydantic import AfterValidator, Field
 
 from shipyard.errors import InvalidError
 
-MAX_ID = 2**63 - 1
-"""The largest id or offset a database can hold (SQLite INTEGER, PostgreSQL bigint)."""
+MAX_ID = 2**31 - 1
+"""The largest id the tables hold: ids are INTEGER columns, 32-bit on PostgreSQL."""
+MAX_OFFSET = 2**63 - 1
+"""The largest file offset (a build log's ``offset``) and JSON integer we accept."""
 MAX_NAME = 200
 """Names, keys, versions, SHAs, kinds, roles: a few dozen characters in practice."""
 MAX_TEXT = 4096
@@ -42,8 +44,8 @@ def refuse_nul(value: Any) -> Any:
                 stack.append((v, depth + 1))
         elif isinstance(node, list | tuple):
             stack.extend((v, depth + 1) for v in node)
-        elif isinstance(node, int) and not isinstance(node, bool) and abs(node) > MAX_ID:
-            raise ValueError(f"{node} is out of range (at most {MAX_ID})")
+        elif isinstance(node, int) and not isinstance(node, bool) and abs(node) > MAX_OFFSET:
+            raise ValueError(f"{node} is out of range (at most {MAX_OFFSET})")
     return value
 
 
@@ -54,7 +56,7 @@ Source = Annotated[str, Field(max_length=MAX_SOURCE), Clean]
 Json = Annotated[dict[str, Any], Clean]
 
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
-Offset = Annotated[int, Query(ge=0, le=MAX_ID)]
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
 
 
 def clean_url(request: Request) -> None:

@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import json
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 """1 MiB: a flag definition or a metrics batch is a few KiB; nothing we take is near it."""
 
 
-class BodyTooLarge(Exception):
-    """Raised inside ``receive`` once the streamed body passes the cap."""
+class BodyTooLarge(HTTPException):
+    """Raised inside ``receive`` once the streamed body passes the cap (an HTTPException, so
+    FastAPI's body parsing passes it on to the problem handler instead of calling it a 400)."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, f"the request body is larger than {max_bytes} bytes")
 
 
 class BodyLimit:
@@ -40,7 +45,7 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise BodyTooLarge
+                    raise BodyTooLarge(self.max_bytes)
             return message
 
         async def watched(message: Message) -> None:

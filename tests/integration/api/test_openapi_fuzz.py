@@ -116,11 +116,7 @@ def _stateful(schema: Any, headers: dict[str, str]) -> tuple[int, list[str]]:
             except Exception as exc:
                 failures.append(f"{case.operation.label}: {_short(exc)}")
 
-    Machine.run(
-        settings=settings(
-            SETTINGS, max_examples=STATEFUL_EXAMPLES, stateful_step_count=10
-        )
-    )
+    Machine.run(settings=settings(SETTINGS, max_examples=STATEFUL_EXAMPLES, stateful_step_count=10))
     return calls, failures
 
 

@@ -27,6 +27,12 @@ def serve(
         str | None,
         typer.Option(envvar="SHIPYARD_DATABASE_URL", help="default: SQLite in the data dir"),
     ] = None,
+    max_body_bytes: Annotated[
+        int,
+        typer.Option(
+            envvar="SHIPYARD_MAX_BODY_BYTES", min=1024, help="larger request bodies get a 413"
+        ),
+    ] = 1024 * 1024,
 ) -> None:
     """Start the Shipyard server (API, engine and OpenAPI docs at /docs)."""
     import uvicorn  # the server stack loads only here: every other command stays a thin client
@@ -46,7 +52,8 @@ def serve(
     worker.start()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     try:
-        uvicorn.run(create_app(runtime.services), host=host, port=port, log_level="warning")
+        app = create_app(runtime.services, max_body_bytes=max_body_bytes)
+        uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:
         worker.stop()
         runtime.close()
