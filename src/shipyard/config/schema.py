@@ -87,7 +87,7 @@ _PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 # --- release management ---------------------------------------------------------------------
@@ -163,13 +163,19 @@ class Target(BaseModel):
                 raise ValueError(f"{key}: unknown field for a {self.kind} target")
         if self.kind == "local":
             instances = s.get("instances", 1)
-            if isinstance(instances, bool) or not isinstance(instances, int) or instances < 1:
-                raise ValueError("instances: must be a whole number >= 1")
+            if (
+                isinstance(instances, bool)
+                or not isinstance(instances, int)
+                or not 1 <= instances <= MAX_INSTANCES
+            ):
+                raise ValueError(f"instances: must be a whole number from 1 to {MAX_INSTANCES}")
         elif not isinstance(s.get("deploy"), str):
             raise ValueError("deploy: the command target needs a deploy command")
         return self
 
 
+MAX_INSTANCES = 100
+"""Instances of one version on one host; more is a typo (``instances: 1e20``)."""
 _TARGET_KEYS = {
     "local": {"start", "instances", "health", "health_timeout", "artifact"},
     "command": {"deploy", "health", "rollback", "timeout", "health_timeout"},

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from shipyard.config.loader import decode_config
 from shipyard.domain import releases as rules
 from shipyard.domain.auth import Action, Actor
 from shipyard.domain.changelog import ChangelogEntry
@@ -147,7 +148,7 @@ def _add_candidate(
 
 
 def _config_at(git: GitRepository, sha: str) -> str:
-    text = (git.read_file(sha, CONFIG_FILE) or b"").decode()
+    text = decode_config(git.read_file(sha, CONFIG_FILE), CONFIG_FILE)
     release_settings(text)  # refuse a commit whose shipyard.yaml is malformed, with file:line:field
     return text
 
