@@ -10,6 +10,9 @@ import pytest
 
 from tests.support import postgres
 
+# the memory target and router exist for the tests only: registered here, never offered to users
+pytest_plugins = ["tests.support.adapters"]
+
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[postgres.PostgresServer]:

@@ -17,7 +17,7 @@ from shipyard.adapters.builds.local import LocalBuilder
 from shipyard.adapters.clock import SystemClock
 from shipyard.adapters.git.cli import CliGitRepository
 from shipyard.adapters.metrics.registry import make_provider
-from shipyard.adapters.routers.registry import RouterRegistry
+from shipyard.adapters.routers.registry import RouterRegistry, missing_binary
 from shipyard.adapters.targets.registry import TargetRegistry
 from shipyard.engine.worker import Worker
 from shipyard.errors import InvalidError
@@ -98,5 +98,6 @@ def bootstrap(
         state_dir=data_dir / "environments",
         routers=routers,
         metrics=metrics_for,
+        router_binary=missing_binary,
     )
     return Runtime(services, engine, data_dir, targets)

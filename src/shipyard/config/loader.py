@@ -114,6 +114,11 @@ def load_config(text: str, file: str = "shipyard.yaml") -> ProjectConfig:
         raise _config_error(file, root, data, exc) from None
 
 
+def line_at(text: str, path: list[int | str]) -> int | None:
+    """1-based line of ``path`` (or its deepest existing parent) in a file that loads."""
+    return _line_of(yaml.compose(text, Loader=yaml.SafeLoader), path)
+
+
 def _no_duplicate_keys(file: str, node: yaml.Node, path: list[int | str]) -> None:
     """PyYAML keeps the last of two equal keys; a config file with both is a mistake."""
     if isinstance(node, yaml.MappingNode):

@@ -26,7 +26,8 @@ from pydantic import (
     model_validator,
 )
 
-from shipyard.config.durations import parse_duration
+from shipyard.config.durations import MAX_SECONDS, parse_duration
+from shipyard.config.kinds import RouterKind, TargetKind, check_target_kind
 
 __all__ = [
     "Analysis",
@@ -60,7 +61,7 @@ _DURATION_SCHEMA = {
             "pattern": r"^(\d+(\.\d+)?(ms|s|m|h|d|w))+$",
             "examples": ["90s", "1h30m"],
         },
-        {"type": "number", "minimum": 0},
+        {"type": "number", "minimum": 0, "maximum": MAX_SECONDS},
     ]
 }
 Seconds = Annotated[float, BeforeValidator(parse_duration), WithJsonSchema(_DURATION_SCHEMA)]
@@ -133,7 +134,11 @@ class Target(BaseModel):
     """``kind`` picks the target; the other keys are that target's settings, passed through."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
-    kind: str = "local"
+    kind: Annotated[
+        str,
+        AfterValidator(check_target_kind),
+        WithJsonSchema({"enum": [k.value for k in TargetKind]}),
+    ] = TargetKind.LOCAL.value
 
     def settings(self) -> dict[str, Any]:
         return dict(self.model_extra or {})
@@ -269,7 +274,7 @@ Freeze = Annotated[
 class Router(Strict):
     """The proxy in front of the environment; every deployment there moves traffic through it."""
 
-    kind: Literal["haproxy"] = "haproxy"
+    kind: RouterKind = RouterKind.HAPROXY
     port: int = Field(ge=1, le=65535)
     # after traffic leaves a version, its in-flight requests get this long before it is stopped
     drain: Seconds = Field(1.0, ge=0, le=600)

@@ -84,3 +84,12 @@ class TrafficRouter(Protocol):
         """Per candidate name."""
 
     def stop(self, route: RouteRef) -> None: ...
+
+
+@dataclass(frozen=True)
+class MissingBinary:
+    """A router kind needs a program this server does not have (found when config is read)."""
+
+    kind: str
+    binary: str
+    install: str  # how to get it, e.g. "apt-get install haproxy"

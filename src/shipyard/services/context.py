@@ -13,7 +13,7 @@ from shipyard.ports.clock import Clock
 from shipyard.ports.git import GitRepository
 from shipyard.ports.metrics import MetricProvider
 from shipyard.ports.repositories import UnitOfWork
-from shipyard.ports.routers import TrafficRouter
+from shipyard.ports.routers import MissingBinary, TrafficRouter
 from shipyard.ports.targets import DeployTarget
 
 
@@ -30,3 +30,5 @@ class Services:
     routers: Callable[[str], TrafficRouter]  # router kind ("haproxy") -> router
     # a candidate's `prometheus:` settings (None: the server's default) -> provider
     metrics: Callable[[Mapping[str, Any] | None], MetricProvider]
+    # router kind -> the program it needs and this server lacks (None: nothing missing)
+    router_binary: Callable[[str], MissingBinary | None] = lambda kind: None

@@ -30,6 +30,7 @@ from shipyard.errors import (
     ShipyardError,
 )
 from shipyard.ports.repositories import FlagChangeRecord, FlagRecord, UnitOfWork
+from shipyard.services.config_check import check_declared
 from shipyard.services.context import Services
 from shipyard.services.releases import get_project
 
@@ -481,6 +482,9 @@ def create_flag(
     _check_environment(environment)
     _check_key(key)
     with svc.uow() as uow:
+        found = get_project(uow, project)
+    check_declared(svc, found, environment)
+    with svc.uow() as uow:
         proj = get_project(uow, project)
         uow.flags.lock(proj, environment, svc.clock.now())
         if uow.flags.get(proj, environment, key) is not None:
@@ -616,6 +620,9 @@ def set_segments(svc: Services, actor: Actor, project: str, environment: str, se
     actor.require(Action.DEPLOY)
     _check_environment(environment)
     checked = check_segments(segments)
+    with svc.uow() as uow:
+        found = get_project(uow, project)
+    check_declared(svc, found, environment)
     with svc.uow() as uow:
         proj = get_project(uow, project)
         uow.flags.lock(proj, environment, svc.clock.now())
