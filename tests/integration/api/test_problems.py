@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
 from shipyard.api.app import create_app
+from shipyard.cli.client import _problem
 from tests.integration.web.conftest import ADA, CONFIG
 from tests.support.runtime import first_candidate, memory_runtime, role_tokens, shop_repo
 
@@ -160,3 +162,23 @@ def test_every_route_documents_its_problems(tmp_path: Path) -> None:
             for status in ("401", "403", "404", "409", "413", "422"):
                 answer = op["responses"][status]
                 assert list(answer["content"]) == ["application/problem+json"], (path, method)
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "kw", "code", "exit_code"),
+    [
+        ("GET", "/api/v1/nope", {}, "not_found", 3),
+        ("PUT", "/api/v1/whoami", {}, "method_not_allowed", 5),
+        ("GET", f"/api/v1/deployments/{HUGE}", {}, "invalid", 5),
+        ("POST", "/api/v1/projects", {"content": b"x" * (100 * 1024)}, "too_large", 5),
+    ],
+)
+def test_the_cli_reads_every_problem_as_one_line_and_an_exit_code(
+    api: Api, method: str, url: str, kw: dict[str, Any], code: str, exit_code: int
+) -> None:
+    answer = api.client.request(method, url, headers=api.admin, **kw)
+    err = _problem(
+        httpx.Response(answer.status_code, headers=dict(answer.headers), content=answer.content)
+    )
+    assert (err.code, err.exit_code) == (code, exit_code)
+    assert err.message == answer.json()["detail"] and "\n" not in err.message
