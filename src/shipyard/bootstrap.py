@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import threading
 from collections.abc import Mapping
@@ -12,20 +13,31 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from shipyard.adapters import keyfile
 from shipyard.adapters.artifacts.local import LocalArtifactStore
 from shipyard.adapters.builds.local import LocalBuilder
 from shipyard.adapters.clock import SystemClock
 from shipyard.adapters.git.cli import CliGitRepository
 from shipyard.adapters.metrics.registry import make_provider
-from shipyard.adapters.routers.registry import RouterRegistry, missing_binary
+from shipyard.adapters.routers.haproxy import HaproxyRouter
+from shipyard.adapters.routers.registry import CountersRegistry, RouterRegistry, missing_binary
+from shipyard.adapters.targets.local import LocalTarget
 from shipyard.adapters.targets.registry import TargetRegistry
 from shipyard.engine.worker import Worker
 from shipyard.errors import InvalidError
 from shipyard.ports.clock import Clock
 from shipyard.ports.git import GitRepository
 from shipyard.ports.metrics import MetricProvider
+from shipyard.ports.routers import RouteRef
 from shipyard.services.context import Services
-from shipyard.store.database import make_engine, migrate, session_factory
+from shipyard.store.database import (
+    grant_runtime,
+    make_engine,
+    migrate,
+    owns_audit_tables,
+    runtime_role,
+    session_factory,
+)
 from shipyard.store.unit_of_work import SqlUnitOfWork
 
 
@@ -44,18 +56,46 @@ class Runtime:
         self.engine.dispose()
 
 
+log = logging.getLogger("shipyard")
+AUDIT_KEY_FILE = "audit.key"  # in the data dir, when the operator names no file
+
+
 def default_database_url(data_dir: Path) -> str:
     return f"sqlite:///{data_dir / 'shipyard.db'}"
 
 
 def bootstrap(
-    data_dir: Path, database_url: str | None = None, clock: Clock | None = None
+    data_dir: Path,
+    database_url: str | None = None,
+    clock: Clock | None = None,
+    *,
+    audit_key_file: Path | None = None,
+    migration_database_url: str | None = None,
 ) -> Runtime:
-    """Open (and migrate) the database and wire every port to its adapter."""
+    """Open (and migrate) the database and wire every port to its adapter.
+
+    With ``migration_database_url`` (PostgreSQL: the role that owns the tables) the schema is
+    migrated as that role, which then grants the server's own role (``database_url``'s user)
+    what it needs and no more: SELECT and INSERT on the audit tables."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(database_url or default_database_url(data_dir))
-    migrate(engine)
-    factory = session_factory(engine)
+    audit_key = keyfile.load_or_create(audit_key_file or data_dir / AUDIT_KEY_FILE)
+    url = database_url or default_database_url(data_dir)
+    if migration_database_url:
+        owner = make_engine(migration_database_url)
+        try:
+            migrate(owner, audit_key)
+            grant_runtime(owner, runtime_role(url))
+        finally:
+            owner.dispose()
+    engine = make_engine(url)
+    if not migration_database_url:
+        migrate(engine, audit_key)
+    if owns_audit_tables(engine):
+        log.warning(
+            "the server's database role owns the audit tables, so their guards do not bind it: "
+            "give the owner's URL as --migration-database-url and connect as another role"
+        )
+    factory = session_factory(engine, audit_key)
     mirrors = data_dir / "repos"
 
     repos: dict[str, GitRepository] = {}
@@ -97,7 +137,24 @@ def bootstrap(
         targets=targets,
         state_dir=data_dir / "environments",
         routers=routers,
+        counters=CountersRegistry(routers),
         metrics=metrics_for,
         router_binary=missing_binary,
     )
     return Runtime(services, engine, data_dir, targets)
+
+
+def stop_environments(state_dir: Path, project: str, routers: Mapping[str, int | None]) -> None:
+    """Stop what a stopped server left running for ``project`` (``shipyard demo``'s cleanup):
+    each environment's HAProxy (``routers``: environment -> its router port, None without one)
+    and its local instances."""
+    target = LocalTarget()
+    router = HaproxyRouter()
+    try:
+        for env, port in routers.items():
+            env_dir = state_dir / "environments" / project / env
+            if port is not None:
+                router.stop(RouteRef(project, env, env_dir / "router", port))
+            target.stop_all(env_dir)
+    finally:
+        target.close()

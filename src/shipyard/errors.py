@@ -9,6 +9,7 @@ ShipyardError(message, code, hint)
 ├── AuthError          no or unknown token
 ├── IntegrityError     digest mismatch, broken audit chain
 └── AdapterError       git, build, router, provider, target failures (raised ``from`` the cause)
+    └── MissingToolError   a program an adapter runs is not installed (names it, how to install)
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ __all__ = [
     "ErrorCode",
     "IntegrityError",
     "InvalidError",
+    "MissingToolError",
     "NotFoundError",
     "PermissionDenied",
     "RefusedError",
@@ -58,6 +60,8 @@ class ErrorCode(StrEnum):
     VETOED = "vetoed"
     INVALID_TRANSITION = "invalid_transition"
     LEASE_LOST = "lease_lost"
+    DEPLOYMENT_FAILED = "deployment_failed"
+    ROLLED_BACK = "rolled_back"  # a rollout that ended on the stable version (analysis or abort)
 
 
 class ShipyardError(Exception):
@@ -127,3 +131,20 @@ class IntegrityError(ShipyardError):
 
 class AdapterError(ShipyardError):
     default_code = ErrorCode.ADAPTER
+
+
+class MissingToolError(AdapterError):
+    """A program an adapter runs (``haproxy``) is not on PATH; the hint says how to install it."""
+
+    def __init__(self, tool: str, needed_by: str, install: str) -> None:
+        super().__init__(
+            f"{tool} is not installed (needed by {needed_by}); install it: {install}",
+            hint=install,
+            details={"tool": tool, "needed_by": needed_by, "install": install},
+        )
+        self.tool = tool
+        self.install = install
+
+
+class NoInstanceError(AdapterError):
+    """A version the route names has no running instance (a rollout records it as a fault)."""

@@ -78,7 +78,7 @@ def test_deploy_promote_approve_tamper_rollback(server: ServerProcess, repo: Git
     stored.chmod(0o644)
     stored.write_bytes(b"not the artifact that was built")
     tampered = server.cli("deploy", "shop", "1.0.0-rc.3", "staging")
-    assert tampered.code == 9, tampered
+    assert tampered.code == 7, tampered  # an integrity failure, not just a failed deployment
     assert "expected sha256:" in tampered.err and "1.0.0-rc.2 keeps serving" in tampered.err
     assert served(server, "staging") == {"1.0.0-rc.2"}
 

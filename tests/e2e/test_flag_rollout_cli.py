@@ -100,7 +100,9 @@ def test_deploy_moves_the_flag_and_status_shows_its_percentage(
     ok(server.cli("flag", "create", "shop", "production", KEY, "--enabled", "--rollout", "0"))
     token = ok(server.cli("token", "create", "--user", "web", "--role", "app", "--json"))
     with App(server.url, token.json()["token"]):
-        d = ok(server.cli("deploy", "shop", "1.0.0-rc.1", "production", "--json")).json()
+        d = ok(
+            server.cli("deploy", "shop", "1.0.0-rc.1", "production", "--no-wait", "--json")
+        ).json()
         r = rollout_status(server)
         assert (r["router"], r["flag"]) == ("flag", KEY)
         assert r["flag_percent"] in (0.5, 10.0)

@@ -26,6 +26,7 @@ from openfeature.evaluation_context import EvaluationContext
 from openfeature.flag_evaluation import Reason
 
 from shipyard.adapters.clock import SystemClock
+from shipyard.adapters.git.cli import CliGitRepository
 from shipyard.api import errors
 from shipyard.api.routes import flags as flag_routes
 from shipyard.domain.releases import CandidateStatus
@@ -87,7 +88,14 @@ def in_process(tmp_path: Path) -> Iterator[Target]:
     migrate(engine)
     factory = session_factory(engine)
     unused: dict[str, Any] = {f.name: None for f in dataclasses.fields(Services)}
-    svc = Services(**unused | {"uow": lambda: SqlUnitOfWork(factory), "clock": SystemClock()})
+    svc = Services(
+        **unused
+        | {
+            "uow": lambda: SqlUnitOfWork(factory),
+            "clock": SystemClock(),
+            "git": lambda source: CliGitRepository(source, tmp_path / "mirror"),
+        }
+    )
     with svc.uow() as uow:
         now = svc.clock.now()
         project = uow.projects.add(name=P, source="/srv/shop.git", mainline="main", now=now)

@@ -102,21 +102,27 @@ def test_healthy_canary_is_promoted_and_a_failing_one_rolled_back(
     try:
         good = repo.commit("fix: faster (#2)", {"sample.json": json.dumps({"version": "v2"})})
         ok(server.cli("release", "pick", "shop", "1.0.0", good))
+        # --wait (the default) waits for the rollout's outcome: CI can act on the exit code
         d2 = ok(server.cli("deploy", "shop", "1.0.0-rc.2", "production", "--json")).json()
-        assert d2["state"] == "running"  # the rollout holds it
+        assert d2["state"] == "succeeded"
         done = wait_done(server, d2["id"])
         assert done["phase"] == "promoted"
         assert [s["state"] for s in done["steps"]] == ["done"] * 4
         shown = ok(server.cli("deployment", str(d2["id"]), "--json")).json()
         assert shown["state"] == "succeeded"
+        ok(server.cli("rollout", "status", "shop", "production", "--watch"))  # promoted: exit 0
         assert serving() == {"1.0.0-rc.2"}
 
         bad = repo.commit(
             "feat: risky (#3)", {"sample.json": json.dumps({"version": "v3", "error_rate": 0.3})}
         )
         ok(server.cli("release", "pick", "shop", "1.0.0", bad))
-        d3 = ok(server.cli("deploy", "shop", "1.0.0-rc.3", "production", "--json")).json()
-        done = wait_done(server, d3["id"])
+        rolled_back = server.cli("deploy", "shop", "1.0.0-rc.3", "production")
+        assert rolled_back.code == 10, rolled_back  # deploy --wait: the rollout rolled back
+        assert "was rolled back: analysis failed: errors:" in rolled_back.err
+        d3 = rollout_status(server)
+        done = wait_done(server, d3["deployment_id"])
+        d3 = {"id": d3["deployment_id"]}
         assert done["phase"] == "rolled_back"
         assert done["reason"].startswith("analysis failed: errors:")
         assert serving() == {"1.0.0-rc.2"}
@@ -155,7 +161,10 @@ def test_a_slow_canary_is_rolled_back_on_its_p95_latency(
     ok(server.cli("release", "pick", "shop", "1.0.0", slow))
     with loadgen.Load(f"http://127.0.0.1:{PORT}/", seconds=30, concurrency=4) as load:
         d2 = ok(
-            server.cli("deploy", "shop", "1.0.0-rc.2", "production", "--policy", "speed", "--json")
+            server.cli(
+                "deploy", "shop", "1.0.0-rc.2", "production", "--policy", "speed", "--no-wait",
+                "--json",
+            )
         ).json()
         done = wait_done(server, d2["id"])
     result = load.result

@@ -90,6 +90,9 @@ def test_blue_green_preview_then_one_switch_and_segment_first(
     d2 = ok(server.cli("deploy", "shop", "1.0.0-rc.2", "production", "--json")).json()
     waiting = wait_for(server, d2["id"], ("paused",))
     assert waiting["pause_reason"] == "waiting for promote to switch all traffic"
+    timed_out = server.cli("rollout", "status", "shop", "production", "--watch", "--timeout", "1")
+    assert timed_out.code == 11, timed_out  # the message names the human action awaited
+    assert "still waits after 1s for: waiting for promote to switch all traffic" in timed_out.err
     assert waiting["strategy"] == "blue_green" and waiting["weight"] == 0
     assert answered() == {"1.0.0-rc.1"}  # live traffic stays on blue
     assert answered({"x-shipyard-preview": "1"}) == {"1.0.0-rc.2"}  # green, by preview header
@@ -128,4 +131,7 @@ def test_blue_green_preview_then_one_switch_and_segment_first(
     ok(server.cli("rollout", "abort", "shop", "production", "--reason", "not today"))
     back = wait_for(server, d3["id"], ("rolled_back",))
     assert back["reason"] == "aborted by admin: not today"
+    watched = server.cli("rollout", "status", "shop", "production", "--watch")
+    assert watched.code == 10, watched  # CI sees an aborted rollout as such, not as success
+    assert "was rolled back: aborted by admin: not today" in watched.err
     assert answered() == answered({"Cookie": "session=abc"}) == {"1.0.0-rc.2"}

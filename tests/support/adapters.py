@@ -15,7 +15,7 @@ from shipyard.config.kinds import accept_target_kind
 
 def offer_test_adapters() -> None:
     register_target(MemoryTarget)
-    register_router(MemoryRouter)
+    register_router(MemoryRouter, MemoryRouter)  # it counts itself
     accept_target_kind(MemoryTarget.kind)
 
 

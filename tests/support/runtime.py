@@ -64,7 +64,9 @@ def memory_runtime(
     url = database_url or f"sqlite:///{tmp_path / 'shipyard.db'}"
     rt = bootstrap(tmp_path / "data", url, clock=clock)
     if router is not None:
-        rt.services = replace(rt.services, routers=lambda kind: router)
+        rt.services = replace(
+            rt.services, routers=lambda kind: router, counters=lambda kind: router
+        )
     try:
         yield rt
     finally:

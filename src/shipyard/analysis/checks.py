@@ -59,6 +59,8 @@ class CheckSpec:
     failure_limit: int = 0
     interval_s: float = 60.0
     dry_run: bool = False
+    # measurement errors in a row before the rollout's on_error acts; None: the policy's limit
+    consecutive_error_limit: int | None = None
 
     @property
     def statistical(self) -> bool:

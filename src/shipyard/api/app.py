@@ -8,7 +8,16 @@ from shipyard import __version__
 from shipyard.api import errors
 from shipyard.api.bounds import clean_url
 from shipyard.api.limits import DEFAULT_MAX_BODY_BYTES, BodyLimit
-from shipyard.api.routes import admin, deployments, flags, projects, rollouts
+from shipyard.api.routes import (
+    admin,
+    audit,
+    deployments,
+    flag_requests,
+    flags,
+    freezes,
+    projects,
+    rollouts,
+)
 from shipyard.services.context import Services
 from shipyard.web import router as dashboard
 
@@ -22,7 +31,8 @@ def create_app(services: Services, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYT
     app.state.services = services
     errors.install(app)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
-    for api in (projects, admin, deployments, flags, rollouts):
+    apis = (projects, admin, audit, deployments, flags, rollouts, freezes, flag_requests)
+    for api in apis:
         app.include_router(
             api.router, responses=errors.PROBLEM_RESPONSES, dependencies=[Depends(clean_url)]
         )

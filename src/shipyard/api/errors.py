@@ -44,6 +44,9 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.INTEGRITY: 409,
     ErrorCode.DIGEST_MISMATCH: 409,
     ErrorCode.ADAPTER: 502,
+    # outcomes a failed deployment records (deployments.failure_code); raised, they are conflicts
+    ErrorCode.DEPLOYMENT_FAILED: 409,
+    ErrorCode.ROLLED_BACK: 409,
 }
 
 PROBLEM = "application/problem+json"

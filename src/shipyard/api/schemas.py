@@ -11,6 +11,7 @@ from shipyard.api.bounds import MAX_ITEMS, Name, Source
 from shipyard.domain.changelog import ChangelogEntry
 from shipyard.domain.events import Event
 from shipyard.domain.releases import Candidate, Project, Release
+from shipyard.ports.routers import RoutePlan
 
 
 class FieldProblem(BaseModel):
@@ -169,18 +170,29 @@ class ReleaseDetailOut(ReleaseOut):
 class TokenIn(BaseModel):
     user: Name
     role: Name
+    emails: list[Name] = Field(default=[], max_length=20, description="the user's commit emails")
+    projects: list[Name] = Field(default=[], max_length=20, description="empty: every project")
+    environments: list[Name] = Field(
+        default=[], max_length=20, description="empty: every environment"
+    )
 
 
 class TokenCreatedOut(BaseModel):
     id: int
     user: str
     role: str
+    emails: list[str] = []
+    projects: list[str] = []
+    environments: list[str] = []
     token: str = Field(description="shown once; only its hash is stored")
 
 
 class WhoAmIOut(BaseModel):
     user: str
     role: str
+    emails: list[str] = []
+    projects: list[str] = []
+    environments: list[str] = []
 
 
 class EventOut(BaseModel):
@@ -202,4 +214,35 @@ class EventOut(BaseModel):
             project=e.project,
             subject=e.subject,
             payload=e.payload,
+        )
+
+
+class RoutingOut(BaseModel):
+    """What the router serves now, read back from the router itself."""
+
+    stable: str | None
+    canary: str | None
+    canary_weight: float = Field(description="percent of the requests no segment matches")
+    segment: str | None = Field(None, description="requests that match go to the canary")
+    mirror_percent: float
+    addresses: dict[str, list[str]] = Field(description="per candidate, where the router sends")
+
+    @classmethod
+    def of(cls, plan: RoutePlan | None) -> RoutingOut | None:
+        if plan is None:
+            return None
+        seg = plan.segment
+        segment = None
+        if seg is not None:
+            what = f"{seg.kind} {seg.name}".strip()
+            match = f" ~ {seg.regex}" if seg.regex else (f" = {seg.value}" if seg.value else "")
+            segment = ("not " if seg.negate else "") + what + match
+        backends = [b for b in (plan.stable, plan.canary) if b is not None]
+        return cls(
+            stable=plan.stable.candidate if plan.stable else None,
+            canary=plan.canary.candidate if plan.canary else None,
+            canary_weight=plan.canary_weight if plan.canary else 0.0,
+            segment=segment,
+            mirror_percent=plan.mirror_percent,
+            addresses={b.candidate: list(b.addresses) for b in backends},
         )

@@ -13,6 +13,8 @@ EXIT_AUTH = 6
 EXIT_INTEGRITY = 7
 EXIT_UNAVAILABLE = 8
 EXIT_FAILED = 9  # the thing ran and failed (a build, a deployment)
+EXIT_ROLLED_BACK = 10  # a rollout ended on the stable version (failed analysis, abort), or canceled
+EXIT_TIMEOUT = 11  # --timeout passed while it still ran or waited on a person
 
 _BY_CODE: dict[str, int] = {
     "not_found": EXIT_NOT_FOUND,
@@ -41,6 +43,8 @@ _BY_CODE: dict[str, int] = {
     "digest_mismatch": EXIT_INTEGRITY,
     "build_failed": EXIT_FAILED,
     "deployment_failed": EXIT_FAILED,
+    "rolled_back": EXIT_ROLLED_BACK,
+    "timeout": EXIT_TIMEOUT,
     "adapter_failed": EXIT_UNAVAILABLE,
     "unavailable": EXIT_UNAVAILABLE,
 }

@@ -9,9 +9,11 @@ import typer
 from shipyard.cli.commands import (
     admin,
     artifacts,
+    audit,
     demo,
     deployments,
     flags,
+    freezes,
     projects,
     releases,
     rollouts,
@@ -32,7 +34,10 @@ app.add_typer(releases.app, name="release")
 app.add_typer(artifacts.app, name="artifact")
 app.add_typer(flags.app, name="flag")
 app.add_typer(rollouts.app, name="rollout")
+app.add_typer(freezes.app, name="freeze")
 app.add_typer(admin.tokens, name="token")
+app.add_typer(audit.app, name="audit")
+app.add_typer(admin.host, name="admin")
 app.command("whoami")(admin.whoami)
 app.command("events")(admin.events)
 for _name in ("deploy", "approve", "reject", "rollback", "veto", "status", "history", "diff"):

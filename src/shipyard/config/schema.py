@@ -291,6 +291,8 @@ class Environment(Strict):
     delivery: Delivery | None = None
     policy: str | None = None
     router: Router | None = None
+    # production: deployments need a second person's approval, so do flag changes
+    protected: bool = False
 
     @property
     def required_names(self) -> list[str]:
@@ -327,6 +329,8 @@ class Check(Strict):
     failure_limit: int | None = Field(None, ge=0)
     interval: Seconds = 60.0
     dry_run: bool = False
+    # measurement errors (a failed query) in a row before the policy's on_error acts
+    consecutive_error_limit: int | None = Field(None, ge=1)
 
     @property
     def effective_failure_limit(self) -> int:
@@ -512,6 +516,10 @@ class Policy(Strict):
     preview_checks: list[str | Check] = Field(default_factory=list)
     keep_old_for: Seconds = 3600.0
     auto_switch: bool = False
+    # errors in a row (a tick that cannot proceed, a check that cannot be measured) before
+    # on_error acts: abort to stable, or pause for a human (as Argo's consecutiveErrorLimit)
+    consecutive_error_limit: int = Field(4, ge=1)
+    on_error: Literal["abort", "pause"] = "abort"
 
     @property
     def weights(self) -> list[float]:

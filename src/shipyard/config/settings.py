@@ -1,5 +1,6 @@
 """Server settings from the environment: SHIPYARD_DATA_DIR, SHIPYARD_DATABASE_URL, SHIPYARD_HOST,
-SHIPYARD_PORT. Explicit overrides (e.g. command-line options) win over the environment."""
+SHIPYARD_PORT, SHIPYARD_MIGRATION_DATABASE_URL, SHIPYARD_AUDIT_KEY_FILE. Explicit overrides
+(e.g. command-line options) win over the environment."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ class Settings:
     database_url: str
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
+    migration_database_url: str | None = None  # PostgreSQL: the tables' owner, to migrate as
+    audit_key_file: Path | None = None  # None: audit.key in the data dir
 
     @classmethod
     def from_env(
@@ -34,7 +37,8 @@ class Settings:
         """``overrides`` keys: data_dir, database_url, host, port; None values are ignored."""
         env = os.environ if environ is None else environ
         given = {k: v for k, v in (overrides or {}).items() if v is not None}
-        unknown = set(given) - {"data_dir", "database_url", "host", "port"}
+        known = {"data_dir", "database_url", "host", "port"}
+        unknown = set(given) - known - {"migration_database_url", "audit_key_file"}
         if unknown:
             raise TypeError(f"unknown settings: {', '.join(sorted(unknown))}")
 
@@ -57,4 +61,6 @@ class Settings:
             database_url=database_url,
             host=pick("host") or DEFAULT_HOST,
             port=port,
+            migration_database_url=pick("migration_database_url"),
+            audit_key_file=Path(key).expanduser() if (key := pick("audit_key_file")) else None,
         )

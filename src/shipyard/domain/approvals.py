@@ -5,7 +5,7 @@ approval however many times the deployment is retried. The services pass the dec
 the environment; the rules here say which of them count.
 
 - A user counts once, whatever number of times they decided; their latest decision is their vote
-  (a reject wins a tie).
+  (a reject wins a tie). User names are compared case-insensitively: ``Dan`` is ``dan``.
 - A decision for another candidate is void (the candidate changed under it).
 - A decision older than ``expires_after`` is expired.
 - Only eligible users count: listed by name, or holding a listed ``role:<role>``; an empty list means
@@ -33,6 +33,7 @@ __all__ = [
     "ApprovalRule",
     "ApprovalVerdict",
     "Decision",
+    "barred_reason",
     "barred_users",
     "check_can_approve",
     "evaluate_approvals",
@@ -92,7 +93,7 @@ class ApprovalRule:
         held = {str(r) for r in roles}
         if not self.approvers:
             return bool(held & _DEFAULT_APPROVER_ROLES)
-        return user in self.users or bool(held & self.roles)
+        return _key(user) in {_key(u) for u in self.users} or bool(held & self.roles)
 
     def describe_approvers(self) -> str:
         return ", ".join(self.approvers) if self.approvers else "role:approver, role:admin"
@@ -163,7 +164,7 @@ def evaluate_approvals(
 ) -> ApprovalVerdict:
     """Count the decisions that hold for deploying ``candidate`` at ``now``."""
     now_utc = require_aware(now)
-    barred = set(barred_users)
+    barred = {_key(u) for u in barred_users}
     latest: dict[str, Approval] = {}
     void: set[str] = set()
     for approval in approvals:
@@ -173,19 +174,20 @@ def evaluate_approvals(
         if approval.candidate != candidate:
             void.add(approval.user)
             continue
-        mine = latest.get(approval.user)
+        mine = latest.get(_key(approval.user))
         if mine is None or (at, approval.decision is Decision.REJECT) > (
             require_aware(mine.decided_at),
             mine.decision is Decision.REJECT,
         ):
-            latest[approval.user] = approval  # latest wins; at the same instant a reject wins
+            latest[_key(approval.user)] = approval  # latest wins; at the same instant a reject wins
     approved: list[str] = []
     rejected: list[str] = []
     expired: list[str] = []
     barred_hits: list[str] = []
     ineligible: list[str] = []
     expiries: list[datetime] = []
-    for user, vote in latest.items():
+    for vote in latest.values():
+        user = vote.user
         if not rule.admits(user, vote.roles):
             ineligible.append(user)
             continue
@@ -198,7 +200,7 @@ def evaluate_approvals(
             ends = None
         if vote.decision is Decision.REJECT:
             rejected.append(user)
-        elif user in barred:
+        elif _key(user) in barred:
             barred_hits.append(user)
         else:
             approved.append(user)
@@ -212,12 +214,25 @@ def evaluate_approvals(
         approved_by=tuple(sorted(approved)),
         rejected_by=tuple(sorted(rejected)),
         expired=tuple(sorted(expired)),
-        void=tuple(sorted(void - set(latest))),
+        void=tuple(sorted(u for u in void if _key(u) not in latest)),
         barred=tuple(sorted(barred_hits)),
         ineligible=tuple(sorted(ineligible)),
         valid_until=min(expiries) if expiries else None,
         approvers=rule.describe_approvers(),
     )
+
+
+def _key(user: str) -> str:
+    """How a person's name or email is compared: case-insensitively."""
+    return user.strip().casefold()
+
+
+def barred_reason(barred: Mapping[str, str] | Collection[str], user: str) -> str | None:
+    """Why ``user`` may not approve (None: they may), matching names case-insensitively."""
+    for name in barred:
+        if _key(name) == _key(user):
+            return barred[name] if isinstance(barred, Mapping) else "is barred"
+    return None
 
 
 def barred_users(
@@ -271,12 +286,9 @@ def check_can_approve(
             f"{user} is not an approver for {environment} (approvers: {rule.describe_approvers()})",
             details={"user": user, "environment": environment, "approvers": list(rule.approvers)},
         )
-    if decision is Decision.APPROVE and user in barred_users:
-        why = (
-            barred_users[user]
-            if isinstance(barred_users, Mapping)
-            else f"is barred from {candidate}"
-        )
+    reason = barred_reason(barred_users, user)
+    if decision is Decision.APPROVE and reason is not None:
+        why = reason if isinstance(barred_users, Mapping) else f"is barred from {candidate}"
         raise RefusedError(
             f"{user} {why} and may not approve its deployment to {environment}",
             code=ErrorCode.SEPARATION_OF_DUTIES,

@@ -153,6 +153,7 @@ class Deployment:
     policy: str | None = (
         None  # a release policy chosen for this deployment instead of the environment's
     )
+    failure_code: str = ""  # why it failed, as an ErrorCode value: clients branch on it (exit codes)
 
     @property
     def active(self) -> bool:
@@ -246,6 +247,7 @@ class Succeeded:
 @dataclass(frozen=True, slots=True)
 class Failed:
     reason: str = ""
+    code: str = ""  # the ErrorCode of the cause (digest_mismatch, rolled_back, ...)
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,8 +313,9 @@ def transition(deployment: Deployment, event: DeploymentEvent, now: datetime) ->
             return _finish(deployment, DeploymentState.CANCELED, at, text)
         case Succeeded() if state is DeploymentState.RUNNING:
             return _finish(deployment, DeploymentState.SUCCEEDED, at, "")
-        case Failed(reason=reason) if state is DeploymentState.RUNNING:
-            return _finish(deployment, DeploymentState.FAILED, at, reason or "failed")
+        case Failed(reason=reason, code=code) if state is DeploymentState.RUNNING:
+            failed = _finish(deployment, DeploymentState.FAILED, at, reason or "failed")
+            return replace(failed, failure_code=code or ErrorCode.DEPLOYMENT_FAILED.value)
         case RolledBack(by_deployment=by) if state is DeploymentState.SUCCEEDED:
             text = "rolled back" + (f" by deployment {by}" if by is not None else "")
             return replace(deployment, state=DeploymentState.ROLLED_BACK, outcome=text)

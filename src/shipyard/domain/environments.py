@@ -47,6 +47,7 @@ class EnvironmentRules:
     rollback_during_freeze: bool = True
     auto_promote: bool = False  # continuous deployment: deploy when the requires are met
     single_step: bool = False  # a newly built candidate deploys here at once (release + deploy)
+    protected: bool = False  # production: a second person approves deployments and flag changes
 
     def __post_init__(self) -> None:
         if not self.name.strip():

@@ -65,6 +65,10 @@ class GitRepository(Protocol):
         """The entries of ``log(until, since)``, at most ``limit`` (the newest), read straight
         from git's output: no ``Commit`` in between."""
 
+    def authors(self, until: str, since: str | None = None) -> set[tuple[str, str]]:
+        """(name, email) of the authors of ``log(until, since)``, both as written in the commits
+        and as the repository's ``.mailmap`` (at ``until``) maps them: one person, every address."""
+
     def missing_changes(self, upstream: str, head: str, base: str) -> list[str]:
         """Commits in base..head whose change (ancestry or patch-id) is not in ``upstream``."""
 

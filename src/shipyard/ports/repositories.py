@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from types import TracebackType
 from typing import Any, Protocol, Self
 
 from shipyard.domain.approvals import Approval
+from shipyard.domain.audit import AuditReport, Head
 from shipyard.domain.auth import Role
 from shipyard.domain.deployments import Deployment
 from shipyard.domain.events import Event, EventPage
@@ -79,14 +81,158 @@ class TokenRecord(Protocol):
     revoked_at: datetime | None
 
 
+@dataclass(frozen=True, slots=True)
+class TokenGrant:
+    """What an unrevoked token grants: a user (known by its emails), a role, and where it holds
+    (empty: everywhere)."""
+
+    id: int
+    user: str
+    role: Role
+    emails: tuple[str, ...] = ()
+    projects: tuple[str, ...] = ()
+    environments: tuple[str, ...] = ()
+
+
 class TokenRepo(Protocol):
-    def add(self, *, user: str, role: Role, token_hash: str, actor: str, now: datetime) -> int: ...
+    def add(
+        self,
+        *,
+        user: str,
+        role: Role,
+        token_hash: str,
+        actor: str,
+        now: datetime,
+        emails: Sequence[str] = (),
+        projects: Sequence[str] = (),
+        environments: Sequence[str] = (),
+    ) -> int: ...
     def find(self, token_hash: str) -> tuple[int, str, Role] | None:
         """(id, user, role) of an unrevoked token."""
+
+    def grant(self, token_hash: str) -> TokenGrant | None:
+        """Everything an unrevoked token grants."""
+
+    def get(self, token_id: int) -> TokenGrant | None:
+        """An unrevoked token by id."""
+
+    def users_by_email(self) -> dict[str, frozenset[str]]:
+        """Lower-cased email -> the users whose tokens (revoked or not) name it."""
+
+    def emails_of(self, user: str) -> frozenset[str]:
+        """Every email (lower-cased) the tokens of ``user`` name, revoked or not."""
+
+    def global_admins(self) -> int:
+        """How many unrevoked admin tokens hold everywhere (unscoped); locks them until commit,
+        so call it before reading anything else in the transaction."""
 
     def count(self) -> int: ...
     def list(self) -> Sequence[dict[str, Any]]: ...
     def revoke(self, token_id: int, now: datetime) -> bool: ...
+
+
+class SessionRepo(Protocol):
+    """Dashboard sessions, known by the SHA-256 of their id; each belongs to one token."""
+
+    def add(self, *, id_hash: str, token_id: int, now: datetime, expires_at: datetime) -> None: ...
+    def token_hash(self, id_hash: str, now: datetime) -> str | None:
+        """The hash of the token behind a live session (not revoked, not expired, its token
+        not revoked); None otherwise."""
+        ...
+
+    def revoke(self, id_hash: str, now: datetime) -> int | None:
+        """End a live session; its token's id, or None when there was none to end."""
+        ...
+
+    def revoke_for_token(self, token_id: int, now: datetime) -> int:
+        """End every live session of a token; how many were ended."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ServerFreeze:
+    """A freeze an operator put on an environment from the server (``shipyard freeze add``)."""
+
+    id: int
+    project: str
+    environment: str
+    start: datetime
+    end: datetime
+    reason: str
+    created_by: str
+    ended_at: datetime | None = None
+    ended_by: str | None = None
+
+
+class FlagRequestState(StrEnum):
+    PENDING = "pending"
+    APPLIED = "applied"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class FlagRequest:
+    """A flag change in a protected environment, waiting for approval (Unleash's change request)."""
+
+    id: int
+    project: str
+    environment: str
+    key: str
+    kind: str  # the flag event it becomes when applied
+    before: dict[str, Any] | None  # the definition it was asked against (None: a new flag)
+    after: dict[str, Any]
+    state: FlagRequestState
+    approvals: tuple[str, ...]
+    requested_by: str
+    requested_at: datetime
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+
+
+class FlagRequestRepo(Protocol):
+    def add(
+        self,
+        project: Project,
+        environment: str,
+        key: str,
+        *,
+        kind: str,
+        before: dict[str, Any] | None,
+        after: dict[str, Any],
+        by: str,
+        now: datetime,
+    ) -> FlagRequest: ...
+    def lock(self, request_id: int) -> FlagRequest | None:
+        """The request, row-locked until commit."""
+
+    def save(self, r: FlagRequest) -> None:
+        """Store state, approvals and decision."""
+
+    def list(
+        self, project: Project, environment: str, *, pending_only: bool = True
+    ) -> Sequence[FlagRequest]: ...
+
+
+class FreezeRepo(Protocol):
+    def add(
+        self,
+        project: Project,
+        environment: str,
+        *,
+        start: datetime,
+        end: datetime,
+        reason: str,
+        by: str,
+        now: datetime,
+    ) -> ServerFreeze: ...
+    def get(self, freeze_id: int) -> ServerFreeze | None: ...
+    def end(self, freeze_id: int, *, by: str, now: datetime) -> ServerFreeze | None:
+        """End a freeze now (its end moves to ``now``); None when unknown or already over."""
+
+    def list(
+        self, project: Project | None = None, environment: str | None = None
+    ) -> Sequence[ServerFreeze]:
+        """Freezes, newest first; ``environment`` only with ``project``."""
 
 
 class EventLog(Protocol):
@@ -128,6 +274,15 @@ class EventLog(Protocol):
 
     def kinds(self, *, project: str | None = None, limit: int = 200) -> Sequence[str]:
         """The distinct kinds recorded (in ``project``), sorted, at most ``limit`` of them."""
+
+
+class AuditLog(Protocol):
+    """The sealed chains of the audit log: their heads, and a walk that checks every seal."""
+
+    def heads(self) -> Sequence[Head]: ...
+    def verify(self, *, chains: Sequence[str] | None, anchor: str | None) -> AuditReport:
+        """Check ``chains`` (None: every chain) and that one of them reaches ``anchor``."""
+        ...
 
 
 class JobQueue(Protocol):
@@ -202,12 +357,16 @@ class UnitOfWork(Protocol):
     projects: ProjectRepo
     releases: ReleaseRepo
     tokens: TokenRepo
+    sessions: SessionRepo
     events: EventLog
+    audit: AuditLog
     jobs: JobQueue
     deployments: DeploymentRepo
     flags: FlagRepo
     rollouts: RolloutRepo
     cohorts: CohortMetricsRepo
+    freezes: FreezeRepo
+    flag_requests: FlagRequestRepo
 
     def __enter__(self) -> Self: ...
     def __exit__(

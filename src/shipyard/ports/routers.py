@@ -1,15 +1,18 @@
 """The traffic-router port: move live traffic between the stable and the canary version.
 
-A router never decides how much traffic to move (the rollout engine does); it applies a plan,
-reports what is live and counts what it served, per version.
+A router never decides how much traffic to move (the rollout engine does); it applies a plan
+and reports what is live, read back from the proxy. What it counted per version is the metrics
+side's (``ports.metrics.RouterCounters``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import ClassVar, Protocol
+
+from shipyard.ports.metrics import Counters as Counters  # moved there; old imports keep working
 
 
 class Capability(StrEnum):
@@ -54,34 +57,20 @@ class RoutePlan:
     mirror_percent: float = 0.0  # copies of stable traffic sent to the canary, answers dropped
 
 
-@dataclass(frozen=True, slots=True)
-class Counters:
-    """Cumulative counters for one version since the router started (deltas are the caller's)."""
-
-    requests: int
-    errors_5xx: int
-    response_time_ms_avg: float = 0.0
-    extra: dict[str, float] = field(default_factory=dict)
-    # cumulative latency histogram, Prometheus-style: upper bound in seconds (``inf`` last) ->
-    # requests that took at most that long; empty when the router cannot measure latencies
-    latency_buckets: dict[float, float] = field(default_factory=dict)
-
-
 class TrafficRouter(Protocol):
     kind: ClassVar[str]
     capabilities: ClassVar[frozenset[Capability]]
 
     def ensure(self, route: RouteRef) -> None:
-        """Start (or adopt after a restart) the proxy for this environment; idempotent."""
+        """Start (or adopt after a restart) the proxy for this environment; idempotent.
+
+        A proxy that died comes back with the last plan it was given (supervision calls this)."""
 
     def apply(self, route: RouteRef, plan: RoutePlan) -> None:
         """Make the plan live without dropping requests; idempotent."""
 
     def observe(self, route: RouteRef) -> RoutePlan:
         """What is live now, read back from the proxy itself."""
-
-    def counters(self, route: RouteRef) -> dict[str, Counters]:
-        """Per candidate name."""
 
     def stop(self, route: RouteRef) -> None: ...
 

@@ -35,7 +35,7 @@ def register_artifact(
     uri: str | None = None,
 ) -> Candidate:
     """Attach an externally built artifact; the candidate becomes deployable with its first one."""
-    actor.require(Action.RELEASE)
+    actor.require(Action.RELEASE, project=project_name)
     if not DIGEST.match(digest):
         raise InvalidError(f"digest {digest!r} must look like sha256:<64 lower-case hex digits>")
     if not name.strip() or len(name) > 255:

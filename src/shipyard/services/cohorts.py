@@ -97,7 +97,7 @@ def report(
     environment does not have are ignored, so the table stays bounded. A bad batch is refused
     whole, naming the field, and nothing is counted.
     """
-    actor.require(Action.REPORT)
+    actor.require(Action.REPORT, project=project, environment=environment)
     if not isinstance(batch_id, str) or not _BATCH.match(batch_id):
         raise _bad("batch_id", "must be 8-100 characters: letters, digits, . _ : -")
     counts = parse_counts(flags)

@@ -11,7 +11,7 @@ from shipyard.ports.artifacts import ArtifactStore
 from shipyard.ports.builds import Builder
 from shipyard.ports.clock import Clock
 from shipyard.ports.git import GitRepository
-from shipyard.ports.metrics import MetricProvider
+from shipyard.ports.metrics import MetricProvider, RouterCounters
 from shipyard.ports.repositories import UnitOfWork
 from shipyard.ports.routers import MissingBinary, TrafficRouter
 from shipyard.ports.targets import DeployTarget
@@ -28,6 +28,7 @@ class Services:
     targets: Callable[[str], DeployTarget]  # target kind ("local", "command") -> target
     state_dir: Path  # where targets keep per-environment state
     routers: Callable[[str], TrafficRouter]  # router kind ("haproxy") -> router
+    counters: Callable[[str], RouterCounters]  # router kind -> what its proxy counted
     # a candidate's `prometheus:` settings (None: the server's default) -> provider
     metrics: Callable[[Mapping[str, Any] | None], MetricProvider]
     # router kind -> the program it needs and this server lacks (None: nothing missing)

@@ -20,7 +20,7 @@ from shipyard.domain.deployments import (
     DeploymentState,
     FreezeOverride,
 )
-from shipyard.domain.environments import environment_named
+from shipyard.domain.environments import EnvironmentRules, environment_named
 from shipyard.domain.freezes import active_freeze, next_unfrozen
 from shipyard.domain.gates import (
     GateContext,
@@ -34,12 +34,15 @@ from shipyard.domain.releases import Candidate, Project
 from shipyard.domain.rollouts import PolicySpec, RouteIntent
 from shipyard.errors import ErrorCode, NotFoundError, RefusedError, ShipyardError
 from shipyard.ports.repositories import UnitOfWork
+from shipyard.ports.routers import RoutePlan
 from shipyard.ports.targets import ArtifactFile, DeploySpec, Instance
 from shipyard.services.context import Services
 from shipyard.services.flags import routed_flag
+from shipyard.services.identities import author_users
+from shipyard.services.live_policy import live_rules, mainline_rules
 from shipyard.services.project_config import EnvironmentSpec, environment_specs, rollout_policy
 from shipyard.services.releases import get_project
-from shipyard.services.traffic import apply_route, begin, drain
+from shipyard.services.traffic import abort_rollout_of, apply_route, begin, drain, observe_route
 
 DEPLOY_JOB = "deploy"
 AUTO = "shipyard"  # the actor of automatic promotions
@@ -56,6 +59,7 @@ class Placement:
     pending: Sequence[Deployment]
     frozen_until: str | None
     instances: Sequence[Instance] = ()
+    routing: RoutePlan | None = None  # read back from the environment's router now
 
 
 def _candidate(uow: UnitOfWork, project: Project, name: str) -> Candidate:
@@ -66,7 +70,8 @@ def _candidate(uow: UnitOfWork, project: Project, name: str) -> Candidate:
 
 
 def _spec(candidate: Candidate, environment: str) -> EnvironmentSpec:
-    """Environments come from the candidate's own shipyard.yaml: config is part of the release."""
+    """Environments come from the candidate's own shipyard.yaml: config is part of the release
+    (the gates then read approval rules, freezes and protection live: ``live_rules``)."""
     specs = environment_specs(candidate.config_text)
     rules = environment_named([s.rules for s in specs], environment)
     return next(s for s in specs if s.rules.name == rules.name)
@@ -89,9 +94,15 @@ def _current(history: Sequence[Deployment], environment: str) -> Deployment | No
 
 
 def _barred(
-    svc: Services, uow: UnitOfWork, project: Project, candidate: Candidate, env: EnvironmentSpec
+    svc: Services,
+    uow: UnitOfWork,
+    project: Project,
+    candidate: Candidate,
+    env: EnvironmentRules,
+    requested_by: str,
 ) -> dict[str, str]:
-    """Who may not approve: who cut or picked the candidate and the authors it brings in."""
+    """Who may not approve: who asked for the deployment, who cut or picked the candidate and the
+    authors it brings in. The requester is barred whatever their roles (an admin included)."""
     release = uow.releases.get_release_by_id(candidate.release_id)
     pickers = [
         c.created_by
@@ -99,14 +110,17 @@ def _barred(
         if c.picks and c.number <= candidate.number
     ]
     authors: set[str] = set()
-    rule = env.rules.approval
+    rule = env.approval
     if rule is not None and not rule.allow_authors:
-        current = _current(uow.deployments.history(project, env.rules.name), env.rules.name)
+        current = _current(uow.deployments.history(project, env.name), env.name)
         since = _candidate(uow, project, current.candidate).sha if current else None
-        for c in svc.git(project.source).log(candidate.sha, since)[:5000]:
-            authors.update((c.author_name, c.author_email))
+        authors = author_users(uow, svc.git(project.source).authors(candidate.sha, since))
     return barred_users(
-        candidate.name, cut_by=release.created_by, picked_by=pickers, authors=sorted(authors)
+        candidate.name,
+        cut_by=release.created_by,
+        picked_by=pickers,
+        authors=sorted(authors),
+        requested_by=requested_by,
     )
 
 
@@ -118,7 +132,7 @@ def _gates(
     candidate: Candidate,
     now: datetime,
 ) -> GateVerdict:
-    spec = _spec(candidate, d.environment)
+    rules = live_rules(svc, uow, project, _spec(candidate, d.environment).rules, now)
     history = uow.deployments.history(project)
     ctx = GateContext(
         candidate=d.candidate,
@@ -126,10 +140,12 @@ def _gates(
         mode=d.mode,
         succeeded_in=_succeeded_in(history, d.candidate),
         approvals=tuple(uow.deployments.approvals(d.id)) if d.id else (),
-        barred=_barred(svc, uow, project, candidate, spec) if spec.rules.approval else {},
+        barred=(
+            _barred(svc, uow, project, candidate, rules, d.requested_by) if rules.approval else {}
+        ),
         override=d.override_freeze,
     )
-    return evaluate_gates(spec.rules, ctx, now)
+    return evaluate_gates(rules, ctx, now)
 
 
 def _advance(
@@ -258,7 +274,7 @@ def deploy(
 
     ``policy`` picks a release policy of the candidate's shipyard.yaml instead of the
     environment's (a ``hotfix`` policy with shorter steps, say)."""
-    actor.require(Action.DEPLOY)
+    actor.require(Action.DEPLOY, project=project_name, environment=environment)
     override = FreezeOverride(reason=reason, requested_by=actor.user) if override_freeze else None
     with svc.uow() as uow:
         project = get_project(uow, project_name)
@@ -289,6 +305,7 @@ def decide(
     actor.require(Action.APPROVE)
     with svc.uow() as uow:
         d = uow.deployments.lock(deployment_id)
+        actor.require(Action.APPROVE, project=d.project, environment=d.environment)
         project = get_project(uow, d.project)
         candidate = _candidate(uow, project, d.candidate)
         if d.state not in (DeploymentState.PENDING, DeploymentState.AWAITING_APPROVAL):
@@ -297,17 +314,17 @@ def decide(
                 code=ErrorCode.INVALID_TRANSITION,
             )
         now = svc.clock.now()
-        spec = _spec(candidate, d.environment)
+        rules = live_rules(svc, uow, project, _spec(candidate, d.environment).rules, now)
         roles = frozenset({actor.role.value})
         if approve and d.override_freeze is not None and not d.override_freeze.confirmed:
             d = dm.transition(d, dm.OverrideConfirmed(by=actor.user, roles=roles), now)
             uow.deployments.save(d)
-        if spec.rules.approval is not None:
+        if rules.approval is not None:
             check_can_approve(
-                spec.rules.approval,
+                rules.approval,
                 user=actor.user,
                 roles=roles,
-                barred_users=_barred(svc, uow, project, candidate, spec),
+                barred_users=_barred(svc, uow, project, candidate, rules, d.requested_by),
                 candidate=d.candidate,
                 environment=d.environment,
                 decision=Decision.APPROVE if approve else Decision.REJECT,
@@ -345,6 +362,16 @@ def decide(
 def _cancel(
     uow: UnitOfWork, project: Project, d: Deployment, *, by: str, reason: str, now: datetime
 ) -> None:
+    """Cancel a waiting deployment, or stop a running one.
+
+    A running deployment whose rollout still steers traffic is not canceled under it: its
+    rollout aborts in this transaction, and the rollout's ending ends the deployment. Until
+    then the environment stays busy, so what comes next (the rollback itself) waits for the
+    traffic to be back on stable instead of racing the abort for the router."""
+    if d.state is DeploymentState.RUNNING and abort_rollout_of(
+        uow, d, by=by, reason=reason, now=now
+    ):
+        return
     canceled = dm.transition(d, dm.Canceled(by=by, reason=reason), now)
     uow.deployments.save(canceled)
     uow.events.append(
@@ -361,7 +388,7 @@ def rollback(
     svc: Services, actor: Actor, project_name: str, environment: str, *, reason: str = ""
 ) -> Deployment:
     """Redeploy the previous good candidate; cancels what is in flight first. Never rebuilds."""
-    actor.require(Action.DEPLOY)
+    actor.require(Action.DEPLOY, project=project_name, environment=environment)
     with svc.uow() as uow:
         project = get_project(uow, project_name)
         history = uow.deployments.history(project, environment)
@@ -394,7 +421,7 @@ def veto(
     svc: Services, actor: Actor, project_name: str, candidate_name: str, *, reason: str = ""
 ) -> None:
     """Mark a candidate bad: never deployed, promoted or rolled back to again."""
-    actor.require(Action.DEPLOY)
+    actor.require(Action.DEPLOY, project=project_name)
     with svc.uow() as uow:
         project = get_project(uow, project_name)
         candidate = _candidate(uow, project, candidate_name)
@@ -509,6 +536,8 @@ class _Prepared:
 
 def _prepare(svc: Services, uow: UnitOfWork, d: Deployment) -> _Prepared:
     env, deploy_spec, candidate = deploy_spec_for(svc, uow, d)
+    if env.router_kind is not None:  # a router that cannot run here fails the deployment now
+        svc.routers(env.router_kind)
     policy = None
     if d.mode is not DeploymentMode.ROLLBACK:  # a rollback restores at once, no policy
         policy = rollout_policy(candidate.config_text, d.environment, d.policy)
@@ -544,17 +573,18 @@ def run_deployment(svc: Services, job_id: int, deployment_id: int, owner: str) -
         d = uow.deployments.get(deployment_id)
         prepared: _Prepared | None = None
         failure = ""
+        code = ""
         if d.state is DeploymentState.RUNNING:
             try:
                 prepared = _prepare(svc, uow, d)
             except ShipyardError as exc:
-                failure = exc.message
+                failure, code = exc.message, exc.code.value
     log = ""
     if prepared is not None:
         try:
             log = _execute(svc, d, prepared)
         except ShipyardError as exc:
-            failure = exc.message
+            failure, code = exc.message, exc.code.value
     with svc.uow() as uow:
         now = svc.clock.now()
         d = uow.deployments.lock(deployment_id)
@@ -569,7 +599,7 @@ def run_deployment(svc: Services, job_id: int, deployment_id: int, owner: str) -
             uow.commit()
             return d
         done = complete_deployment(
-            svc, uow, deployment_id, failure=failure or None, log=log, now=now
+            svc, uow, deployment_id, failure=failure or None, log=log, now=now, code=code
         )
         uow.commit()
     return done
@@ -583,15 +613,17 @@ def complete_deployment(
     failure: str | None,
     log: str,
     now: datetime,
+    code: str = "",
 ) -> Deployment:
     """Record a running deployment's outcome, and what follows a success (in the caller's
-    transaction): the replaced deployment of a rollback, the automatic promotions."""
+    transaction): the replaced deployment of a rollback, the automatic promotions. ``code`` is
+    the failure's ``ErrorCode`` value, kept so clients can tell why it failed."""
     d = uow.deployments.lock(deployment_id)
     if d.state is not DeploymentState.RUNNING:
         return d
     project = get_project(uow, d.project)
     before = _current(uow.deployments.history(project, d.environment), d.environment)
-    done = dm.transition(d, dm.Failed(failure) if failure else dm.Succeeded(), now)
+    done = dm.transition(d, dm.Failed(failure, code) if failure else dm.Succeeded(), now)
     uow.deployments.save(done)
     uow.deployments.append_log(done.id, log)
     uow.events.append(
@@ -659,19 +691,21 @@ def history(
 def status(svc: Services, actor: Actor, project_name: str) -> tuple[list[str], list[Placement]]:
     """The environment matrix: what runs where since when, and what is pending there."""
     actor.require(Action.READ)
+    now = svc.clock.now()
     with svc.uow() as uow:
         project = get_project(uow, project_name)
         history_all = uow.deployments.history(project)
-        latest = _latest_config(uow, project)
-    specs = environment_specs(latest)
-    now = svc.clock.now()
+        specs = environment_specs(_latest_config(uow, project))
+        mainline = mainline_rules(svc, project)
+        live = {s.rules.name: live_rules(svc, uow, project, s.rules, now, mainline) for s in specs}
     rows = []
     for spec in specs:
         name = spec.rules.name
         current = _current(history_all, name)
         pending = [d for d in history_all if d.environment == name and d.active]
-        freeze = spec.rules.freezes and active_freeze(spec.rules.freezes, now)
-        until = next_unfrozen(spec.rules.freezes, now) if freeze else None
+        freezes = live[name].freezes
+        freeze = freezes and active_freeze(freezes, now)
+        until = next_unfrozen(freezes, now) if freeze else None
         rows.append(
             Placement(
                 environment=name,
@@ -681,6 +715,7 @@ def status(svc: Services, actor: Actor, project_name: str) -> tuple[list[str], l
                 pending=pending,
                 frozen_until=(until.isoformat() if until else "indefinitely") if freeze else None,
                 instances=_instances(svc, spec, project.name),
+                routing=observe_route(svc, project.name, spec)[0],
             )
         )
     return [s.rules.name for s in specs], rows

@@ -18,21 +18,29 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from shipyard.domain.auth import Action, Actor
+from shipyard.domain.environments import EnvironmentRules
 from shipyard.domain.flags import PPM, compile_state, rollout_ppm
 from shipyard.domain.flags.constraints import OPERATORS
 from shipyard.domain.flags.strategies import STRATEGIES
+from shipyard.domain.freezes import active_freeze
 from shipyard.domain.releases import Project
 from shipyard.errors import (
     ConflictError,
+    ErrorCode,
     InvalidError,
     NotFoundError,
     RefusedError,
     ShipyardError,
 )
-from shipyard.ports.repositories import FlagChangeRecord, FlagRecord, UnitOfWork
+from shipyard.ports.repositories import FlagChangeRecord, FlagRecord, FlagRequest, UnitOfWork
 from shipyard.services.config_check import check_declared
 from shipyard.services.context import Services
+from shipyard.services.live_policy import environment_now
 from shipyard.services.releases import get_project
+
+KILLED = "flag.killed"  # the kill switch: the one change a protected environment takes at once
+SEGMENTS_UPDATED = "flag.segments_updated"
+SEGMENTS = "segments"  # the key of a segments change request's before / after
 
 STATE_VERSION = 2
 RESERVED_KEYS = frozenset({"state", "stream"})  # GET .../flags/state and .../flags/stream
@@ -403,11 +411,101 @@ def _apply(
     before: FlagRecord | None,
     raw: Mapping[str, Any],
     kind: str,
-) -> FlagRecord:
-    """Check, store, record and commit: the one path every human flag change goes through."""
-    flag = _write(uow, actor.user, project, environment, key, before, raw, kind, svc.clock.now())
+) -> FlagRecord | FlagRequest:
+    """Check, store, record and commit: the one path every human flag change goes through.
+
+    In a protected environment the change waits for a second person instead (a FlagRequest),
+    and a freeze refuses it; only the kill switch goes through at once, audited as such."""
+    now = svc.clock.now()
+    rules = environment_now(svc, uow, project, environment, now)
+    extra: dict[str, Any] = {}
+    if rules is not None and rules.protected:
+        if kind != KILLED:
+            return _propose(uow, actor, project, rules, key, before, raw, kind, now)
+        extra = {"emergency": True, "approval": "skipped: kill switch"}
+    flag = _write(uow, actor.user, project, environment, key, before, raw, kind, now, extra)
     uow.commit()
     return flag
+
+
+def _propose(
+    uow: UnitOfWork,
+    actor: Actor,
+    project: Project,
+    rules: EnvironmentRules,
+    key: str,
+    before: FlagRecord | None,
+    raw: Mapping[str, Any],
+    kind: str,
+    now: datetime,
+) -> FlagRecord | FlagRequest:
+    """Record a change of a protected environment's flag for a second person to approve."""
+    check_not_frozen(rules, now)
+    environment = rules.name
+    definition = normalize(
+        raw,
+        key=key,
+        project=project.name,
+        others=_others(uow, project, environment),
+        segments=uow.flags.segments(project, environment),
+    )
+    if before is not None and before.definition == definition:
+        return before
+    old = dict(before.definition) if before else None
+    return _record_request(uow, actor, project, environment, key, old, definition, kind, now)
+
+
+def _record_request(
+    uow: UnitOfWork,
+    actor: Actor,
+    project: Project,
+    environment: str,
+    key: str,
+    before: dict[str, Any] | None,
+    after: dict[str, Any],
+    kind: str,
+    now: datetime,
+) -> FlagRequest:
+    request = uow.flag_requests.add(
+        project, environment, key, kind=kind, before=before, after=after, by=actor.user, now=now
+    )
+    uow.events.append(
+        actor=actor.user,
+        kind="flag.change_requested",
+        subject=f"flag {environment}/{key}" if key else f"segments {environment}",
+        project=project.name,
+        now=now,
+        payload={"request": request.id, "key": key, "kind": kind, "before": before, "after": after},
+    )
+    uow.commit()
+    return request
+
+
+def write_change(
+    uow: UnitOfWork,
+    actor: str,
+    project: Project,
+    environment: str,
+    key: str,
+    before: FlagRecord | None,
+    raw: Mapping[str, Any],
+    kind: str,
+    now: datetime,
+    extra: Mapping[str, Any] | None = None,
+) -> FlagRecord:
+    """Apply an approved change in the caller's transaction (flag_requests)."""
+    return _write(uow, actor, project, environment, key, before, raw, kind, now, extra)
+
+
+def check_not_frozen(rules: EnvironmentRules, now: datetime) -> None:
+    """Refuse a flag change of a frozen protected environment (the kill switch still works)."""
+    freeze = active_freeze(rules.freezes, now) if rules.freezes else None
+    if freeze is not None:
+        raise RefusedError(
+            f"{rules.name} is {freeze.describe()}",
+            code=ErrorCode.FROZEN,
+            hint="the kill switch (flag kill) still turns a flag off",
+        )
 
 
 def _write(
@@ -420,8 +518,10 @@ def _write(
     raw: Mapping[str, Any],
     kind: str,
     now: datetime,
+    extra: Mapping[str, Any] | None = None,
 ) -> FlagRecord:
-    """Check, store and record a change in the caller's transaction (it commits)."""
+    """Check, store and record a change in the caller's transaction (it commits); ``extra`` adds
+    to the event's payload (an approval, an emergency)."""
     definition = normalize(
         raw,
         key=key,
@@ -457,7 +557,8 @@ def _write(
             "revision": revision,
             "before": old,
             "after": definition,
-        },
+        }
+        | dict(extra or {}),
     )
     return flag
 
@@ -475,10 +576,10 @@ def create_flag(
     stickiness: str = "default",
     group_id: str | None = None,
     definition: Mapping[str, Any] | None = None,
-) -> FlagRecord:
+) -> FlagRecord | FlagRequest:
     """A new flag, off by default. With ``rollout`` it gets a flexibleRollout strategy; without,
     a ``default`` strategy (on for everyone once enabled). ``definition`` replaces both."""
-    actor.require(Action.DEPLOY)
+    actor.require(Action.DEPLOY, project=project, environment=environment)
     _check_environment(environment)
     _check_key(key)
     with svc.uow() as uow:
@@ -515,9 +616,9 @@ def set_flag(
     definition: Mapping[str, Any] | None = None,
     enabled: bool | None = None,
     description: str | None = None,
-) -> FlagRecord:
+) -> FlagRecord | FlagRequest:
     """Replace the definition (Unleash feature JSON), and/or switch the flag on or off."""
-    actor.require(Action.DEPLOY)
+    actor.require(Action.DEPLOY, project=project, environment=environment)
     with svc.uow() as uow:
         proj = get_project(uow, project)
         uow.flags.lock(proj, environment, svc.clock.now())
@@ -546,12 +647,12 @@ def rollout(
     *,
     stickiness: str | None = None,
     group_id: str | None = None,
-) -> FlagRecord:
+) -> FlagRecord | FlagRequest:
     """Set the share of users who get the flag; sub-percent values (0.05) are exact to 1 ppm.
 
     It does not switch the flag on: a killed flag stays off until it is enabled again.
     """
-    actor.require(Action.DEPLOY)
+    actor.require(Action.DEPLOY, project=project, environment=environment)
     ppm = percent_to_ppm(percent)
     with svc.uow() as uow:
         proj = get_project(uow, project)
@@ -606,18 +707,23 @@ def follow_rollout(
 
 def kill(svc: Services, actor: Actor, project: str, environment: str, key: str) -> FlagRecord:
     """The kill switch: the flag is off for everyone at the next poll, whatever its strategies."""
-    actor.require(Action.DEPLOY)
+    actor.require(Action.DEPLOY, project=project, environment=environment)
     with svc.uow() as uow:
         proj = get_project(uow, project)
         uow.flags.lock(proj, environment, svc.clock.now())
         before = _get(uow, proj, environment, key)
         raw = {**before.definition, "enabled": False}
-        return _apply(svc, uow, actor, proj, environment, key, before, raw, "flag.killed")
+        flag = _apply(svc, uow, actor, proj, environment, key, before, raw, KILLED)
+        assert isinstance(flag, FlagRecord)  # the kill switch never waits
+        return flag
 
 
-def set_segments(svc: Services, actor: Actor, project: str, environment: str, segments: Any) -> int:
-    """Replace the environment's segments; returns the new revision (unchanged if identical)."""
-    actor.require(Action.DEPLOY)
+def set_segments(
+    svc: Services, actor: Actor, project: str, environment: str, segments: Any
+) -> int | FlagRequest:
+    """Replace the environment's segments; returns the new revision (unchanged if identical),
+    or the change request a protected environment makes wait for a second person."""
+    actor.require(Action.DEPLOY, project=project, environment=environment)
     _check_environment(environment)
     checked = check_segments(segments)
     with svc.uow() as uow:
@@ -625,42 +731,69 @@ def set_segments(svc: Services, actor: Actor, project: str, environment: str, se
     check_declared(svc, found, environment)
     with svc.uow() as uow:
         proj = get_project(uow, project)
-        uow.flags.lock(proj, environment, svc.clock.now())
-        if list(uow.flags.segments(proj, environment)) == checked:
-            return uow.flags.revision(proj, environment)
-        flags = {f.key: f.definition for f in uow.flags.list(proj, environment)}
-        ids = {s["id"] for s in checked}
-        for f in flags.values():
-            for i, s in enumerate(f.get("strategies") or ()):
-                for seg in s.get("segments") or ():
-                    if seg not in ids:
-                        raise _bad(
-                            "segments",
-                            f"segment {seg} is used by {f['name']}.strategies[{i}]",
-                        )
-        try:
-            compile_state({"version": STATE_VERSION, "features": [], "segments": checked})
-        except ShipyardError as exc:
-            raise _bad("segments", exc.message) from exc
         now = svc.clock.now()
-        revision = uow.flags.next_revision(proj, environment, now)
+        uow.flags.lock(proj, environment, now)
         before = list(uow.flags.segments(proj, environment))
-        uow.flags.set_segments(proj, environment, checked)
-        uow.events.append(
-            actor=actor.user,
-            kind="flag.segments_updated",
-            subject=f"segments {environment}",
-            project=proj.name,
-            now=now,
-            payload={
-                "environment": environment,
-                "revision": revision,
-                "before": before,
-                "after": checked,
-            },
-        )
+        if before == checked:
+            return uow.flags.revision(proj, environment)
+        _check_segments_fit(uow, proj, environment, checked)
+        rules = environment_now(svc, uow, proj, environment, now)
+        if rules is not None and rules.protected:
+            check_not_frozen(rules, now)
+            return _record_request(
+                uow, actor, proj, environment, "", {SEGMENTS: before}, {SEGMENTS: checked},
+                SEGMENTS_UPDATED, now,
+            )  # fmt: skip
+        revision = write_segments(uow, actor.user, proj, environment, checked, now)
         uow.commit()
         return revision
+
+
+def _check_segments_fit(
+    uow: UnitOfWork, project: Project, environment: str, checked: list[dict[str, Any]]
+) -> None:
+    """Every segment a flag uses is still there, and the state compiles."""
+    ids = {s["id"] for s in checked}
+    for f in (f.definition for f in uow.flags.list(project, environment)):
+        for i, s in enumerate(f.get("strategies") or ()):
+            for seg in s.get("segments") or ():
+                if seg not in ids:
+                    raise _bad("segments", f"segment {seg} is used by {f['name']}.strategies[{i}]")
+    try:
+        compile_state({"version": STATE_VERSION, "features": [], "segments": checked})
+    except ShipyardError as exc:
+        raise _bad("segments", exc.message) from exc
+
+
+def write_segments(
+    uow: UnitOfWork,
+    actor: str,
+    project: Project,
+    environment: str,
+    checked: list[dict[str, Any]],
+    now: datetime,
+    extra: Mapping[str, Any] | None = None,
+) -> int:
+    """Store and record new segments in the caller's transaction (it commits); the revision."""
+    _check_segments_fit(uow, project, environment, checked)
+    revision = uow.flags.next_revision(project, environment, now)
+    before = list(uow.flags.segments(project, environment))
+    uow.flags.set_segments(project, environment, checked)
+    uow.events.append(
+        actor=actor,
+        kind=SEGMENTS_UPDATED,
+        subject=f"segments {environment}",
+        project=project.name,
+        now=now,
+        payload={
+            "environment": environment,
+            "revision": revision,
+            "before": before,
+            "after": checked,
+        }
+        | dict(extra or {}),
+    )
+    return revision
 
 
 # --- reads ------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
@@ -10,10 +11,11 @@ from typing import Any
 from shipyard.analysis.checks import CheckSpec
 from shipyard.config.loader import load_config
 from shipyard.config.schema import Check, CronFreeze, Policy, ProjectConfig, RangeFreeze, Step
+from shipyard.domain import rollouts as ro
 from shipyard.domain.approvals import ApprovalRule
 from shipyard.domain.environments import EnvironmentRules, Requires
 from shipyard.domain.freezes import FreezeWindow, OneOffFreeze, RecurringFreeze
-from shipyard.domain.rollouts import PolicySpec, SegmentRule, StepSpec
+from shipyard.domain.rollouts import PolicySpec, SegmentRule
 from shipyard.domain.versions import Bump, Scheme
 from shipyard.errors import InvalidError
 
@@ -84,7 +86,7 @@ def _specs(text: str) -> tuple[EnvironmentSpec, ...]:
             requires = Requires(tuple(env.requires))
         else:
             requires = Requires(tuple(env.requires.any_of), env.requires.at_least)
-        approval = None
+        approval = ApprovalRule() if env.protected else None  # protected: a second person
         if env.approval is not None:
             a = env.approval
             approval = ApprovalRule(
@@ -103,6 +105,7 @@ def _specs(text: str) -> tuple[EnvironmentSpec, ...]:
             rollback_during_freeze=env.rollback_during_freeze,
             auto_promote=env.auto_promote,
             single_step=delivery == "single-step",
+            protected=env.protected,
         )
         router = env.router
         out.append(
@@ -144,6 +147,7 @@ def _check_spec(name: str, c: Check) -> CheckSpec:
         failure_limit=c.effective_failure_limit,
         interval_s=float(c.interval),
         dry_run=c.dry_run,
+        consecutive_error_limit=c.consecutive_error_limit,
     )
 
 
@@ -172,31 +176,50 @@ def _segment(step: Step) -> SegmentRule | None:
     return SegmentRule("path", value=m.path.prefix)
 
 
-def _step(cfg: ProjectConfig, name: str, i: int, step: Step) -> StepSpec:
-    kind = step.kind
-    if kind == "set_weight":
-        return StepSpec(kind, weight=step.set_weight)
-    if kind == "pause":
-        assert step.pause is not None
-        return StepSpec(kind, duration_s=step.pause.duration)
-    if kind == "analysis":
-        a = step.analysis
-        assert a is not None
-        return StepSpec(
-            kind,
-            duration_s=a.duration,
-            interval_s=a.interval,
-            checks=_checks(cfg, a.checks, f"{name}.steps[{i}]"),
-        )
-    if kind == "approval":
-        assert step.approval is not None
-        return StepSpec(
-            kind, required=step.approval.required, approvers=tuple(step.approval.approvers)
-        )
-    if kind == "segment":
-        return StepSpec(kind, segment=_segment(step))
+def _set_weight(cfg: ProjectConfig, where: str, step: Step) -> ro.Step:
+    assert step.set_weight is not None
+    return ro.SetWeight(step.set_weight)
+
+
+def _pause(cfg: ProjectConfig, where: str, step: Step) -> ro.Step:
+    assert step.pause is not None
+    return ro.Pause(step.pause.duration)
+
+
+def _analysis(cfg: ProjectConfig, where: str, step: Step) -> ro.Step:
+    a = step.analysis
+    assert a is not None
+    return ro.Analysis(_checks(cfg, a.checks, where), a.duration, a.interval)
+
+
+def _approval(cfg: ProjectConfig, where: str, step: Step) -> ro.Step:
+    assert step.approval is not None
+    return ro.Approval(step.approval.required, tuple(step.approval.approvers))
+
+
+def _segment_step(cfg: ProjectConfig, where: str, step: Step) -> ro.Step:
+    rule = _segment(step)
+    assert rule is not None
+    return ro.Segment(rule)
+
+
+def _mirror(cfg: ProjectConfig, where: str, step: Step) -> ro.Step:
     assert step.mirror is not None
-    return StepSpec(kind, mirror=step.mirror.percent)
+    return ro.Mirror(step.mirror.percent)
+
+
+_STEP_BUILDERS: dict[ro.StepKind, Callable[[ProjectConfig, str, Step], ro.Step]] = {
+    ro.StepKind.SET_WEIGHT: _set_weight,
+    ro.StepKind.PAUSE: _pause,
+    ro.StepKind.ANALYSIS: _analysis,
+    ro.StepKind.APPROVAL: _approval,
+    ro.StepKind.SEGMENT: _segment_step,
+    ro.StepKind.MIRROR: _mirror,
+}
+
+
+def _step(cfg: ProjectConfig, name: str, i: int, step: Step) -> ro.Step:
+    return _STEP_BUILDERS[ro.StepKind(step.kind)](cfg, f"{name}.steps[{i}]", step)
 
 
 def _policy(cfg: ProjectConfig, name: str, p: Policy) -> PolicySpec:
@@ -208,8 +231,18 @@ def _policy(cfg: ProjectConfig, name: str, p: Policy) -> PolicySpec:
             _checks(cfg, p.preview_checks, f"{name}.preview_checks"),
             keep_old_for_s=p.keep_old_for,
             auto_switch=p.auto_switch,
+            consecutive_error_limit=p.consecutive_error_limit,
+            on_error=ro.OnError(p.on_error),
         )
-    return PolicySpec(name, "canary", tuple(steps), router=p.router, flag=p.flag)
+    return PolicySpec(
+        name,
+        ro.Strategy.CANARY,
+        tuple(steps),
+        router=p.router,
+        flag=p.flag,
+        consecutive_error_limit=p.consecutive_error_limit,
+        on_error=ro.OnError(p.on_error),
+    )
 
 
 def policy_names(text: str) -> list[str]:

@@ -166,7 +166,7 @@ def cut_release(
     allow_missing_pick: bool = False,
 ) -> tuple[Release, Candidate]:
     """Cut ``release/<version>`` from a mainline commit and record candidate rc.1."""
-    actor.require(Action.RELEASE)
+    actor.require(Action.RELEASE, project=project_name)
     with svc.uow() as uow:
         project = get_project(uow, project_name)
         git = svc.git(project.source)
@@ -226,7 +226,7 @@ def pick(
 
     A conflict or an already-present commit is refused before anything moves.
     """
-    actor.require(Action.RELEASE)
+    actor.require(Action.RELEASE, project=project_name)
     with svc.uow() as uow:
         project = get_project(uow, project_name)
         release = get_release(uow, project, version)

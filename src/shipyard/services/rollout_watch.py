@@ -219,7 +219,7 @@ def watch(
         if r.active and not r.policy.flag_routed:  # its proxy only keeps one version at 100%
             try:
                 ref = route_ref(svc, r.project, r.environment, env)
-                live = svc.routers(env.router_kind).counters(ref)
+                live = svc.counters(env.router_kind).counters(ref)
             except ShipyardError:
                 live = {}
     return RolloutWatch(

@@ -7,13 +7,14 @@ and the rollout engine, so there is one way to build a route and one way to reco
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from shipyard.domain import rollouts as ro
 from shipyard.domain.deployments import Deployment
 from shipyard.domain.releases import Project
 from shipyard.domain.rollouts import Record, Rollout
-from shipyard.errors import AdapterError
+from shipyard.errors import ConflictError, NoInstanceError, ShipyardError
 from shipyard.ports.repositories import UnitOfWork
 from shipyard.ports.routers import Backend, RoutePlan, RouteRef, SegmentMatch
 from shipyard.ports.targets import DeploySpec
@@ -45,7 +46,7 @@ def plan_for(intent: ro.RouteIntent, addresses: Mapping[str, tuple[str, ...]]) -
     def backend(candidate: str) -> Backend:
         found = addresses.get(candidate, ())
         if not found:
-            raise AdapterError(f"{candidate} has no running instance to send traffic to")
+            raise NoInstanceError(f"{candidate} has no running instance to send traffic to")
         return Backend(candidate, found)
 
     stable = backend(intent.stable) if intent.stable is not None else None
@@ -90,6 +91,20 @@ def apply_route(
     router.ensure(ref)
     router.apply(ref, plan)
     return plan
+
+
+def observe_route(
+    svc: Services, project: str, spec: EnvironmentSpec
+) -> tuple[RoutePlan | None, str]:
+    """What the environment's router serves now, read back from the router itself (not from the
+    saved rollout): (plan, "") or (None, why not) when it has none or cannot tell."""
+    if spec.router_kind is None or spec.router_port is None:
+        return None, ""
+    try:
+        ref = route_ref(svc, project, spec.rules.name, spec)
+        return svc.routers(spec.router_kind).observe(ref), ""
+    except ShipyardError as exc:
+        return None, exc.message
 
 
 def drain(svc: Services, spec: EnvironmentSpec) -> None:
@@ -149,7 +164,46 @@ def begin(
         requested_by=d.requested_by,
         created_at=now,
     )
+    _take_over_warm_colour(uow, project, d, now)
     started = ro.start(r, now)
     saved = uow.rollouts.add(project, started.rollout, now)
     record(uow, saved, started.records, now)
     return saved
+
+
+def _take_over_warm_colour(uow: UnitOfWork, project: Project, d: Deployment, now: datetime) -> None:
+    """A promoted blue-green rollout keeps its old colour warm until ``retire_at``. When the new
+    deployment brings that very candidate back, the old rollout must not stop it later: its
+    retirement is handed over (recorded), and the candidate lives on as the new canary."""
+    old = uow.rollouts.latest(project, d.environment)
+    if old is None or old.phase is not ro.Phase.PROMOTED or old.old_retired:
+        return
+    if old.stable != d.candidate:
+        return  # it retires a version this deployment does not use, on time
+    done = replace(old, old_retired=True, due_at=None, retire_at=None)
+    saved = uow.rollouts.save(done, now)
+    if saved is None:
+        raise ConflictError("the previous rollout changed meanwhile; try again")
+    why = f"{old.stable} kept: deployment {d.id} brings it back"
+    record(uow, saved, (ro.Record(ro.RecordKind.RETIRED, old.step, ENGINE_ACTOR, why),), now)
+
+
+def abort_rollout_of(
+    uow: UnitOfWork, d: Deployment, *, by: str, reason: str, now: datetime
+) -> bool:
+    """Abort the rollout that holds running deployment ``d``, in the caller's transaction;
+    False when no rollout steers it (the caller cancels the deployment itself). A rollout
+    already promoting or aborting is left to end: its ending ends the deployment."""
+    r = uow.rollouts.for_deployment(d.id)
+    if r is None or r.phase not in ro.ACTIVE_PHASES:
+        return False
+    if r.phase in (ro.Phase.PROMOTING, ro.Phase.ABORTING):
+        return True
+    if not ro.faults.can_abort(r):
+        return False
+    decided = ro.abort(r, user=by, now=now, reason=reason)
+    saved = uow.rollouts.save(replace(decided.rollout, due_at=now), now)
+    if saved is None:
+        raise ConflictError("the rollout changed meanwhile; try again")
+    record(uow, saved, decided.records, now)
+    return True

@@ -7,7 +7,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -41,10 +41,64 @@ def alembic_config(engine: Engine) -> Config:
     return cfg
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision; safe to call on every start."""
-    command.upgrade(alembic_config(engine), "head")
+def migrate(engine: Engine, audit_key: bytes | None = None) -> None:
+    """Bring the schema to the newest revision; safe to call on every start.
+
+    ``audit_key`` seals an audit log written before the chain existed (migration 0008)."""
+    cfg = alembic_config(engine)
+    cfg.attributes["audit_key"] = audit_key
+    command.upgrade(cfg, "head")
 
 
-def session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+# What the server's role may do to the tables it does not own: everything but rewriting history.
+_AUDIT = ("events", "rollout_records", "flag_changes")
+
+
+def runtime_role(url: str) -> str:
+    role = make_url(url).username
+    if not role:
+        raise ValueError("the server's database URL names no user (the role to grant)")
+    return role
+
+
+def grant_runtime(owner: Engine, role: str) -> None:
+    """As the tables' owner, let ``role`` run the server: read and write its tables, but only
+    read and append the audit tables, and move the chain heads forward (never delete them).
+
+    Run after every migration, so tables a later migration adds are granted too."""
+    if owner.dialect.name != "postgresql":
+        return
+    with owner.begin() as conn:
+        who = owner.dialect.identifier_preparer.quote(role)
+        if conn.execute(text("SELECT current_user")).scalar_one() == role:
+            return  # one role for both: nothing to grant (the server warns)
+        schema = owner.dialect.identifier_preparer.quote(
+            conn.execute(text("SELECT current_schema()")).scalar_one()
+        )
+        audit = ", ".join(_AUDIT)
+        for statement in (
+            f"GRANT USAGE ON SCHEMA {schema} TO {who}",
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {who}",
+            f"REVOKE UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON {audit} FROM {who}",
+            f"REVOKE DELETE, TRUNCATE, REFERENCES, TRIGGER ON audit_chains FROM {who}",
+            f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON alembic_version FROM {who}",
+            f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {schema} TO {who}",
+        ):
+            conn.execute(text(statement))
+
+
+def owns_audit_tables(engine: Engine) -> bool:
+    """On PostgreSQL, whether the connected role owns ``events`` (and so can drop its guards)."""
+    if engine.dialect.name != "postgresql":
+        return False
+    with engine.connect() as conn:
+        owner = conn.execute(
+            text("SELECT tableowner FROM pg_tables WHERE tablename = 'events'")
+        ).scalar()
+        return bool(owner == conn.execute(text("SELECT current_user")).scalar_one())
+
+
+def session_factory(engine: Engine, audit_key: bytes | None = None) -> sessionmaker[Session]:
+    """Sessions that seal audit rows with ``audit_key`` (without one: a key of this process)."""
+    info = {} if audit_key is None else {"audit_key": audit_key}
+    return sessionmaker(engine, expire_on_commit=False, info=info)

@@ -48,6 +48,7 @@ def _deployment(row: DeploymentRow, project: str) -> Deployment:
         waiting_for=tuple(row.waiting_for.get("items", [])),
         outcome=row.outcome,
         policy=row.policy,
+        failure_code=row.failure_code or "",
     )
 
 
@@ -59,6 +60,7 @@ def _write(row: DeploymentRow, d: Deployment) -> None:
     row.reason = d.reason
     row.outcome = d.outcome
     row.policy = d.policy
+    row.failure_code = d.failure_code
     row.waiting_for = {"items": list(d.waiting_for)}
     o = d.override_freeze
     row.override_reason = o.reason if o else None

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from shipyard.domain.releases import Project
 from shipyard.ports.repositories import FlagChangeRecord, FlagRecord
+from shipyard.store.audit import AuditTrail
 from shipyard.store.tables import FlagChangeRow, FlagEnvironmentRow, FlagRow
 
 
@@ -32,8 +33,9 @@ def _flag(project: Project, env: FlagEnvironmentRow, row: FlagRow) -> FlagRecord
 
 
 class SqlFlags:
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, trail: AuditTrail) -> None:
         self._s = session
+        self._trail = trail
 
     def _env(self, project: Project, environment: str) -> FlagEnvironmentRow | None:
         return self._s.scalar(
@@ -165,18 +167,16 @@ class SqlFlags:
         before: dict[str, Any] | None,
         after: dict[str, Any] | None,
     ) -> None:
-        self._s.add(
-            FlagChangeRow(
-                flag_id=flag.id,
-                revision=revision,
-                kind=kind,
-                actor=actor,
-                at=now,
-                before=copy.deepcopy(before),
-                after=copy.deepcopy(after),
-            )
-        )
-        self._s.flush()
+        values = {
+            "flag_id": flag.id,
+            "revision": revision,
+            "kind": kind,
+            "actor": actor,
+            "at": now,
+            "before": copy.deepcopy(before),
+            "after": copy.deepcopy(after),
+        }
+        self._trail.add(FlagChangeRow.__tablename__, flag.project, values)
 
     def changes(self, flag: FlagRecord, limit: int = 100) -> Sequence[FlagChangeRecord]:
         rows = self._s.scalars(

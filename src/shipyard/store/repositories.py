@@ -13,6 +13,8 @@ from shipyard.domain.auth import Role
 from shipyard.domain.events import Event, EventPage
 from shipyard.domain.releases import Artifact, Candidate, CandidateStatus, Pick, Project, Release
 from shipyard.errors import NotFoundError
+from shipyard.ports.repositories import TokenGrant
+from shipyard.store.audit import AuditTrail
 from shipyard.store.tables import (
     ArtifactRow,
     CandidateRow,
@@ -293,23 +295,79 @@ class SqlReleases:
         ]
 
 
+def _grant(row: TokenRow) -> TokenGrant:
+    return TokenGrant(
+        id=row.id,
+        user=row.user,
+        role=Role(row.role),
+        emails=tuple(row.emails or ()),
+        projects=tuple(row.projects or ()),
+        environments=tuple(row.environments or ()),
+    )
+
+
 class SqlTokens:
     def __init__(self, session: Session) -> None:
         self._s = session
 
-    def add(self, *, user: str, role: Role, token_hash: str, actor: str, now: datetime) -> int:
+    def add(
+        self,
+        *,
+        user: str,
+        role: Role,
+        token_hash: str,
+        actor: str,
+        now: datetime,
+        emails: Sequence[str] = (),
+        projects: Sequence[str] = (),
+        environments: Sequence[str] = (),
+    ) -> int:
         row = TokenRow(
-            user=user, role=role.value, token_hash=token_hash, created_by=actor, created_at=now
+            user=user,
+            role=role.value,
+            token_hash=token_hash,
+            created_by=actor,
+            created_at=now,
+            emails=list(emails),
+            projects=list(projects),
+            environments=list(environments),
         )
         self._s.add(row)
         self._s.flush()
         return row.id
 
     def find(self, token_hash: str) -> tuple[int, str, Role] | None:
+        found = self.grant(token_hash)
+        return (found.id, found.user, found.role) if found else None
+
+    def grant(self, token_hash: str) -> TokenGrant | None:
         row = self._s.scalar(
             select(TokenRow).where(TokenRow.token_hash == token_hash, TokenRow.revoked_at.is_(None))
         )
-        return (row.id, row.user, Role(row.role)) if row else None
+        return _grant(row) if row else None
+
+    def get(self, token_id: int) -> TokenGrant | None:
+        row = self._s.get(TokenRow, token_id)
+        return _grant(row) if row is not None and row.revoked_at is None else None
+
+    def users_by_email(self) -> dict[str, frozenset[str]]:
+        found: dict[str, set[str]] = {}
+        for user, emails in self._s.execute(select(TokenRow.user, TokenRow.emails)):
+            for email in emails or ():
+                found.setdefault(email.casefold(), set()).add(user)
+        return {email: frozenset(users) for email, users in found.items()}
+
+    def emails_of(self, user: str) -> frozenset[str]:
+        rows = self._s.scalars(select(TokenRow.emails).where(TokenRow.user == user))
+        return frozenset(e.casefold() for emails in rows for e in emails or ())
+
+    def global_admins(self) -> int:
+        live_admins = (TokenRow.role == Role.ADMIN.value, TokenRow.revoked_at.is_(None))
+        # a no-op UPDATE first: the write lock on SQLite, row locks on PostgreSQL, until commit;
+        # so two revokes at once cannot both count the other's token as the admin left
+        self._s.execute(update(TokenRow).where(*live_admins).values(role=TokenRow.role))
+        rows = self._s.execute(select(TokenRow.projects, TokenRow.environments).where(*live_admins))
+        return sum(1 for projects, envs in rows if not projects and not envs)
 
     def count(self) -> int:
         return int(self._s.scalar(select(func.count()).select_from(TokenRow)) or 0)
@@ -320,6 +378,9 @@ class SqlTokens:
                 "id": r.id,
                 "user": r.user,
                 "role": r.role,
+                "emails": list(r.emails or ()),
+                "projects": list(r.projects or ()),
+                "environments": list(r.environments or ()),
                 "created_by": r.created_by,
                 "created_at": r.created_at.isoformat(),
                 "revoked_at": r.revoked_at.isoformat() if r.revoked_at else None,
@@ -336,8 +397,9 @@ class SqlTokens:
 
 
 class SqlEvents:
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, trail: AuditTrail) -> None:
         self._s = session
+        self._trail = trail
 
     def append(
         self,
@@ -349,11 +411,15 @@ class SqlEvents:
         now: datetime,
         project: str | None = None,
     ) -> None:
-        self._s.add(
-            EventRow(
-                at=now, actor=actor, kind=kind, project=project, subject=subject, payload=payload
-            )
-        )
+        values = {
+            "at": now,
+            "actor": actor,
+            "kind": kind,
+            "project": project,
+            "subject": subject,
+            "payload": payload,
+        }
+        self._trail.add(EventRow.__tablename__, project, values)
 
     def list(
         self,

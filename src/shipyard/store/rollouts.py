@@ -21,16 +21,29 @@ from shipyard.analysis.samples import Verdict
 from shipyard.analysis.slices import ArmCounters
 from shipyard.domain.releases import Project
 from shipyard.domain.rollouts import (
+    DEFAULT_ERROR_LIMIT,
+    Analysis,
     AnalysisRun,
+    Approval,
+    ErrorStreak,
+    FaultKind,
+    Mirror,
+    OnError,
+    Pause,
+    PauseReason,
     Phase,
     PolicySpec,
     Record,
     Rollout,
+    Segment,
     SegmentRule,
-    StepSpec,
+    SetWeight,
+    Step,
+    StepKind,
 )
 from shipyard.errors import NotFoundError
 from shipyard.ports.repositories import RolloutRecordEntry
+from shipyard.store.audit import AuditTrail
 from shipyard.store.tables import ProjectRow, RolloutRecordRow, RolloutRow
 
 __all__ = ["SqlRollouts", "decode_rollout_state", "encode_rollout_state"]
@@ -106,6 +119,7 @@ def _check(c: CheckSpec) -> dict[str, Any]:
         "failure_limit": c.failure_limit,
         "interval_s": c.interval_s,
         "dry_run": c.dry_run,
+        "consecutive_error_limit": c.consecutive_error_limit,
     }
 
 
@@ -123,34 +137,106 @@ def _unsegment(d: Any) -> SegmentRule | None:
     return SegmentRule(**d) if d is not None else None
 
 
-def _step(s: StepSpec) -> dict[str, Any]:
+def _step(s: Step) -> dict[str, Any]:
+    """Every step is stored with all the fields of the untyped steps of before, so rows written
+    by this version and by older ones read alike."""
     return {
-        "kind": s.kind,
-        "weight": s.weight,
-        "duration_s": s.duration_s,
-        "checks": [_check(c) for c in s.checks],
-        "interval_s": s.interval_s,
-        "required": s.required,
-        "approvers": list(s.approvers),
-        "segment": _segment(s.segment),
-        "mirror": s.mirror,
+        "kind": s.kind.value,
+        "weight": s.weight if isinstance(s, SetWeight) else None,
+        "duration_s": s.duration_s if isinstance(s, Pause | Analysis) else None,
+        "checks": [_check(c) for c in s.checks] if isinstance(s, Analysis) else [],
+        "interval_s": s.interval_s if isinstance(s, Analysis) else None,
+        "required": s.required if isinstance(s, Approval) else 1,
+        "approvers": list(s.approvers) if isinstance(s, Approval) else [],
+        "segment": _segment(s.segment) if isinstance(s, Segment) else None,
+        "mirror": s.mirror if isinstance(s, Mirror) else None,
         "label": s.label,
     }
 
 
-def _unstep(d: Mapping[str, Any]) -> StepSpec:
-    return StepSpec(
-        kind=d["kind"],
-        weight=d["weight"],
-        duration_s=d["duration_s"],
-        checks=tuple(_uncheck(c) for c in d["checks"]),
-        interval_s=d["interval_s"],
-        required=d["required"],
-        approvers=tuple(d["approvers"]),
-        segment=_unsegment(d["segment"]),
-        mirror=d["mirror"],
-        label=d.get("label", ""),
+def _unweight(d: Mapping[str, Any]) -> Step:
+    return SetWeight(float(d["weight"]), d.get("label", ""))
+
+
+def _unpause(d: Mapping[str, Any]) -> Step:
+    return Pause(d.get("duration_s"), d.get("label", ""))
+
+
+def _unanalysis_step(d: Mapping[str, Any]) -> Step:
+    return Analysis(
+        tuple(_uncheck(c) for c in d.get("checks", [])),
+        d.get("duration_s"),
+        d.get("interval_s"),
+        d.get("label", ""),
     )
+
+
+def _unapproval(d: Mapping[str, Any]) -> Step:
+    return Approval(d.get("required", 1), tuple(d.get("approvers", [])), d.get("label", ""))
+
+
+def _unsegment_step(d: Mapping[str, Any]) -> Step:
+    segment = _unsegment(d["segment"])
+    assert segment is not None
+    return Segment(segment, d.get("label", ""))
+
+
+def _unmirror(d: Mapping[str, Any]) -> Step:
+    return Mirror(float(d["mirror"]), d.get("label", ""))
+
+
+_STEP_DECODERS = {
+    StepKind.SET_WEIGHT: _unweight,
+    StepKind.PAUSE: _unpause,
+    StepKind.ANALYSIS: _unanalysis_step,
+    StepKind.APPROVAL: _unapproval,
+    StepKind.SEGMENT: _unsegment_step,
+    StepKind.MIRROR: _unmirror,
+}
+
+
+def _unstep(d: Mapping[str, Any]) -> Step:
+    return _STEP_DECODERS[StepKind(d["kind"])](d)
+
+
+def _streak(s: ErrorStreak | None) -> dict[str, Any] | None:
+    if s is None:
+        return None
+    return {
+        "source": s.source,
+        "fault": s.fault.value,
+        "message": s.message,
+        "count": s.count,
+        "first_at": _time(s.first_at),
+        "since": _time(s.since),
+        "last_at": _time(s.last_at),
+        "same": s.same,
+    }
+
+
+def _unstreak(d: Any) -> ErrorStreak | None:
+    if d is None:
+        return None
+    first, since, last = (_parse_time(d[k]) for k in ("first_at", "since", "last_at"))
+    assert first is not None and since is not None and last is not None
+    return ErrorStreak(
+        d["source"], FaultKind(d["fault"]), d["message"], d["count"], first, since, last, d["same"]
+    )
+
+
+def legacy_pause_reason(text: str, step: Step | None) -> PauseReason:
+    """What kind of wait a paused row saved before ``paused_for`` existed is, from its words."""
+    if not text:
+        return PauseReason.NONE
+    if text.startswith("paused by"):
+        return PauseReason.HUMAN
+    if text.startswith("analysis inconclusive"):
+        return PauseReason.INCONCLUSIVE
+    if isinstance(step, Approval):
+        return PauseReason.APPROVAL
+    if isinstance(step, Pause):
+        return PauseReason.PAUSE_STEP
+    return PauseReason.HUMAN
 
 
 def _result(x: CheckResult) -> dict[str, Any]:
@@ -196,6 +282,7 @@ def _analysis(a: AnalysisRun | None) -> dict[str, Any] | None:
             for name, results in a.queries.items()
         },
         "results": [_result(x) for x in a.results],
+        "errors": {name: _streak(e) for name, e in a.errors.items()},
     }
 
 
@@ -223,6 +310,11 @@ def _unanalysis(d: Any) -> AnalysisRun | None:
             for name, results in d["queries"].items()
         },
         results=tuple(_unresult(x) for x in d["results"]),
+        errors={
+            name: e
+            for name, e in ((n, _unstreak(x)) for n, x in d.get("errors", {}).items())
+            if e is not None
+        },
     )
 
 
@@ -245,6 +337,8 @@ def encode_rollout_state(r: Rollout) -> dict[str, Any]:
             "keep_old_for_s": p.keep_old_for_s,
             "router": p.router,
             "flag": p.flag,
+            "consecutive_error_limit": p.consecutive_error_limit,
+            "on_error": p.on_error.value,
         },
         "requested_by": r.requested_by,
         "step": r.step,
@@ -260,12 +354,18 @@ def encode_rollout_state(r: Rollout) -> dict[str, Any]:
         "retire_at": _time(r.retire_at),
         "old_retired": r.old_retired,
         "finished_at": _time(r.finished_at),
+        "paused_for": r.paused_for.value,
+        "errors": _streak(r.errors),
+        "not_done": list(r.not_done),
     }
 
 
 def decode_rollout_state(row: RolloutRow, project: str) -> Rollout:
     d = row.state
     p = d["policy"]
+    steps = tuple(_unstep(s) for s in p["steps"])
+    step = d["step"]
+    paused_for = d.get("paused_for")  # absent in rows saved before typed pause reasons
     return Rollout(
         id=row.id,
         deployment_id=row.deployment_id,
@@ -276,15 +376,17 @@ def decode_rollout_state(row: RolloutRow, project: str) -> Rollout:
         policy=PolicySpec(
             p["name"],
             p["strategy"],
-            tuple(_unstep(s) for s in p["steps"]),
+            steps,
             p["keep_old_for_s"],
             p.get("router", "haproxy"),  # rollouts saved before flag routing
             p.get("flag"),
+            p.get("consecutive_error_limit", DEFAULT_ERROR_LIMIT),
+            OnError(p.get("on_error", OnError.ABORT)),
         ),
         requested_by=d["requested_by"],
         created_at=row.created_at,
         phase=Phase(row.phase),
-        step=d["step"],
+        step=step,
         step_started_at=_parse_time(d["step_started_at"]),
         weight=d["weight"],
         segment=_unsegment(d["segment"]),
@@ -300,6 +402,13 @@ def decode_rollout_state(row: RolloutRow, project: str) -> Rollout:
         finished_at=_parse_time(d["finished_at"]),
         revision=row.revision,
         last_error=row.last_error,
+        paused_for=(
+            PauseReason(paused_for)
+            if paused_for is not None
+            else legacy_pause_reason(d["pause_reason"], steps[step] if step < len(steps) else None)
+        ),
+        errors=_unstreak(d.get("errors")),
+        not_done=tuple(d.get("not_done", ())),
     )
 
 
@@ -307,8 +416,9 @@ def decode_rollout_state(row: RolloutRow, project: str) -> Rollout:
 
 
 class SqlRollouts:
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, trail: AuditTrail) -> None:
         self._s = session
+        self._trail = trail
 
     def _project(self, project_id: int) -> str:
         row = self._s.get(ProjectRow, project_id)
@@ -370,7 +480,7 @@ class SqlRollouts:
                 active=r.active,
                 due_at=r.due_at,
                 revision=r.revision + 1,
-                last_error="",
+                last_error=r.last_error[:2000] if r.errors is not None else "",
                 state=encode_rollout_state(r),
                 updated_at=now,
             )
@@ -435,17 +545,16 @@ class SqlRollouts:
 
     def add_records(self, r: Rollout, records: Sequence[Record], now: datetime) -> None:
         for rec in records:
-            self._s.add(
-                RolloutRecordRow(
-                    rollout_id=r.id,
-                    at=now,
-                    kind=rec.kind,
-                    step=rec.step,
-                    actor=rec.actor,
-                    message=rec.message,
-                    evidence=_jsonable(dict(rec.evidence)),
-                )
-            )
+            values = {
+                "rollout_id": r.id,
+                "at": now,
+                "kind": rec.kind,
+                "step": rec.step,
+                "actor": rec.actor,
+                "message": rec.message,
+                "evidence": _jsonable(dict(rec.evidence)),
+            }
+            self._trail.add(RolloutRecordRow.__tablename__, r.project, values)
 
     def records(self, rollout_id: int, limit: int | None = None) -> Sequence[RolloutRecordEntry]:
         q = select(RolloutRecordRow).where(RolloutRecordRow.rollout_id == rollout_id)

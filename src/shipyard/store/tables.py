@@ -115,6 +115,38 @@ class TokenRow(Base):
     created_by: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # who the user is besides its name, and where the role holds (empty: everywhere)
+    emails: Mapped[list[str]] = mapped_column(JSON, default=list)
+    projects: Mapped[list[str]] = mapped_column(JSON, default=list)
+    environments: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+
+class FreezeRow(Base):
+    """A server-side freeze of one environment; ending it early moves ``end`` to that moment."""
+
+    __tablename__ = "freezes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    environment: Mapped[str] = mapped_column(String(100))
+    start: Mapped[datetime]
+    end: Mapped[datetime]
+    reason: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    ended_by: Mapped[str | None] = mapped_column(String(255), nullable=True)
+
+
+class SessionRow(Base):
+    """A dashboard session: the cookie holds its id, this table only the id's SHA-256."""
+
+    __tablename__ = "sessions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    token_id: Mapped[int] = mapped_column(ForeignKey("tokens.id"), index=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class EventRow(Base):
@@ -129,6 +161,7 @@ class EventRow(Base):
         Index("ix_events_project_id", "project", "id"),
         Index("ix_events_kind_id", "kind", "id"),
         Index("ix_events_project_kind", "project", "kind"),
+        Index("uq_events_chain_seq", "chain", "chain_seq", unique=True),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[datetime]
@@ -137,6 +170,21 @@ class EventRow(Base):
     project: Mapped[str | None] = mapped_column(String(100), nullable=True)
     subject: Mapped[str] = mapped_column(String(255))
     payload: Mapped[dict[str, Any]]
+    chain: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    chain_seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    chain_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class AuditChainRow(Base):
+    """The head of one audit chain (a project, or "" for project-less events).
+
+    Appending to a chain updates its head first: that row lock (PostgreSQL) or the write lock
+    (SQLite) serializes the writers of one chain, and only of that chain."""
+
+    __tablename__ = "audit_chains"
+    chain: Mapped[str] = mapped_column(String(100), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    head: Mapped[str] = mapped_column(String(64), default="")
 
 
 class JobRow(Base):
@@ -175,6 +223,7 @@ class DeploymentRow(Base):
     override_confirmed_at: Mapped[datetime | None] = mapped_column(nullable=True)
     log: Mapped[str] = mapped_column(Text, default="")
     policy: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    failure_code: Mapped[str] = mapped_column(String(40), default="")
 
 
 class RolloutRow(Base):
@@ -203,6 +252,7 @@ class RolloutRecordRow(Base):
     """A rollout decision with its evidence; append-only like events."""
 
     __tablename__ = "rollout_records"
+    __table_args__ = (Index("uq_rollout_records_chain_seq", "chain", "chain_seq", unique=True),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     rollout_id: Mapped[int] = mapped_column(ForeignKey("rollouts.id"), index=True)
     at: Mapped[datetime]
@@ -211,6 +261,9 @@ class RolloutRecordRow(Base):
     actor: Mapped[str] = mapped_column(String(255))
     message: Mapped[str] = mapped_column(Text)
     evidence: Mapped[dict[str, Any]]
+    chain: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    chain_seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    chain_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class ApprovalRow(Base):
@@ -268,6 +321,7 @@ class FlagChangeRow(Base):
     """A flag's own history (before/after); the same change is also in the events log."""
 
     __tablename__ = "flag_changes"
+    __table_args__ = (Index("uq_flag_changes_chain_seq", "chain", "chain_seq", unique=True),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     flag_id: Mapped[int] = mapped_column(ForeignKey("flags.id"), index=True)
     revision: Mapped[int] = mapped_column(Integer)
@@ -276,6 +330,28 @@ class FlagChangeRow(Base):
     at: Mapped[datetime]
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    chain: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    chain_seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    chain_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class FlagRequestRow(Base):
+    """A change to a flag of a protected environment, waiting for a second person."""
+
+    __tablename__ = "flag_requests"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    environment: Mapped[str] = mapped_column(String(100))
+    key: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(64))  # the flag event it becomes: flag.updated...
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    after: Mapped[dict[str, Any]] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(16))
+    approvals: Mapped[list[str]] = mapped_column(JSON, default=list)
+    requested_by: Mapped[str] = mapped_column(String(255))
+    requested_at: Mapped[datetime]
+    decided_by: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class CohortBatchRow(Base):

@@ -25,7 +25,7 @@ from shipyard.services import (
     releases,
     rollout_watch,
     rollouts,
-    tokens,
+    sessions,
 )
 from shipyard.services.context import Services
 from shipyard.web import views
@@ -152,16 +152,17 @@ async def login(request: Request) -> Response:
     check_csrf(expected, form.get("nonce"))
     token = form.get("token", "").strip()
     try:
-        tokens.authenticate(services(request), token)
+        session_id, _ = sessions.open_session(services(request), token)
     except AuthError as exc:
         return _login_page(request, form.get("next"), exc, 401)
     response = _redirect(_with_notice(safe_next(form.get("next")), "logged-in"))
-    start_session(request, response, token)
+    start_session(request, response, session_id)
     return response
 
 
 @router.post("/ui/logout")
-def logout(form: Form) -> Response:
+def logout(form: Form, svc: Svc, me: Me) -> Response:
+    sessions.close_session(svc, me.actor, me.session_id)
     response = _redirect("/ui/login")
     end_session(response)
     return response
@@ -384,7 +385,9 @@ def _rollout_context(
     page = placement = None
     if found is not None:
         page = views.rollout_page(
-            found, may_steer=rollouts.may_steer(me.actor), pinned=deployment is not None
+            found,
+            may_steer=rollouts.may_steer(me.actor, project, environment),
+            pinned=deployment is not None,
         )
     else:
         names, placements = deployments.status(svc, me.actor, project)

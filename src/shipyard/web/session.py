@@ -1,10 +1,12 @@
-"""Who is looking: the API token in an HttpOnly cookie, and the CSRF checks every form passes.
+"""Who is looking: a server-side session id in an HttpOnly cookie, and the CSRF checks of forms.
 
-The session cookie holds the user's own API token (``shy_...``), so there is no second secret to
-store or revoke: revoking the token logs the dashboard out too. Forms are protected twice:
+Logging in with an API token starts a session kept in the database (services/sessions.py); the
+cookie holds only its id (``shs_...``), never the token. Logging out ends the session, revoking
+its token ends all of the token's sessions, and a session expires after 12 hours. Forms are
+protected twice:
 
 - the cookies are ``SameSite=Strict``, so a cross-site request carries no session at all;
-- every form carries a ``csrf`` field, an HMAC of a fixed label keyed by the session token, which a
+- every form carries a ``csrf`` field, an HMAC of a fixed label keyed by the session id, which a
   page of another origin can neither read nor compute; and a request whose ``Origin`` header names
   another origin is refused outright.
 
@@ -25,13 +27,13 @@ from fastapi.responses import Response
 
 from shipyard.domain.auth import Action, Actor
 from shipyard.errors import AuthError, PermissionDenied
-from shipyard.services import tokens
+from shipyard.services import sessions
 from shipyard.services.context import Services
 
 SESSION_COOKIE = "shipyard_session"
 LOGIN_COOKIE = "shipyard_login"
 COOKIE_PATH = "/ui"
-SESSION_MAX_AGE = 12 * 3600  # the browser forgets the token after a working day
+SESSION_MAX_AGE = int(sessions.DEFAULT_TTL.total_seconds())  # as long as the server keeps it
 MAX_FORM_BYTES = 64 * 1024
 
 
@@ -48,11 +50,11 @@ class Session:
     """The authenticated viewer of a page and what the page may offer them."""
 
     actor: Actor
-    token: str
+    session_id: str
 
     @property
     def csrf(self) -> str:
-        return csrf_token(self.token)
+        return csrf_token(self.session_id)
 
     def may(self, action: Action) -> bool:
         try:
@@ -67,29 +69,29 @@ def services(request: Request) -> Services:
     return svc
 
 
-def csrf_token(session_token: str) -> str:
-    return hmac.new(session_token.encode(), b"shipyard-dashboard-csrf", hashlib.sha256).hexdigest()
+def csrf_token(session_id: str) -> str:
+    return hmac.new(session_id.encode(), b"shipyard-dashboard-csrf", hashlib.sha256).hexdigest()
 
 
 def current_session(request: Request) -> Session:
-    token = request.cookies.get(SESSION_COOKIE)
-    if not token:
+    session_id = request.cookies.get(SESSION_COOKIE)
+    if not session_id:
         raise LoginRequired("please log in with an API token")
     try:
-        actor = tokens.authenticate(services(request), token)
+        actor = sessions.authenticate(services(request), session_id)
     except AuthError as exc:
         raise LoginRequired(exc.message) from exc
-    return Session(actor, token)
+    return Session(actor, session_id)
 
 
 def _secure(request: Request) -> bool:
     return request.url.scheme == "https"
 
 
-def start_session(request: Request, response: Response, token: str) -> None:
+def start_session(request: Request, response: Response, session_id: str) -> None:
     response.set_cookie(
         SESSION_COOKIE,
-        token,
+        session_id,
         max_age=SESSION_MAX_AGE,
         path=COOKIE_PATH,
         httponly=True,

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shipyard.adapters.routers.haproxy import HaproxyRouter, split_weights
+from shipyard.adapters.routers.haproxy import HaproxyCounters, HaproxyRouter, split_weights
 from shipyard.adapters.routers.validate import LATENCY_BOUNDS
 from shipyard.errors import AdapterError, InvalidError
 from shipyard.ports.routers import Backend, RoutePlan, RouteRef, SegmentMatch
@@ -21,6 +21,7 @@ from tests.support import loadgen
 from tests.support.loadgen import Load
 
 StartBackend = Callable[..., Backend]
+COUNTERS = HaproxyCounters()  # the metrics side: what each version's HAProxy counted
 
 
 def url(route: RouteRef) -> str:
@@ -151,7 +152,7 @@ def test_counters_per_version_include_5xx(
     v1, v2 = start_backend("v1"), start_backend("v2", error_rate=0.2)
     router.apply(route, RoutePlan(stable=v1, canary=v2, canary_weight=50))
     result = loadgen.run(url(route), requests=400)
-    counters = router.counters(route)
+    counters = COUNTERS.counters(route)
     assert set(counters) == {"v1", "v2"}
     assert counters["v1"].requests + counters["v2"].requests == 400
     assert counters["v1"].errors_5xx == 0
@@ -162,11 +163,11 @@ def test_counters_per_version_include_5xx(
     # a new candidate in a reused slot group starts from zero
     v3 = start_backend("v3")
     router.apply(route, RoutePlan(stable=v1, canary=v3, canary_weight=50))
-    assert router.counters(route)["v3"].requests == 0
-    assert router.counters(route)["v3"].latency_buckets[math.inf] == 0  # v2's are not v3's
+    assert COUNTERS.counters(route)["v3"].requests == 0
+    assert COUNTERS.counters(route)["v3"].latency_buckets[math.inf] == 0  # v2's are not v3's
     loadgen.run(url(route), requests=40)
-    assert router.counters(route)["v3"].requests == 20
-    assert router.counters(route)["v3"].latency_buckets[math.inf] == 20
+    assert COUNTERS.counters(route)["v3"].requests == 20
+    assert COUNTERS.counters(route)["v3"].latency_buckets[math.inf] == 20
 
 
 def test_a_new_instance_adopts_the_running_proxy(
@@ -176,14 +177,14 @@ def test_a_new_instance_adopts_the_running_proxy(
     plan = RoutePlan(stable=v1, canary=v2, canary_weight=12.5)
     router.apply(route, plan)
     loadgen.run(url(route), requests=40)
-    before = router.counters(route)
+    before = COUNTERS.counters(route)
     assert before["v1"].latency_buckets[math.inf] == before["v1"].requests > 0
     pid = int((route.state_dir / "haproxy.pid").read_text())
     restarted = HaproxyRouter()  # Shipyard restarted: no Popen, only the state dir
     restarted.ensure(route)
     assert int((route.state_dir / "haproxy.pid").read_text()) == pid
     assert restarted.observe(route) == plan
-    assert restarted.counters(route) == before  # the counters, histograms too, live in HAProxy
+    assert COUNTERS.counters(route) == before  # the counters, histograms too, live in HAProxy
     restarted.stop(route)
     with pytest.raises(AdapterError, match="not running"):
         restarted.observe(route)
@@ -203,11 +204,11 @@ def test_reload_and_restart_keep_the_plan(
     loadgen.run(url(route), requests=20)  # ... so v2 comes back with a baseline of 10
     router.apply(route, plan)
     assert "base_b 10:0" in (route.state_dir / "meta.map").read_text()
-    assert router.counters(route)["v2"].requests == 0
+    assert COUNTERS.counters(route)["v2"].requests == 0
     router.reload(route)
     assert router.observe(route) == plan
-    assert {c.requests for c in router.counters(route).values()} == {0}  # a new worker
-    assert {c.latency_buckets[math.inf] for c in router.counters(route).values()} == {0}
+    assert {c.requests for c in COUNTERS.counters(route).values()} == {0}  # a new worker
+    assert {c.latency_buckets[math.inf] for c in COUNTERS.counters(route).values()} == {0}
     assert "base_b 0:0" in (route.state_dir / "meta.map").read_text()
     assert loadgen.run(url(route), requests=20, headers={"X-Segment": "b"}).versions == {"v2": 20}
     router.stop(route)
@@ -215,7 +216,7 @@ def test_reload_and_restart_keep_the_plan(
     assert router.observe(route) == plan
     result = loadgen.run(url(route), requests=400)
     assert abs(result.share("v2") - 0.25) <= 0.03
-    assert router.counters(route)["v2"].requests == result.versions["v2"]
+    assert COUNTERS.counters(route)["v2"].requests == result.versions["v2"]
 
 
 def test_scaled_versions_and_fractional_weights(
@@ -335,9 +336,9 @@ def test_a_deep_state_dir_keeps_its_sockets_short(
         assert loadgen.run(url(route), requests=5).versions == {"v1": 5}
         assert "shipyard-haproxy-" in (deep / "haproxy.cfg").read_text()
         with pytest.raises(AdapterError, match="refused 'set server be/zz weight 1'"):
-            router._admin(router._paths(route), "set server be/zz weight 1")
+            router.runtime(route).command("set server be/zz weight 1")
     finally:
-        sock_dir = router._paths(route).admin.parent
+        sock_dir = router.paths(route).admin.parent
         router.stop(route)
     assert not sock_dir.exists()
 
@@ -347,7 +348,7 @@ def test_observe_reports_weights_moved_by_hand(
 ) -> None:
     v1, v2 = start_backend("v1"), start_backend("v2")
     router.apply(route, RoutePlan(stable=v1, canary=v2, canary_weight=25))
-    router._admin(router._paths(route), "set server be/b1 weight 256")  # an operator, by hand
+    router.runtime(route).command("set server be/b1 weight 256")  # an operator, by hand
     assert router.observe(route).canary_weight == 50.0
     router.apply(route, RoutePlan(stable=v1, canary=v2, canary_weight=25))  # apply repairs it
     assert router.observe(route).canary_weight == 25.0
@@ -371,16 +372,16 @@ def test_latency_histogram_puts_each_request_in_its_bucket(
 ) -> None:
     v1, v2 = start_backend("v1"), start_backend("v2")
     router.apply(route, RoutePlan(stable=v1, canary=v2, canary_weight=0))
-    assert router.counters(route)["v1"].latency_buckets == dict.fromkeys(LATENCY_BOUNDS, 0.0)
+    assert COUNTERS.counters(route)["v1"].latency_buckets == dict.fromkeys(LATENCY_BOUNDS, 0.0)
     # each delay sits well inside one bucket: (0.1, 0.25], (0.25, 0.5], (0.5, 1], (1, 2.5]
     delays = [120, 300, 700, 1500] * 3
     assert get_all(url(route), delays) == [200] * 12
-    v1_counts = router.counters(route)["v1"]
+    v1_counts = COUNTERS.counters(route)["v1"]
     assert v1_counts.requests == 12
     assert list(v1_counts.latency_buckets) == list(LATENCY_BOUNDS)
     assert per_bucket(v1_counts.latency_buckets) == [0, 0, 0, 0, 0, 3, 3, 3, 3, 0, 0, 0]
     assert v1_counts.latency_buckets[math.inf] == 12
-    assert router.counters(route)["v2"].latency_buckets[math.inf] == 0
+    assert COUNTERS.counters(route)["v2"].latency_buckets[math.inf] == 0
     # the segment route (be_b) counts too, for the canary, and the mirror copies never do
     router.apply(
         route,
@@ -394,7 +395,7 @@ def test_latency_histogram_puts_each_request_in_its_bucket(
     assert get_all(url(route) + "seg", [300, 300]) == [200, 200]
     assert get_all(url(route), [0] * 5) == [200] * 5
     wait_mirrored(v2, 5)
-    counters = router.counters(route)
+    counters = COUNTERS.counters(route)
     assert per_bucket(counters["v2"].latency_buckets)[6] == 2
     assert counters["v2"].latency_buckets[math.inf] == counters["v2"].requests == 2
     assert counters["v1"].latency_buckets[math.inf] == counters["v1"].requests == 17
@@ -410,7 +411,7 @@ def test_a_slow_and_a_failing_version_show_in_counters_and_load(
         assert httpx.get(f"http://{backend.addresses[0]}/healthz", timeout=5).status_code == 200
     router.apply(route, RoutePlan(stable=v1, canary=v2, canary_weight=50))
     result = loadgen.run(url(route), requests=400, concurrency=8)
-    counters = router.counters(route)
+    counters = COUNTERS.counters(route)
     assert result.proxy_failed == 0, result
     assert result.version_5xx["v1"] == 0 and counters["v1"].errors_5xx == 0
     assert result.version_5xx["v2"] == result.app_failed == counters["v2"].errors_5xx
@@ -420,7 +421,7 @@ def test_a_slow_and_a_failing_version_show_in_counters_and_load(
     assert 0.15 < rate < 0.45
     router.apply(route, RoutePlan(stable=v1, canary=v3, canary_weight=50))  # v2's group
     result = loadgen.run(url(route), requests=200, concurrency=8)
-    slow = router.counters(route)["v3"]
+    slow = COUNTERS.counters(route)["v3"]
     assert slow.requests == result.versions["v3"] == slow.latency_buckets[math.inf]
     assert slow.latency_buckets[0.1] == 0  # none faster than its 200 ms
     assert slow.latency_buckets[2.5] == slow.requests
@@ -482,10 +483,10 @@ def test_adopting_a_proxy_with_an_older_config_upgrades_it(
     cfg.write_text("\n".join(old) + "\n")
     router.reload(route)
     loadgen.run(url(route), requests=10)
-    assert {c.latency_buckets == {} for c in router.counters(route).values()} == {True}
+    assert {c.latency_buckets == {} for c in COUNTERS.counters(route).values()} == {True}
     HaproxyRouter().ensure(route)  # a new Shipyard adopts it: rewrites the config, reloads
     assert "format 2" in cfg.read_text().splitlines()[0]
     assert router.observe(route) == plan
     loadgen.run(url(route), requests=10)
-    counters = router.counters(route)
+    counters = COUNTERS.counters(route)
     assert [counters[v].latency_buckets[math.inf] for v in ("v1", "v2")] == [5, 5]

@@ -8,16 +8,22 @@ from pathlib import Path
 
 import pytest
 
-from shipyard.adapters.routers.haproxy import HaproxyRouter
+from shipyard.adapters.routers.haproxy import HaproxyCounters, HaproxyRouter
 from shipyard.adapters.routers.memory import MemoryRouter
-from shipyard.adapters.routers.registry import ROUTERS, RouterRegistry
+from shipyard.adapters.routers.registry import (
+    ROUTERS,
+    CountersRegistry,
+    RouterRegistry,
+    check_requirements,
+    unmet_requirements,
+)
 from shipyard.adapters.routers.validate import (
     LATENCY_BOUNDS,
     bucket_of,
     check_plan,
     cumulative_buckets,
 )
-from shipyard.errors import AdapterError, InvalidError
+from shipyard.errors import AdapterError, InvalidError, MissingToolError
 from shipyard.ports.routers import Backend, Capability, Counters, RoutePlan, RouteRef, SegmentMatch
 
 ROUTE = RouteRef("shop", "prod", Path("/nonexistent"), 8080)
@@ -112,3 +118,30 @@ def test_a_header_regex_is_fine_alone_and_negated() -> None:
         check_plan(RoutePlan(V1, V2, segment=SegmentMatch("header", "X-Tier", regex=regex)))
         negated = SegmentMatch("header", "X-Tier", regex=regex, negate=True)
         check_plan(RoutePlan(V1, V2, segment=negated))
+
+
+def test_registry_tells_a_kinds_missing_programs_and_how_to_install_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert unmet_requirements("haproxy") == ()  # installed on this machine
+    assert unmet_requirements("memory") == ()
+    with pytest.raises(InvalidError, match="unknown router kind 'lokal'"):
+        unmet_requirements("lokal")
+    monkeypatch.setenv("PATH", "/nonexistent")
+    [tool] = unmet_requirements("haproxy")
+    assert (tool.name, tool.install) == ("haproxy", "apt-get install haproxy")
+    with pytest.raises(MissingToolError, match="install it: apt-get install haproxy"):
+        check_requirements("haproxy")
+    with pytest.raises(MissingToolError, match="needed by router kind haproxy"):
+        RouterRegistry()("haproxy")  # asking for the kind checks, before anything runs
+    check_requirements("memory")
+
+
+def test_counters_come_from_the_metrics_side_of_each_kind() -> None:
+    routers = RouterRegistry()
+    counters = CountersRegistry(routers)
+    assert counters("memory") is routers("memory")  # the memory twin counts what it routes
+    assert isinstance(counters("haproxy"), HaproxyCounters)
+    assert not hasattr(routers("haproxy"), "counters")  # the router port routes only
+    with pytest.raises(InvalidError, match="unknown router kind"):
+        counters("nope")

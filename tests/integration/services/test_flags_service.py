@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from shipyard.adapters.clock import FixedClock
+from shipyard.adapters.git.cli import CliGitRepository
 from shipyard.domain.auth import Actor, Role
 from shipyard.domain.flags import compile_state
 from shipyard.domain.releases import CandidateStatus
@@ -34,12 +35,20 @@ DECLARED = "environments:\n  - name: staging\n  - name: production\n"
 
 @pytest.fixture
 def svc(database_url: str, t0: datetime, tmp_path: Any) -> Iterator[Services]:
-    """Only the store and a clock are real: flag use cases touch no git, builds or targets."""
+    """Only the store, a clock and git are real: flag use cases touch no builds or targets, and
+    read from git only whether the environment is protected (this project has no repository)."""
     engine = make_engine(database_url)
     migrate(engine)
     factory = session_factory(engine)
     unused: dict[str, Any] = {f.name: None for f in dataclasses.fields(Services)}
-    services = Services(**unused | {"uow": lambda: SqlUnitOfWork(factory), "clock": FixedClock(t0)})
+    services = Services(
+        **unused
+        | {
+            "uow": lambda: SqlUnitOfWork(factory),
+            "clock": FixedClock(t0),
+            "git": lambda source: CliGitRepository(source, tmp_path / "mirror"),
+        }
+    )
     with services.uow() as uow:
         project = uow.projects.add(name=P, source="/srv/shop.git", mainline="main", now=t0)
         release = uow.releases.add_release(

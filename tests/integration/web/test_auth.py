@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import text
+
+from shipyard.adapters.clock import FixedClock
 from shipyard.domain.auth import SYSTEM
-from shipyard.services import tokens
-from tests.integration.web.conftest import NONCE, Shop, csrf_of
+from shipyard.services import events, tokens
+from tests.integration.web.conftest import NONCE, Shop, client_of, csrf_of
+from tests.support.runtime import memory_runtime, role_tokens
 
 
 def test_root_leads_to_the_dashboard_and_the_dashboard_to_the_login(shop: Shop) -> None:
@@ -42,6 +49,42 @@ def test_login_sets_a_strict_httponly_cookie_and_logout_clears_it(shop: Shop) ->
     out = client.post("/ui/logout", data={"csrf": csrf_of(client)})
     assert (out.status_code, out.headers["location"]) == (303, "/ui/login")
     assert client.get("/ui").status_code == 303  # logged out: back to the login form
+
+
+def test_the_session_cookie_holds_a_session_id_never_the_token(shop: Shop) -> None:
+    client = shop.client("viewer")
+    session_id = client.cookies["shipyard_session"]
+    assert session_id.startswith("shs_") and shop.tokens["viewer"] not in session_id
+    with shop.runtime.engine.connect() as conn:
+        stored = conn.execute(text("SELECT id_hash, expires_at FROM sessions")).all()
+    assert session_id not in {row.id_hash for row in stored}  # only its hash is kept
+    assert tokens.hash_token(session_id) in {row.id_hash for row in stored}
+    as_bearer = client.get("/api/v1/whoami", headers={"Authorization": f"Bearer {session_id}"})
+    assert as_bearer.status_code == 401  # a session id is no API token
+
+
+def test_logout_ends_the_session_for_a_copy_of_the_cookie_too(shop: Shop) -> None:
+    """Before, the cookie was the token itself: logging out revoked nothing."""
+    client = shop.client("deployer")
+    stolen = shop.client()
+    stolen.cookies.set("shipyard_session", client.cookies["shipyard_session"], path="/ui")
+    assert stolen.get("/ui").status_code == 200
+    client.post("/ui/logout", data={"csrf": csrf_of(client)})
+    assert stolen.get("/ui").headers["location"].startswith("/ui/login")
+    assert shop.client("deployer").get("/ui").status_code == 200  # the token itself still works
+    kinds = [e.kind for e in events.newest_events(shop.runtime.services, SYSTEM).events]
+    assert "session.ended" in kinds and "session.started" in kinds
+
+
+def test_a_session_expires_after_twelve_hours(tmp_path: Path) -> None:
+    clock = FixedClock(datetime(2026, 12, 4, 9, 0, tzinfo=UTC))
+    with memory_runtime(tmp_path, clock=clock) as rt:
+        token = role_tokens(rt.services)["viewer"]
+        client = client_of(rt, token)
+        clock.advance(hours=11, minutes=59)
+        assert client.get("/ui").status_code == 200
+        clock.advance(minutes=2)
+        assert client.get("/ui").headers["location"].startswith("/ui/login")
 
 
 def test_a_logged_in_user_visiting_login_goes_on(shop: Shop) -> None:
@@ -83,6 +126,12 @@ def test_a_revoked_token_ends_the_session(shop: Shop) -> None:
     tokens.revoke_token(shop.runtime.services, SYSTEM, bob["id"])
     assert client.get("/ui/projects/shop").headers["location"].startswith("/ui/login")
     assert admin.get("/ui").status_code == 200
+    with shop.runtime.engine.connect() as conn:
+        live = conn.execute(
+            text("SELECT count(*) FROM sessions WHERE token_id = :t AND revoked_at IS NULL"),
+            {"t": bob["id"]},
+        ).scalar_one()
+    assert live == 0  # revoking the token revoked its sessions, not just hid them
 
 
 def test_logging_in_redirects_only_within_the_dashboard(shop: Shop) -> None:

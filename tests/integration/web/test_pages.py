@@ -203,6 +203,8 @@ _CLASS_OF: dict[ErrorCode, type[ShipyardError]] = {
     ErrorCode.INTEGRITY: IntegrityError,
     ErrorCode.DIGEST_MISMATCH: IntegrityError,
     ErrorCode.ADAPTER: AdapterError,
+    ErrorCode.DEPLOYMENT_FAILED: RefusedError,
+    ErrorCode.ROLLED_BACK: RefusedError,
 }
 
 

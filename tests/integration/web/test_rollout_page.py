@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 
 from shipyard.adapters.clock import FixedClock
 from shipyard.adapters.routers.memory import MemoryRouter
+from shipyard.adapters.targets.memory import MemoryTarget
 from shipyard.bootstrap import Runtime
 from shipyard.domain.auth import SYSTEM, Actor, Role
 from shipyard.domain.rollouts import Phase
@@ -413,3 +414,17 @@ def test_a_rolled_back_flag_rollout_shows_zero_percent_and_the_failing_evidence(
         rf'flag {FLAG} on: <strong class="last-canary">(2\d|3\d)\.\d\d%</strong>', html
     )
     assert cohort_rows(html) == []  # ended: cumulative counters would mix in later traffic
+
+
+def test_the_page_shows_an_error_streak_and_the_action_a_pause_waits_for(canary: Canary) -> None:
+    MemoryTarget.live[("shop", "production")].discard(canary.stable)  # its instance died
+    canary.clock.advance(seconds=10)
+    canary.runtime.worker().drain()
+    html = canary.client("viewer").get(PAGE).text
+    errors = html.split('id="rollout-errors">')[1].split("</dd>")[0]
+    assert f"{canary.stable} has no running instance to send traffic to" in errors
+    assert "(1 of 4 in a row" in errors
+    client = canary.client("deployer")
+    client.post(f"{PAGE}/pause", data={"csrf": csrf_of(client, PAGE)})
+    html = client.get(PAGE).text
+    assert "<dt>Waiting for</dt>" in html and "<code>shipyard rollout resume</code>" in html

@@ -34,3 +34,15 @@ def test_environment_and_overrides(tmp_path: Path) -> None:
 def test_bad_port() -> None:
     with pytest.raises(ConfigError, match="environment: SHIPYARD_PORT: 'http' is not a port"):
         Settings.from_env(environ={"SHIPYARD_PORT": "http"})
+
+
+def test_the_owner_url_and_the_audit_key_file(tmp_path: Path) -> None:
+    s = Settings.from_env(environ={})
+    assert (s.migration_database_url, s.audit_key_file) == (None, None)
+    env = {
+        "SHIPYARD_MIGRATION_DATABASE_URL": "postgresql://owner@db/shipyard",
+        "SHIPYARD_AUDIT_KEY_FILE": str(tmp_path / "audit.key"),
+    }
+    s = Settings.from_env(environ=env)
+    assert s.migration_database_url == "postgresql://owner@db/shipyard"
+    assert s.audit_key_file == tmp_path / "audit.key"

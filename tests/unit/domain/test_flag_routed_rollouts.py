@@ -9,7 +9,7 @@ import pytest
 from shipyard.domain.rollouts import (
     Phase,
     PolicySpec,
-    StepSpec,
+    SetWeight,
     abort,
     decide,
     finish,
@@ -50,7 +50,7 @@ def test_promoted_means_everyone_and_aborted_means_nobody() -> None:
 
 
 def test_a_haproxy_policy_is_not_flag_routed() -> None:
-    assert not PolicySpec("p", steps=(StepSpec("set_weight", weight=5),)).flag_routed
+    assert not PolicySpec("p", steps=(SetWeight(weight=5),)).flag_routed
     assert not PolicySpec("p", router="flag").flag_routed  # no flag named: nothing to move
 
 

@@ -20,15 +20,21 @@ from shipyard.analysis.slices import ArmCounters
 from shipyard.domain.auth import Role
 from shipyard.domain.rollouts import (
     ACTIVE_PHASES,
+    Analysis,
     AnalysisRun,
+    Approval,
     Decision,
+    Mirror,
     Observation,
+    Pause,
     Phase,
     PolicySpec,
     Record,
     Rollout,
     RouteIntent,
+    Segment,
     SegmentRule,
+    SetWeight,
     StepSpec,
     abort,
     decide,
@@ -95,11 +101,11 @@ def started(*steps: StepSpec, **kw: Any) -> Rollout:
 
 
 def weight(w: float) -> StepSpec:
-    return StepSpec("set_weight", weight=w)
+    return SetWeight(weight=w)
 
 
 def analysis(*checks: CheckSpec, **kw: Any) -> StepSpec:
-    return StepSpec("analysis", checks=checks or (ERRORS,), **kw)
+    return Analysis(checks=checks or (ERRORS,), **kw)
 
 
 def kinds(d: Decision) -> list[str]:
@@ -161,9 +167,9 @@ def test_start_of_a_first_version_takes_100_percent(stable: str | None) -> None:
 
 
 def test_instant_steps_chain_in_one_decide() -> None:
-    mirror = StepSpec("mirror", mirror=10.0)
-    segment = StepSpec("segment", segment=BETA)
-    r = started(weight(5), segment, mirror, weight(20), StepSpec("pause", duration_s=60))
+    mirror = Mirror(mirror=10.0)
+    segment = Segment(segment=BETA)
+    r = started(weight(5), segment, mirror, weight(20), Pause(duration_s=60))
     d = decide(r, at(1))
     assert d.records == (
         Record("weight", 0, "engine", "weight set to 5%", {"weight": 5.0, "from": 0.0}),
@@ -194,16 +200,11 @@ def test_decide_does_not_touch_the_revision() -> None:
     assert d.rollout.revision == 41
 
 
-def test_unknown_step_kind_is_skipped() -> None:
-    d = decide(started(StepSpec("teleport"), weight(50)), at(0))
-    assert kinds(d) == ["weight", "promoting"]
-
-
 # --- pauses ---------------------------------------------------------------------------------
 
 
 def test_timed_pause_is_due_exactly_at_its_end() -> None:
-    r = decide(started(weight(5), StepSpec("pause", duration_s=60), weight(50)), T0).rollout
+    r = decide(started(weight(5), Pause(duration_s=60), weight(50)), T0).rollout
     assert (r.step, r.due_at) == (1, at(60))
     early = decide(r, at(59.999))
     assert early.records == ()
@@ -214,7 +215,7 @@ def test_timed_pause_is_due_exactly_at_its_end() -> None:
 
 
 def test_late_tick_starts_the_next_pause_at_the_tick() -> None:
-    pause60 = StepSpec("pause", duration_s=60)
+    pause60 = Pause(duration_s=60)
     r = decide(started(pause60, pause60), T0).rollout
     d = decide(r, at(100))
     assert (d.rollout.step, d.rollout.step_started_at, d.rollout.due_at) == (1, at(100), at(160))
@@ -222,7 +223,7 @@ def test_late_tick_starts_the_next_pause_at_the_tick() -> None:
 
 
 def test_pause_without_duration_waits_for_a_human() -> None:
-    d = decide(started(weight(5), StepSpec("pause"), weight(50)), T0)
+    d = decide(started(weight(5), Pause(), weight(50)), T0)
     assert d.records[-1] == Record("paused", 1, "engine", "paused until promoted")
     r = d.rollout
     assert (r.phase, r.pause_reason, r.due_at, r.weight) == (
@@ -282,7 +283,7 @@ def test_measurement_cadence_by_interval() -> None:
     [
         (analysis(ERRORS, replace(CHECKOUT, interval_s=30.0)), 10.0),
         (analysis(ERRORS, interval_s=15.0), 15.0),
-        (StepSpec("analysis"), 60.0),
+        (Analysis(), 60.0),
     ],
 )
 def test_interval_is_the_step_s_or_the_shortest_check_s(step: StepSpec, interval: float) -> None:
@@ -533,7 +534,7 @@ def test_finish_promoting_canary_policy_retires_at_once() -> None:
 
 
 def test_finish_does_nothing_while_progressing_or_paused() -> None:
-    r = started(weight(5), StepSpec("pause"))
+    r = started(weight(5), Pause())
     assert finish(r, T0) == Decision(r)
     p = decide(r, T0).rollout
     assert finish(p, T0) == Decision(p)
@@ -567,7 +568,7 @@ def test_active_phases() -> None:
 
 
 def test_promote_skips_a_timed_pause_and_runs_on() -> None:
-    r = decide(started(weight(5), StepSpec("pause", duration_s=600), weight(50)), T0).rollout
+    r = decide(started(weight(5), Pause(duration_s=600), weight(50)), T0).rollout
     d = promote(r, user="bob", roles=DEPLOYER, now=at(30))
     assert d.records == (
         Record("skipped", 1, "bob", "bob promoted past step 2: pause 600s"),
@@ -578,7 +579,7 @@ def test_promote_skips_a_timed_pause_and_runs_on() -> None:
 
 
 def test_promote_past_a_pause_until_promoted() -> None:
-    r = decide(started(StepSpec("pause"), weight(50), analysis()), T0).rollout
+    r = decide(started(Pause(), weight(50), analysis()), T0).rollout
     assert r.phase is Phase.PAUSED
     d = promote(r, user="bob", roles=DEPLOYER, now=at(7))
     assert kinds(d) == ["skipped", "weight"]
@@ -603,7 +604,7 @@ def test_promote_past_an_inconclusive_analysis() -> None:
     r = rollout(
         analysis(),
         weight(50),
-        StepSpec("pause"),
+        Pause(),
         phase=Phase.PAUSED,
         pause_reason="analysis inconclusive: errors: no data",
         analysis=AnalysisRun(started_at=T0, last_at=at(50)),
@@ -614,7 +615,7 @@ def test_promote_past_an_inconclusive_analysis() -> None:
 
 
 def test_promote_full_goes_to_100_percent() -> None:
-    r = decide(started(weight(5), StepSpec("pause"), weight(50)), T0).rollout
+    r = decide(started(weight(5), Pause(), weight(50)), T0).rollout
     d = promote(r, user="bob", roles=DEPLOYER, now=at(9), full=True)
     assert d.records == (Record("promoting", 1, "bob", "promoted to 100% by bob"),)
     n = d.rollout
@@ -654,14 +655,12 @@ def test_promote_refused_once_decided(phase: Phase, full: bool) -> None:
 
 
 def gate(required: int = 1, approvers: tuple[str, ...] = ()) -> Rollout:
-    step = StepSpec("approval", required=required, approvers=approvers)
+    step = Approval(required=required, approvers=approvers)
     return decide(started(weight(10), step, weight(60)), T0).rollout
 
 
 def test_approval_step_pauses_and_says_how_many() -> None:
-    d = decide(
-        started(weight(10), StepSpec("approval", required=2, approvers=("role:approver",))), T0
-    )
+    d = decide(started(weight(10), Approval(required=2, approvers=("role:approver",))), T0)
     assert d.records[-1] == Record(
         "waiting",
         1,
@@ -675,7 +674,7 @@ def test_approval_step_pauses_and_says_how_many() -> None:
         "waiting for 2 approval(s)",
         None,
     )
-    assert StepSpec("approval", required=2).describe() == "approval by 2"
+    assert Approval(required=2).describe() == "approval by 2"
 
 
 def test_approvals_count_per_person_then_the_rollout_goes_on() -> None:
@@ -764,7 +763,7 @@ def test_promote_full_does_not_bypass_a_pending_approval() -> None:
 
 
 def test_pause_by_a_human() -> None:
-    r = decide(started(weight(5), StepSpec("pause", duration_s=60)), T0).rollout
+    r = decide(started(weight(5), Pause(duration_s=60)), T0).rollout
     d = pause(r, user="bob", now=at(5))
     assert d.records == (Record("paused", 1, "bob", "paused by bob"),)
     n = d.rollout
@@ -796,7 +795,7 @@ def test_pause_refused_once_decided(phase: Phase) -> None:
 
 
 def test_resume_a_manual_pause_counts_the_paused_time_in_a_timed_pause() -> None:
-    r = decide(started(StepSpec("pause", duration_s=60), weight(50)), T0).rollout
+    r = decide(started(Pause(duration_s=60), weight(50)), T0).rollout
     p = pause(r, user="bob", now=at(10)).rollout
     d = resume(p, user="cy", now=at(30))
     assert d.records == (Record("resumed", 0, "cy", "resumed by cy"),)
@@ -845,8 +844,8 @@ def test_resume_an_inconclusive_analysis_measures_again_from_scratch() -> None:
 @pytest.mark.parametrize(
     ("step", "describe"),
     [
-        (StepSpec("pause"), "pause until promoted"),
-        (StepSpec("approval", required=1), "approval by 1"),
+        (Pause(), "pause until promoted"),
+        (Approval(required=1), "approval by 1"),
     ],
 )
 def test_resume_refused_where_only_promote_goes_on(step: StepSpec, describe: str) -> None:
@@ -860,7 +859,7 @@ def test_resume_refused_where_only_promote_goes_on(step: StepSpec, describe: str
 
 
 def test_resume_of_a_human_pause_on_a_waiting_step_runs_the_step_again() -> None:
-    r = started(StepSpec("pause"), weight(50))  # paused by a human before the first tick
+    r = started(Pause(), weight(50))  # paused by a human before the first tick
     p = pause(r, user="bob", now=T0).rollout
     d = resume(p, user="bob", now=at(1))
     assert kinds(d) == ["resumed", "paused"]
@@ -868,7 +867,7 @@ def test_resume_of_a_human_pause_on_a_waiting_step_runs_the_step_again() -> None
 
 
 def test_resume_refused_when_not_paused() -> None:
-    r = decide(started(StepSpec("pause", duration_s=60)), T0).rollout
+    r = decide(started(Pause(duration_s=60)), T0).rollout
     with pytest.raises(ConflictError) as err:
         resume(r, user="bob", now=at(1))
     assert err.value.message == "the rollout is not paused"
@@ -884,7 +883,7 @@ def test_resume_refused_when_not_paused() -> None:
 
 @pytest.mark.parametrize("paused", [False, True])
 def test_abort_puts_everything_back_on_stable(paused: bool) -> None:
-    r = decide(started(weight(30), StepSpec("pause", duration_s=None if paused else 60)), T0)
+    r = decide(started(weight(30), Pause(duration_s=None if paused else 60)), T0)
     d = abort(r.rollout, user="bob", now=at(4), reason="pager went off")
     assert d.records == (Record("aborting", 1, "bob", "aborted by bob: pager went off"),)
     n = d.rollout
@@ -927,7 +926,7 @@ def test_abort_refused_for_a_first_version() -> None:
 
 
 def test_commands_do_not_touch_the_revision() -> None:
-    r = replace(decide(started(weight(5), StepSpec("pause"), weight(9)), T0).rollout, revision=8)
+    r = replace(decide(started(weight(5), Pause(), weight(9)), T0).rollout, revision=8)
     for d in (
         promote(r, user="bob", roles=DEPLOYER, now=at(1)),
         promote(r, user="bob", roles=DEPLOYER, now=at(1), full=True),
@@ -1066,18 +1065,16 @@ def policies(draw: st.DrawFn) -> PolicySpec:
         if kind == "set_weight":
             steps.append(weight(next(weights)))
         elif kind == "pause":
-            steps.append(
-                StepSpec("pause", duration_s=draw(st.sampled_from([None, 0.0, 15.0, 60.0])))
-            )
+            steps.append(Pause(duration_s=draw(st.sampled_from([None, 0.0, 15.0, 60.0]))))
         elif kind == "analysis":
             checks = draw(st.sampled_from([(ERRORS,), (ERRORS, SHADOW), (SHADOW,), (CHECKOUT,)]))
             steps.append(analysis(*checks, duration_s=draw(st.sampled_from([None, 10.0, 30.0]))))
         elif kind == "approval":
-            steps.append(StepSpec("approval", required=draw(st.integers(1, 2))))
+            steps.append(Approval(required=draw(st.integers(1, 2))))
         elif kind == "segment":
-            steps.append(StepSpec("segment", segment=BETA))
+            steps.append(Segment(segment=BETA))
         else:
-            steps.append(StepSpec("mirror", mirror=draw(st.sampled_from([5.0, 20.0]))))
+            steps.append(Mirror(mirror=draw(st.sampled_from([5.0, 20.0]))))
     if draw(st.booleans()):
         return PolicySpec.blue_green(
             "bg",

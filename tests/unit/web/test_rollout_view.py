@@ -7,7 +7,16 @@ from datetime import UTC, datetime, timedelta
 
 from shipyard.analysis.checks import CheckSpec, Snapshot
 from shipyard.analysis.slices import ArmCounters
-from shipyard.domain.rollouts import AnalysisRun, Phase, PolicySpec, Record, Rollout, StepSpec
+from shipyard.domain.rollouts import (
+    Analysis,
+    AnalysisRun,
+    Pause,
+    Phase,
+    PolicySpec,
+    Record,
+    Rollout,
+    SetWeight,
+)
 from shipyard.ports.repositories import RolloutRecordEntry
 from shipyard.services.rollout_watch import RolloutWatch, cohort_rows, measurements, weights
 from shipyard.web.views import (
@@ -24,10 +33,10 @@ ERRORS = CheckSpec("errors", "router", metric="error_ratio", judge="threshold", 
 POLICY = PolicySpec(
     "canary",
     steps=(
-        StepSpec("set_weight", weight=10),
-        StepSpec("analysis", checks=(ERRORS,), interval_s=10, duration_s=30),
-        StepSpec("set_weight", weight=50),
-        StepSpec("pause"),
+        SetWeight(weight=10),
+        Analysis(checks=(ERRORS,), interval_s=10, duration_s=30),
+        SetWeight(weight=50),
+        Pause(),
     ),
 )
 ROLLOUT = Rollout(1, 7, "shop", "production", "1.0.0-rc.2", "1.0.0-rc.1", POLICY, "ada", T0)
@@ -190,9 +199,9 @@ def test_versions_show_the_last_measured_p95_not_a_rounded_average() -> None:
 FLAG_POLICY = PolicySpec(
     "dark-launch",
     steps=(
-        StepSpec("set_weight", weight=0.1),
-        StepSpec("analysis", checks=(ERRORS,), interval_s=10, duration_s=20),
-        StepSpec("set_weight", weight=1),
+        SetWeight(weight=0.1),
+        Analysis(checks=(ERRORS,), interval_s=10, duration_s=20),
+        SetWeight(weight=1),
     ),
     router="flag",
     flag="new-checkout",

@@ -472,6 +472,26 @@ class CliGitRepository:
             )
         ]
 
+    def authors(self, until: str, since: str | None = None) -> set[tuple[str, str]]:
+        rng = [_check_rev(until), f"^{_check_rev(since)}"] if since else [_check_rev(until)]
+        out = self._run(
+            "-c",
+            f"mailmap.blob={_check_rev(until)}:.mailmap",  # the committed one, bare or not
+            "log",
+            "-z",
+            "--max-count=5000",
+            "--format=%an%x00%ae%x00%aN%x00%aE",
+            *rng,
+            "--",
+        ).stdout
+        parts = out.split("\0")
+        del parts[len(parts) - len(parts) % 4 :]
+        f = iter(parts)
+        found: set[tuple[str, str]] = set()
+        for name, email, mapped_name, mapped_email in zip(f, f, f, f, strict=True):
+            found.update({(name, email), (mapped_name, mapped_email)})
+        return found
+
     def changelog(
         self,
         until: str,

@@ -1,7 +1,8 @@
 """A router that only remembers the plan: for unit tests of the rollout engine.
 
 It validates plans like the real routers, keeps one plan per environment, and can be told to
-count traffic (``serve``) so counters() has something to report, latencies included.
+count traffic (``serve``) so counters() has something to report, latencies included: it is the
+memory twin of both ``ports.routers.TrafficRouter`` and ``ports.metrics.RouterCounters``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from typing import ClassVar
 
 from shipyard.adapters.routers.validate import check_plan, count_latencies, cumulative_buckets
 from shipyard.errors import AdapterError
-from shipyard.ports.routers import Capability, Counters, RoutePlan, RouteRef
+from shipyard.ports.metrics import Counters
+from shipyard.ports.routers import Capability, RoutePlan, RouteRef
 
 
 class MemoryRouter:

@@ -17,13 +17,35 @@ router = APIRouter(prefix="/api/v1", tags=["admin"])
 
 @router.get("/whoami")
 def whoami(me: Me) -> WhoAmIOut:
-    return WhoAmIOut(user=me.user, role=me.role.value)
+    return WhoAmIOut(
+        user=me.user,
+        role=me.role.value,
+        emails=sorted(me.emails),
+        projects=sorted(me.projects),
+        environments=sorted(me.environments),
+    )
 
 
 @router.post("/tokens", status_code=201)
 def create_token(body: TokenIn, svc: Svc, me: Me) -> TokenCreatedOut:
-    token_id, token = tokens.create_token(svc, me, user=body.user, role=body.role)
-    return TokenCreatedOut(id=token_id, user=body.user.strip(), role=body.role, token=token)
+    token_id, token = tokens.create_token(
+        svc,
+        me,
+        user=body.user,
+        role=body.role,
+        emails=body.emails,
+        projects=body.projects,
+        environments=body.environments,
+    )
+    return TokenCreatedOut(
+        id=token_id,
+        user=body.user.strip(),
+        role=body.role,
+        emails=[e.strip() for e in body.emails],
+        projects=[p.strip() for p in body.projects],
+        environments=[e.strip() for e in body.environments],
+        token=token,
+    )
 
 
 @router.get("/tokens")

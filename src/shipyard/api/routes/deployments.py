@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from shipyard.api.bounds import IdPath, Name, Text
 from shipyard.api.deps import Me, Svc
+from shipyard.api.schemas import RoutingOut
 from shipyard.domain.changelog import build_changelog
 from shipyard.domain.deployments import Deployment
 from shipyard.services import deployments
@@ -52,6 +53,9 @@ class DeploymentOut(BaseModel):
     from_candidate: str | None
     reason: str
     outcome: str
+    failure_code: str = Field(
+        "", description="why it failed (an error code: digest_mismatch, rolled_back, ...)"
+    )
     waiting_for: list[str]
     policy: str | None = None
     override_freeze: dict[str, str | None] | None = None
@@ -77,6 +81,7 @@ class DeploymentOut(BaseModel):
             from_candidate=d.from_candidate,
             reason=d.reason,
             outcome=d.outcome,
+            failure_code=d.failure_code,
             waiting_for=list(d.waiting_for),
             policy=d.policy,
             override_freeze={
@@ -105,6 +110,7 @@ class PlacementOut(BaseModel):
     pending: list[DeploymentOut]
     frozen_until: str | None
     instances: list[InstanceOut]
+    routing: RoutingOut | None = None  # read back from the environment's router now
 
 
 class DiffOut(BaseModel):
@@ -182,6 +188,7 @@ def status(project: str, svc: Svc, me: Me) -> list[PlacementOut]:
                 InstanceOut(candidate=i.candidate, address=i.address, pid=i.pid, healthy=i.healthy)
                 for i in r.instances
             ],
+            routing=RoutingOut.of(r.routing),
         )
         for r in rows
     ]

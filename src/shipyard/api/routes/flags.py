@@ -15,7 +15,8 @@ from pydantic import BaseModel, Field
 
 from shipyard.api.bounds import MAX_ITEMS, Json, Name, Text
 from shipyard.api.deps import Me, Svc
-from shipyard.ports.repositories import FlagChangeRecord, FlagRecord
+from shipyard.api.routes.flag_requests import FlagRequestOut, pending
+from shipyard.ports.repositories import FlagChangeRecord, FlagRecord, FlagRequest
 from shipyard.services import cohorts, flags
 
 router = APIRouter(prefix="/api/v1/projects/{project}/environments/{environment}", tags=["flags"])
@@ -140,9 +141,25 @@ def list_flags(project: str, environment: str, svc: Svc, me: Me) -> FlagListOut:
     )
 
 
-@router.post("/flags", status_code=201)
-def create_flag(project: str, environment: str, body: FlagCreateIn, svc: Svc, me: Me) -> FlagOut:
-    return FlagOut.of(
+WAITS: dict[int | str, dict[str, Any]] = {
+    202: {"model": FlagRequestOut, "description": "protected environment: a change request waits"}
+}
+
+
+def _answer(result: FlagRecord | FlagRequest, response: Response) -> FlagOut | FlagRequestOut:
+    """The flag, or 202 with the request when a protected environment makes the change wait."""
+    waiting = pending(result, response)
+    if waiting is not None:
+        return waiting
+    assert isinstance(result, FlagRecord)
+    return FlagOut.of(result)
+
+
+@router.post("/flags", status_code=201, responses=WAITS)
+def create_flag(
+    project: str, environment: str, body: FlagCreateIn, svc: Svc, me: Me, response: Response
+) -> FlagOut | FlagRequestOut:
+    return _answer(
         flags.create_flag(
             svc,
             me,
@@ -155,7 +172,8 @@ def create_flag(project: str, environment: str, body: FlagCreateIn, svc: Svc, me
             stickiness=body.stickiness,
             group_id=body.group_id,
             definition=body.definition,
-        )
+        ),
+        response,
     )
 
 
@@ -268,11 +286,14 @@ def flag_metrics(
     return cohorts.cohort_counters(svc, me, project, environment, key)
 
 
-@router.put("/segments")
+@router.put("/segments", responses=WAITS)
 def set_segments(
-    project: str, environment: str, body: SegmentsIn, svc: Svc, me: Me
-) -> dict[str, int]:
-    return {"revision": flags.set_segments(svc, me, project, environment, body.segments)}
+    project: str, environment: str, body: SegmentsIn, svc: Svc, me: Me, response: Response
+) -> dict[str, int] | FlagRequestOut:
+    result = flags.set_segments(svc, me, project, environment, body.segments)
+    if isinstance(result, FlagRequest):
+        return pending(result, response) or FlagRequestOut.of(result)
+    return {"revision": result}
 
 
 @router.get("/flags/{key}")
@@ -305,17 +326,31 @@ def flag_history(
     return [FlagChangeOut.of(c) for c in view.changes]
 
 
-@router.put("/flags/{key}")
-def replace_flag(project: str, environment: str, key: str, body: Json, svc: Svc, me: Me) -> FlagOut:
+@router.put("/flags/{key}", responses=WAITS)
+def replace_flag(
+    project: str,
+    environment: str,
+    key: str,
+    body: Json,
+    svc: Svc,
+    me: Me,
+    response: Response,
+) -> FlagOut | FlagRequestOut:
     """Replace the definition with a full Unleash feature JSON (checked before it is stored)."""
-    return FlagOut.of(flags.set_flag(svc, me, project, environment, key, definition=body))
+    return _answer(flags.set_flag(svc, me, project, environment, key, definition=body), response)
 
 
-@router.patch("/flags/{key}")
+@router.patch("/flags/{key}", responses=WAITS)
 def patch_flag(
-    project: str, environment: str, key: str, body: FlagPatchIn, svc: Svc, me: Me
-) -> FlagOut:
-    return FlagOut.of(
+    project: str,
+    environment: str,
+    key: str,
+    body: FlagPatchIn,
+    svc: Svc,
+    me: Me,
+    response: Response,
+) -> FlagOut | FlagRequestOut:
+    return _answer(
         flags.set_flag(
             svc,
             me,
@@ -324,13 +359,22 @@ def patch_flag(
             key,
             enabled=body.enabled,
             description=body.description,
-        )
+        ),
+        response,
     )
 
 
-@router.post("/flags/{key}/rollout")
-def rollout(project: str, environment: str, key: str, body: RolloutIn, svc: Svc, me: Me) -> FlagOut:
-    return FlagOut.of(
+@router.post("/flags/{key}/rollout", responses=WAITS)
+def rollout(
+    project: str,
+    environment: str,
+    key: str,
+    body: RolloutIn,
+    svc: Svc,
+    me: Me,
+    response: Response,
+) -> FlagOut | FlagRequestOut:
+    return _answer(
         flags.rollout(
             svc,
             me,
@@ -340,7 +384,8 @@ def rollout(project: str, environment: str, key: str, body: RolloutIn, svc: Svc,
             body.percent,
             stickiness=body.stickiness,
             group_id=body.group_id,
-        )
+        ),
+        response,
     )
 
 

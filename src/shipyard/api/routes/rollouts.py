@@ -12,7 +12,9 @@ from pydantic import BaseModel, Field
 from shipyard.analysis.checks import quantile_from_buckets
 from shipyard.api.bounds import IdPath, Text
 from shipyard.api.deps import Me, Svc
-from shipyard.domain.rollouts import Rollout, flag_percent
+from shipyard.api.routes.deployments import DeploymentOut
+from shipyard.api.schemas import RoutingOut
+from shipyard.domain.rollouts import Analysis, Rollout, flag_percent
 from shipyard.ports.routers import Counters
 from shipyard.services import rollouts
 from shipyard.services.rollouts import RolloutView, cohort_label
@@ -48,6 +50,16 @@ class VersionOut(BaseModel):
     )
 
 
+class ErrorStreakOut(BaseModel):
+    source: str = Field(description="tick, or check NAME for a check's measurements")
+    fault: str = Field(description="router, target, metric, instance or other")
+    error: str
+    count: int = Field(description="errors in a row; at the policy's limit on_error acts")
+    limit: int
+    first_seen: datetime
+    last_seen: datetime
+
+
 class RolloutOut(BaseModel):
     id: int
     deployment_id: int
@@ -76,7 +88,21 @@ class RolloutOut(BaseModel):
     created_at: datetime
     finished_at: datetime | None
     last_error: str
+    paused_for: str = Field(
+        "", description="human, pause_step, approval, inconclusive or errors ('' unless paused)"
+    )
+    awaiting: str = Field("", description="the command a paused rollout waits for")
+    errors: list[ErrorStreakOut] = Field(
+        default_factory=list, description="the error streaks now: the tick's and each check's"
+    )
+    not_done: list[str] = Field(
+        default_factory=list, description="what its ending could not do (it ended anyway)"
+    )
     url: str | None
+    routing: RoutingOut | None = Field(
+        None, description="what the router serves now, read back from it (not the saved state)"
+    )
+    routing_error: str = Field("", description="why routing is null though there is a router")
     versions: list[VersionOut]
     records: list[RecordOut]
 
@@ -117,6 +143,27 @@ def _versions(r: Rollout, live: dict[str, Counters]) -> list[VersionOut]:
     return out
 
 
+def _streaks(r: Rollout) -> list[ErrorStreakOut]:
+    found = [(r.errors, r.policy.error_limit())] if r.errors else []
+    step = r.current_step
+    if r.analysis is not None and isinstance(step, Analysis):
+        limits = {c.name: r.policy.error_limit(c) for c in step.checks}
+        found += [(s, limits.get(n, r.policy.error_limit())) for n, s in r.analysis.errors.items()]
+    return [
+        ErrorStreakOut(
+            source=s.source,
+            fault=s.fault.value,
+            error=s.message,
+            count=s.count,
+            limit=limit,
+            first_seen=s.first_at,
+            last_seen=s.last_at,
+        )
+        for s, limit in found
+        if s is not None
+    ]
+
+
 def to_out(view: RolloutView) -> RolloutOut:
     r = view.rollout
     steps = [
@@ -155,7 +202,13 @@ def to_out(view: RolloutView) -> RolloutOut:
         created_at=r.created_at,
         finished_at=r.finished_at,
         last_error=r.last_error,
+        paused_for=r.paused_for.value,
+        awaiting=r.awaiting,
+        errors=_streaks(r),
+        not_done=list(r.not_done),
         url=view.url,
+        routing=RoutingOut.of(view.routing),
+        routing_error=view.routing_error,
         versions=_versions(r, dict(view.live)),
         records=[
             RecordOut(
@@ -188,6 +241,10 @@ class PromoteIn(BaseModel):
 
 class AbortIn(BaseModel):
     reason: Text = ""
+
+
+class RetryIn(BaseModel):
+    reason: str = Field("", description="why (recorded with the new deployment)")
 
 
 @router.get("/projects/{project}/environments/{environment}/rollout")
@@ -223,6 +280,12 @@ def resume(project: str, environment: str, svc: Svc, me: Me) -> RolloutOut:
 def abort(project: str, environment: str, body: AbortIn, svc: Svc, me: Me) -> RolloutOut:
     rollouts.abort(svc, me, project, environment, reason=body.reason)
     return _after(svc, me, project, environment)
+
+
+@router.post("/projects/{project}/environments/{environment}/rollout/retry")
+def retry(project: str, environment: str, body: RetryIn, svc: Svc, me: Me) -> DeploymentOut:
+    """A new deployment of the rolled-back candidate, its rollout from the first step."""
+    return DeploymentOut.of(rollouts.retry(svc, me, project, environment, reason=body.reason))
 
 
 @router.get("/projects/{project}/deployments/{deployment_id}/rollout")

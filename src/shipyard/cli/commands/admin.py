@@ -1,7 +1,9 @@
-"""shipyard token create | list | revoke, shipyard whoami, shipyard events"""
+"""shipyard token create | list | revoke, shipyard whoami, shipyard events, shipyard admin token"""
 
 from __future__ import annotations
 
+import getpass
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -10,19 +12,47 @@ from shipyard.cli.client import Client
 from shipyard.cli.render import JsonOpt, emit_json, line, table, when
 
 tokens = typer.Typer(help="API tokens (admin only).", no_args_is_help=True)
+host = typer.Typer(
+    help="Run on the server's host, against its database directly.", no_args_is_help=True
+)
+
+
+def _scope(t: dict[str, list[str]]) -> str:
+    where = [*t.get("projects", []), *t.get("environments", [])]
+    return "/".join(where) if where else "everywhere"
 
 
 @tokens.command("create")
 def create(
     user: Annotated[str, typer.Option(help="who will use the token")],
     role: Annotated[str, typer.Option(help="viewer | deployer | approver | admin")],
+    email: Annotated[
+        list[str] | None, typer.Option(help="an email the user commits as (repeatable)")
+    ] = None,
+    project: Annotated[
+        list[str] | None, typer.Option(help="the role holds only in this project (repeatable)")
+    ] = None,
+    env: Annotated[
+        list[str] | None,
+        typer.Option(help="the role holds only in this environment (repeatable)"),
+    ] = None,
     json_: JsonOpt = False,
 ) -> None:
     """Create a token; it is shown once and stored only hashed."""
-    t = Client().post("/api/v1/tokens", {"user": user, "role": role})
+    body = {
+        "user": user,
+        "role": role,
+        "emails": email or [],
+        "projects": project or [],
+        "environments": env or [],
+    }
+    t = Client().post("/api/v1/tokens", body)
     if json_:
         return emit_json(t)
-    line(f"[green]✓[/] token #{t['id']} for [bold]{t['user']}[/] ({t['role']}), shown once:")
+    line(
+        f"[green]✓[/] token #{t['id']} for [bold]{t['user']}[/] ({t['role']}, {_scope(t)}), "
+        "shown once:"
+    )
     typer.echo(t["token"])
 
 
@@ -34,12 +64,14 @@ def list_(json_: JsonOpt = False) -> None:
         return emit_json(ts)
     table(
         "Tokens",
-        ["id", "user", "role", "created by", "created", "revoked"],
+        ["id", "user", "role", "where", "emails", "created by", "created", "revoked"],
         [
             [
                 t["id"],
                 t["user"],
                 t["role"],
+                _scope(t),
+                ", ".join(t.get("emails", [])),
                 t["created_by"],
                 when(t["created_at"]),
                 when(t["revoked_at"]),
@@ -63,7 +95,38 @@ def whoami(json_: JsonOpt = False) -> None:
     me = Client().get("/api/v1/whoami")
     if json_:
         return emit_json(me)
-    line(f"{me['user']} ({me['role']})")
+    line(f"{me['user']} ({me['role']}, {_scope(me)})")
+
+
+@host.command("token")
+def recovery_token(
+    data_dir: Annotated[
+        Path | None, typer.Option(help="the server's state directory [env SHIPYARD_DATA_DIR]")
+    ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(envvar="SHIPYARD_DATABASE_URL", help="default: SQLite in the data dir"),
+    ] = None,
+) -> None:
+    """Mint a recovery admin token from the database directly, when every admin token is lost.
+
+    Only who can read the server's data dir (or its database) can run it; the event
+    ``token.recovered`` records it with the host's user name."""
+    from shipyard.bootstrap import bootstrap  # the server stack, only for this command
+    from shipyard.cli.commands.serve import default_data_dir
+    from shipyard.services.tokens import recovery_admin
+
+    directory = (data_dir or default_data_dir()).expanduser().resolve()
+    if database_url is None and not (directory / "shipyard.db").exists():
+        typer.echo(f"no Shipyard database in {directory}", err=True)
+        raise typer.Exit(2)
+    runtime = bootstrap(directory, database_url)
+    try:
+        token_id, token = recovery_admin(runtime.services, by=f"host:{getpass.getuser()}")
+    finally:
+        runtime.close()
+    line(f"[bold yellow]Recovery admin token #{token_id} (shown once, keep it safe):[/]")
+    typer.echo(token)
 
 
 def events(

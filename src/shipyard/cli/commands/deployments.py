@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from typing import Annotated, Any
 
 import typer
 
+from shipyard.cli import outcome
 from shipyard.cli.client import Client
-from shipyard.cli.errors import CliError
 from shipyard.cli.render import JsonOpt, emit_json, line, short, table, when
 
 STATE_STYLE = {
@@ -39,30 +38,18 @@ def _summary(d: dict[str, Any]) -> str:
     return text
 
 
-def _rollout_of(client: Client, d: dict[str, Any]) -> dict[str, Any] | None:
-    """The rollout that holds a running deployment, if one took over from the target."""
-    try:
-        r = client.get(f"/api/v1/projects/{d['project']}/deployments/{d['id']}/rollout")
-    except CliError as err:
-        if err.code == "not_found":
-            return None
-        raise
-    return r if isinstance(r, dict) else None
+TimeoutOpt = Annotated[
+    float | None,
+    typer.Option(
+        help="with --wait: wait through approvals and pauses for at most this many seconds, "
+        "then exit 11 naming what it waits for"
+    ),
+]
 
 
-def _wait(client: Client, d: dict[str, Any]) -> dict[str, Any]:
-    """Until it succeeds or fails, or a rollout takes it over (that can take hours)."""
-    while d["state"] == "running":
-        time.sleep(0.3)
-        d = client.get(f"/api/v1/deployments/{d['id']}")
-        if d["state"] == "running" and _rollout_of(client, d) is not None:
-            break
-    if d["state"] == "failed":
-        raise CliError(
-            f"deployment {d['id']} of {d['candidate']} to {d['environment']} failed: {d['outcome']}",
-            "deployment_failed",
-        )
-    return d
+def _wait(client: Client, d: dict[str, Any], timeout: float | None) -> dict[str, Any]:
+    """Until its outcome (exit 0, 10, 9 or 7), or until it waits on a person (see cli/outcome)."""
+    return outcome.wait(client, d, timeout=timeout).deployment
 
 
 def deploy(
@@ -80,9 +67,12 @@ def deploy(
     wait: Annotated[
         bool,
         typer.Option(
-            "--wait/--no-wait", help="wait until it succeeds or fails, or its rollout starts"
+            "--wait/--no-wait",
+            help="wait for the outcome, its rollout's included (exit 0 promoted, 10 rolled back, "
+            "9 failed, 7 integrity); without --timeout it returns when a person must act",
         ),
     ] = True,
+    timeout: TimeoutOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Deploy a built candidate into an environment (gates are checked now)."""
@@ -98,14 +88,14 @@ def deploy(
         },
     )
     if wait:
-        d = _wait(client, d)
+        d = _wait(client, d, timeout)
     if json_:
         return emit_json(d)
     line(_summary(d))
     if d["state"] == "running" and wait:
         line(
-            f"  rollout started: watch it with [bold]shipyard rollout status {project} "
-            f"{environment} --watch[/]"
+            f"  its rollout waits for a person: see [bold]shipyard rollout status {project} "
+            f"{environment}[/]"
         )
 
 
@@ -139,6 +129,7 @@ def rollback(
     environment: str,
     reason: Annotated[str, typer.Option(help="why (recorded)")] = "",
     wait: Annotated[bool, typer.Option("--wait/--no-wait")] = True,
+    timeout: TimeoutOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Redeploy the previous good candidate in one step (cancels what is in flight; never rebuilds)."""
@@ -147,7 +138,7 @@ def rollback(
         f"/api/v1/projects/{project}/rollbacks", {"environment": environment, "reason": reason}
     )
     if wait:
-        d = _wait(client, d)
+        d = _wait(client, d, timeout)
     if json_:
         return emit_json(d)
     line(_summary(d) + (f"\n  {d['reason']}" if d["reason"] else ""))

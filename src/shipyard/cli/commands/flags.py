@@ -47,6 +47,13 @@ def _state(flag: dict[str, Any]) -> str:
 
 
 def _done(verb: str, flag: dict[str, Any]) -> None:
+    if "request" in flag:  # a protected environment: the change waits for a second person
+        line(
+            f"[cyan]…[/] {flag['project']}/{flag['environment']} is protected: change request "
+            f"[bold]#{flag['request']}[/] to {flag['key']} waits for an approver "
+            f"(`shipyard flag approve {flag['request']}`)"
+        )
+        return
     line(
         f"[green]✓[/] {verb} [bold]{flag['key']}[/] in {flag['project']}/{flag['environment']}: "
         f"{_state(flag)}, rollout {_pct(flag['rollout'])}, version {flag['version']}"
@@ -142,7 +149,7 @@ def rollout(
     if json_:
         return emit_json(flag)
     _done("rolled out", flag)
-    if not flag["enabled"]:
+    if "request" not in flag and not flag["enabled"]:
         line(
             f"  [yellow]the flag is off[/]: `shipyard flag set {project} {environment} {key} --enable`"
         )
@@ -255,4 +262,61 @@ def segments(
     )
     if json_:
         return emit_json(r)
+    if "request" in r:
+        line(
+            f"[cyan]…[/] {project}/{environment} is protected: change request "
+            f"[bold]#{r['request']}[/] to its segments waits for an approver"
+        )
+        return
     line(f"[green]✓[/] segments of {project}/{environment} set; revision {r['revision']}")
+
+
+@app.command("requests")
+def requests(
+    project: Project,
+    environment: Env,
+    all_: Annotated[bool, typer.Option("--all", help="decided ones too")] = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Flag changes of a protected environment waiting for approval."""
+    rs = Client().get(
+        f"/api/v1/projects/{project}/environments/{environment}/flag-requests",
+        params={"all": "true"} if all_ else {},
+    )
+    if json_:
+        return emit_json(rs)
+    table(
+        f"Flag change requests in {project}/{environment}",
+        ["#", "flag", "change", "state", "by", "at", "approved by"],
+        [
+            [
+                r["request"],
+                r["key"],
+                r["kind"],
+                r["state"],
+                r["requested_by"],
+                when(r["requested_at"]),
+                ", ".join(r["approvals"]),
+            ]
+            for r in rs
+        ],
+    )
+
+
+def _decide(request_id: int, verb: str, json_: bool) -> None:
+    r = Client().post(f"/api/v1/flag-requests/{request_id}/{verb}", {})
+    if json_:
+        return emit_json(r)
+    line(f"[green]✓[/] change request #{r['request']} to {r['key']}: {r['state']}")
+
+
+@app.command("approve")
+def approve(request_id: int, json_: JsonOpt = False) -> None:
+    """Approve a flag change request (not your own); applied once enough approvers agree."""
+    _decide(request_id, "approve", json_)
+
+
+@app.command("reject")
+def reject(request_id: int, json_: JsonOpt = False) -> None:
+    """Close a flag change request without applying it."""
+    _decide(request_id, "reject", json_)

@@ -1,7 +1,8 @@
-"""shipyard rollout status | promote | pause | resume | abort | explain"""
+"""shipyard rollout status | promote | pause | resume | abort | retry | explain"""
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from typing import Annotated, Any
@@ -13,7 +14,9 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from shipyard.cli import outcome
 from shipyard.cli.client import Client
+from shipyard.cli.errors import CliError
 from shipyard.cli.render import JsonOpt, console, emit_json, line, when
 
 app = typer.Typer(help="Watch and steer progressive rollouts.", no_args_is_help=True)
@@ -26,7 +29,6 @@ PHASE_STYLE = {
     "promoted": "green",
     "rolled_back": "magenta",
 }
-_ACTIVE = ("progressing", "paused", "promoting", "aborting")
 
 
 def _path(project: str, environment: str) -> str:
@@ -63,13 +65,42 @@ def _header(r: dict[str, Any]) -> Text:
         text.append(f", mirroring {r['mirror']:g}%")
     if r["pause_reason"]:
         text.append(f"\npaused: {r['pause_reason']}", style="cyan")
+    if r.get("awaiting"):
+        text.append(f"\nwaiting for: shipyard {r['awaiting']}", style="cyan")
     if r["reason"]:
         text.append(f"\n{r['reason']}")
-    if r["last_error"]:
+    for e in r.get("errors", []):
+        text.append(
+            f"\nerror ({e['source']}, {e['count']}/{e['limit']} in a row since "
+            f"{when(e['first_seen'])}, last {when(e['last_seen'])}): {e['error']}",
+            style="red",
+        )
+    if r["last_error"] and not r.get("errors"):
         text.append(f"\nlast error: {r['last_error']}", style="red")
+    for item in r.get("not_done", []):
+        text.append(f"\nnot done: {item}", style="red")
     if r["url"]:
         text.append(f"\nserving at {r['url']}", style="dim")
+    text.append(_routing(r))
     return text
+
+
+def _routing(r: dict[str, Any]) -> Text:
+    """What the router says it serves (read back from it), beside what the rollout wants."""
+    live = r.get("routing")
+    if live is None:
+        why = r.get("routing_error")
+        return Text(f"\nrouter: cannot tell ({why})" if why else "", style="red")
+    if live["canary"] is None:
+        said = f"100% {live['stable']}"
+    else:
+        said = f"{live['stable']} {100 - live['canary_weight']:g}% / {live['canary']} "
+        said += f"{live['canary_weight']:g}%"
+    if live["segment"]:
+        said += f", segment {live['segment']} to {live['canary']}"
+    if live["mirror_percent"]:
+        said += f", mirroring {live['mirror_percent']:g}%"
+    return Text(f"\nrouter reads back: {said}", style="dim")
 
 
 def _steps(r: dict[str, Any]) -> Table:
@@ -148,23 +179,52 @@ def _view(r: dict[str, Any]) -> Group:
 def status(
     project: str,
     environment: str,
-    watch: Annotated[bool, typer.Option("--watch", "-w", help="refresh until it ends")] = False,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            "--watch",
+            "-w",
+            help="refresh until it ends; exit 0 promoted, 10 rolled back, 9 failed, 7 integrity",
+        ),
+    ] = False,
     interval: Annotated[float, typer.Option(help="seconds between refreshes")] = 1.0,
+    timeout: Annotated[
+        float | None,
+        typer.Option(help="with --watch: exit 11 if it has not ended after this many seconds"),
+    ] = None,
     json_: JsonOpt = False,
 ) -> None:
     """The environment's rollout: step, weights, traffic per version, checks, decisions."""
     client = Client()
     r = client.get(_path(project, environment))
-    if json_:
-        return emit_json(r)
     if not watch:
+        if json_:
+            return emit_json(r)
         console.print(_view(r))
         return None
+    deployment = client.get(f"/api/v1/deployments/{r['deployment_id']}")
+    follow = functools.partial(
+        outcome.wait,
+        client,
+        deployment,
+        timeout=timeout,
+        through_humans=True,
+        interval=interval,
+        rollout_path=_path(project, environment),
+    )
+    if json_:
+        try:
+            follow()
+        finally:
+            emit_json(client.get(_path(project, environment)))
+        return None
     with Live(_view(r), console=console, refresh_per_second=4) as live:
-        while r["phase"] in _ACTIVE:
-            time.sleep(interval)
-            r = client.get(_path(project, environment))
-            live.update(_view(r))
+
+        def show(p: outcome.Progress) -> None:
+            if p.rollout is not None:
+                live.update(_view(p.rollout))
+
+        follow(on_poll=show)
     return None
 
 
@@ -203,10 +263,58 @@ def abort(
     project: str,
     environment: str,
     reason: Annotated[str, typer.Option(help="why (recorded with the decision)")] = "",
+    wait: Annotated[
+        bool, typer.Option("--wait/--no-wait", help="wait until the abort has ended")
+    ] = False,
+    timeout: Annotated[float, typer.Option(help="seconds to wait at most")] = 300.0,
     json_: JsonOpt = False,
 ) -> None:
-    """Send 100% of traffic back to the stable version and stop the new one."""
-    _act(project, environment, "abort", {"reason": reason}, json_)
+    """Send 100% of traffic back to the stable version and stop the new one.
+
+    With ``--wait`` it exits non-zero when the abort could not do all of it (saying what)."""
+    if not wait:
+        return _act(project, environment, "abort", {"reason": reason}, json_)
+    client = Client()
+    r = client.post(f"{_path(project, environment)}/abort", {"reason": reason})
+    deadline = time.monotonic() + timeout
+    while r["phase"] == "aborting" and time.monotonic() < deadline:
+        time.sleep(0.3)
+        r = client.get(_path(project, environment))
+    if json_:
+        emit_json(r)
+    else:
+        line(str(_header(r)))
+    if r["phase"] == "aborting":
+        raise CliError(
+            f"the abort of {r['canary']} has not ended after {timeout:g}s"
+            + (f": {r['last_error']}" if r["last_error"] else ""),
+            "timeout",
+            hint=f"see `shipyard rollout status {project} {environment}`",
+        )
+    if r["not_done"]:
+        raise CliError(
+            f"rolled back {r['canary']} incompletely: " + "; ".join(r["not_done"]),
+            "deployment_failed",
+        )
+    return None
+
+
+def retry(
+    project: str,
+    environment: str,
+    reason: Annotated[str, typer.Option(help="why (recorded with the deployment)")] = "",
+    json_: JsonOpt = False,
+) -> None:
+    """Run a rolled-back rollout again from its first step (a new deployment of its candidate)."""
+    d = Client().post(f"{_path(project, environment)}/retry", {"reason": reason})
+    if json_:
+        return emit_json(d)
+    line(
+        f"deployment [bold]{d['id']}[/]: {d['candidate']} → {d['environment']} again, "
+        f"{d['state']}; watch it with [bold]shipyard rollout status {project} {environment} "
+        "--watch[/]"
+    )
+    return None
 
 
 def explain(project: str, deployment: int, json_: JsonOpt = False) -> None:
@@ -239,5 +347,5 @@ def show_explained(r: dict[str, Any]) -> None:
             line(f"    [dim]{json.dumps(rest, sort_keys=True, default=str)}[/]")
 
 
-for _name in ("status", "promote", "pause", "resume", "abort", "explain"):
+for _name in ("status", "promote", "pause", "resume", "abort", "retry", "explain"):
     app.command(_name)(globals()[_name])

@@ -33,6 +33,22 @@ def serve(
             envvar="SHIPYARD_MAX_BODY_BYTES", min=1024, help="larger request bodies get a 413"
         ),
     ] = 1024 * 1024,
+    migration_database_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="SHIPYARD_MIGRATION_DATABASE_URL",
+            help="PostgreSQL: the tables' owner, to migrate as (the server then runs as "
+            "--database-url's role, which may only read and append the audit log)",
+        ),
+    ] = None,
+    audit_key_file: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="SHIPYARD_AUDIT_KEY_FILE",
+            help="the key that seals the audit log (default: audit.key in the data dir, "
+            "made 0600 on first start); the same file for every replica",
+        ),
+    ] = None,
 ) -> None:
     """Start the Shipyard server (API, engine and OpenAPI docs at /docs)."""
     import uvicorn  # the server stack loads only here: every other command stays a thin client
@@ -42,7 +58,12 @@ def serve(
     from shipyard.services.tokens import bootstrap_admin
 
     directory = (data_dir or default_data_dir()).expanduser().resolve()
-    runtime = bootstrap(directory, database_url)
+    runtime = bootstrap(
+        directory,
+        database_url,
+        audit_key_file=audit_key_file.expanduser() if audit_key_file else None,
+        migration_database_url=migration_database_url,
+    )
     token = bootstrap_admin(runtime.services)
     if token:
         line("[bold yellow]First start: bootstrap admin token (shown once, keep it safe):[/]")

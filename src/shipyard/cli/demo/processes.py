@@ -107,21 +107,11 @@ def stop_environments(state: Path, project: str, routers: dict[str, int | None])
     """Stop each environment's HAProxy (when it has a router) and instances.
 
     Run after the server stopped: its supervisor would otherwise restart the instances."""
-    # The adapters load only here, so every other command stays a thin client.
-    from shipyard.adapters.routers.haproxy import HaproxyRouter
-    from shipyard.adapters.targets.local import LocalTarget
-    from shipyard.ports.routers import RouteRef
+    # the adapters load only here (through the composition root), so every other command
+    # stays a thin client
+    from shipyard.bootstrap import stop_environments as stop
 
-    target = LocalTarget()
-    router = HaproxyRouter()
-    try:
-        for env, port in routers.items():
-            env_dir = state / "environments" / project / env
-            if port is not None:
-                router.stop(RouteRef(project, env, env_dir / "router", port))
-            target.stop_all(env_dir)
-    finally:
-        target.close()
+    stop(state, project, routers)
 
 
 def leftovers(root: Path) -> dict[int, str]:
