@@ -75,9 +75,13 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
 """Documented on every API route (FastAPI puts the model under each listed media type)."""
 
 
+_PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+
+
 def document(app: FastAPI) -> None:
     """Serve the OpenAPI with every error answer under problem+json only (FastAPI also lists the
-    model under application/json, which the API never sends for an error)."""
+    model under application/json, which the API never sends for an error; a route that
+    describes one of its errors in words gets the schema too)."""
     make = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -86,10 +90,8 @@ def document(app: FastAPI) -> None:
             for path in spec.get("paths", {}).values():
                 for operation in path.values():
                     for status, answer in operation.get("responses", {}).items():
-                        content = answer.get("content", {})
-                        if str(status)[:1] in "45" and PROBLEM in content:
-                            schema = content.get("application/json") or content[PROBLEM]
-                            answer["content"] = {PROBLEM: schema}
+                        if str(status)[:1] in "45":
+                            answer["content"] = {PROBLEM: {"schema": _PROBLEM_REF}}
             app.openapi_schema = spec
         return app.openapi_schema
 
