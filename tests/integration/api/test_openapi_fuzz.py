@@ -74,6 +74,7 @@ def _per_operation(
     failures: list[str] = []
     cases = 0
     statuses: Counter[int] = Counter()
+    spent: dict[str, float] = {}
     for result in schema.get_all_operations():
         op = result.ok()
         names = re.findall(r"\{(\w+)\}", op.path)
@@ -96,8 +97,11 @@ def _per_operation(
             except Exception as exc:  # collect them all: the report lists every distinct one
                 failures.append(f"{case.operation.label}: {_short(exc)}")
 
+        began = time.monotonic()
         one()
-    print(f"answers by status: {sorted(statuses.items())}")
+        spent[op.label] = time.monotonic() - began
+    slowest = sorted(spent.items(), key=lambda kv: -kv[1])[:3]
+    print(f"answers by status: {sorted(statuses.items())}; slowest: {slowest}")
     return cases, failures
 
 
