@@ -2,7 +2,7 @@
 
 Each operation gets ``EXAMPLES`` positive and negative cases, then the stateful phase chains
 calls through the links schemathesis infers. Derandomized, so a CI failure replays; bounded by
-counts (about a minute per role on 2 cores)."""
+counts (2,652 cases and ~300 stateful calls, ~35 s per role on 2 cores)."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ from tests.support.gitrepo import GitRepo
 from tests.support.runtime import first_candidate, memory_runtime, role_tokens
 
 EXAMPLES = 50
+ENDLESS = {"GET /api/v1/projects/{project}/environments/{environment}/flags/stream"}
 STATEFUL_EXAMPLES = 30
 CHECKS = [not_a_server_error, response_schema_conformance]
 SETTINGS = settings(
@@ -78,7 +79,9 @@ def _per_operation(
     for result in schema.get_all_operations():
         op = result.ok()
         names = re.findall(r"\{(\w+)\}", op.path)
-        real = {n: known[n] for n in names if n in known}
+        # an event stream to a real environment never ends: fuzz only the errors before it
+        # (the stream itself is tested in tests/e2e/test_flags_cli.py)
+        real = {} if op.label in ENDLESS else {n: known[n] for n in names if n in known}
         modes = st.one_of(
             op.as_strategy(GenerationMode.POSITIVE),
             op.as_strategy(GenerationMode.NEGATIVE),
