@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -11,20 +12,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, make_url
 
-from shipyard.adapters import keyfile
+from shipyard.adapters import children, keyfile
 from shipyard.adapters.artifacts.local import LocalArtifactStore
 from shipyard.adapters.builds.local import LocalBuilder
+from shipyard.adapters.child_process import identity_for
+from shipyard.adapters.children import ChildLedger
 from shipyard.adapters.clock import SystemClock
 from shipyard.adapters.git.cli import CliGitRepository
 from shipyard.adapters.metrics.registry import make_provider
 from shipyard.adapters.routers.haproxy import HaproxyRouter
 from shipyard.adapters.routers.registry import CountersRegistry, RouterRegistry, missing_binary
+from shipyard.adapters.secrets.aesgcm import AesGcmCipher
+from shipyard.adapters.server_lock import DataDirInUse as DataDirInUse
+from shipyard.adapters.server_lock import ServerLock as ServerLock
+from shipyard.adapters.server_lock import hold as hold_data_dir
 from shipyard.adapters.targets.local import LocalTarget
 from shipyard.adapters.targets.registry import TargetRegistry
 from shipyard.engine.worker import Worker
-from shipyard.errors import InvalidError
+from shipyard.errors import ConfigError, InvalidError
 from shipyard.ports.clock import Clock
 from shipyard.ports.git import GitRepository
 from shipyard.ports.metrics import MetricProvider
@@ -47,11 +54,17 @@ class Runtime:
     engine: Engine
     data_dir: Path
     targets: TargetRegistry
+    children: ChildLedger
 
     def worker(self, poll_s: float = 0.2) -> Worker:
         return Worker(self.services, poll_s=poll_s)
 
+    def reap_children(self) -> list[str]:
+        """Kill the builds and hooks a dead server on this data dir left, delete their temps."""
+        return self.children.reap()
+
     def close(self) -> None:
+        self.services.builder.stop()
         self.targets.close()
         self.engine.dispose()
 
@@ -64,6 +77,36 @@ def default_database_url(data_dir: Path) -> str:
     return f"sqlite:///{data_dir / 'shipyard.db'}"
 
 
+def default_work_dir(data_dir: Path) -> Path:
+    """Deployed code's files: beside the data dir for a plain user (its children run as it),
+    under /var/lib for root, whose children run as another user that must reach them."""
+    if os.geteuid() != 0:
+        return data_dir / "work"
+    key = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:12]
+    return Path("/var/lib/shipyard-apps") / key
+
+
+def _private(data_dir: Path) -> None:
+    """The data dir (database, keys, state) is the server's alone: 0700, owned by its user."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        if data_dir.stat().st_uid != os.geteuid() and os.geteuid() == 0:
+            os.chown(data_dir, 0, 0)
+        data_dir.chmod(0o700)
+    except OSError as exc:
+        raise ConfigError(
+            str(data_dir), None, "data dir", f"cannot be made private: {exc}"
+        ) from exc
+
+
+def _private_sqlite(url: str) -> None:
+    """A SQLite file is the server's alone, wherever it is (its journals take its mode)."""
+    name = make_url(url)
+    if name.get_backend_name() == "sqlite" and name.database not in (None, "", ":memory:"):
+        with contextlib.suppress(FileNotFoundError):
+            Path(name.database).chmod(0o600)
+
+
 def bootstrap(
     data_dir: Path,
     database_url: str | None = None,
@@ -71,13 +114,19 @@ def bootstrap(
     *,
     audit_key_file: Path | None = None,
     migration_database_url: str | None = None,
+    secrets_key_file: Path | None = None,
+    work_dir: Path | None = None,
 ) -> Runtime:
     """Open (and migrate) the database and wire every port to its adapter.
 
     With ``migration_database_url`` (PostgreSQL: the role that owns the tables) the schema is
     migrated as that role, which then grants the server's own role (``database_url``'s user)
-    what it needs and no more: SELECT and INSERT on the audit tables."""
-    data_dir.mkdir(parents=True, exist_ok=True)
+    what it needs and no more: SELECT and INSERT on the audit tables. ``secrets_key_file``
+    (default: ``secrets.key`` in the data dir, made on first start) seals the secrets and
+    ``audit_key_file`` the audit log; every replica must be given the same files."""
+    _private(data_dir)
+    identity_for(None)  # a root server makes its unprivileged user now: a failure shows at start
+    cipher = AesGcmCipher.from_key_file(secrets_key_file or data_dir / "secrets.key")
     audit_key = keyfile.load_or_create(audit_key_file or data_dir / AUDIT_KEY_FILE)
     url = database_url or default_database_url(data_dir)
     if migration_database_url:
@@ -90,6 +139,7 @@ def bootstrap(
     engine = make_engine(url)
     if not migration_database_url:
         migrate(engine, audit_key)
+    _private_sqlite(url)
     if owns_audit_tables(engine):
         log.warning(
             "the server's database role owns the audit tables, so their guards do not bind it: "
@@ -109,6 +159,8 @@ def bootstrap(
                 repos[source] = CliGitRepository(source, mirrors / key)
             return repos[source]
 
+    ledger = ChildLedger(data_dir / "run" / "children")
+    children.use(ledger)
     targets = TargetRegistry()
     routers = RouterRegistry()
     providers: dict[tuple[str, float], MetricProvider] = {}
@@ -131,7 +183,7 @@ def bootstrap(
         uow=lambda: SqlUnitOfWork(factory),
         git=git_for,
         artifacts=LocalArtifactStore(data_dir / "artifacts"),
-        builder=LocalBuilder(),
+        builder=LocalBuilder(ledger),
         clock=clock or SystemClock(),
         logs_dir=data_dir / "logs",
         targets=targets,
@@ -139,9 +191,11 @@ def bootstrap(
         routers=routers,
         counters=CountersRegistry(routers),
         metrics=metrics_for,
+        secrets=cipher,
+        work_dir=work_dir or default_work_dir(data_dir),
         router_binary=missing_binary,
     )
-    return Runtime(services, engine, data_dir, targets)
+    return Runtime(services, engine, data_dir, targets, ledger)
 
 
 def stop_environments(state_dir: Path, project: str, routers: Mapping[str, int | None]) -> None:
@@ -158,3 +212,14 @@ def stop_environments(state_dir: Path, project: str, routers: Mapping[str, int |
             target.stop_all(env_dir)
     finally:
         target.close()
+
+
+__all__ = [
+    "DataDirInUse",
+    "Runtime",
+    "ServerLock",
+    "bootstrap",
+    "default_database_url",
+    "hold_data_dir",
+    "stop_environments",
+]

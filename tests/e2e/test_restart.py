@@ -9,25 +9,32 @@ from pathlib import Path
 from tests.support.gitrepo import GitRepo
 from tests.support.server import ServerProcess
 
+# the hooks get $LOG from the environment's env: (never from the server's environment), and
+# append to a file their (unprivileged, when the tests run as root) user may write
 CONFIG = """\
 project: shop
 build: {command: 'tar czf "$SHIPYARD_ARTIFACTS_DIR/app.tar.gz" app.py'}
 environments:
   - name: staging
+    env: {LOG: "@LOG@"}
     target:
       kind: command
       deploy: 'echo "$SHIPYARD_TO_CANDIDATE" >> "$LOG"; sleep 2; echo done >> "$LOG"'
   - name: production
     auto_promote: true
+    env: {LOG: "@LOG@"}
     target: {kind: command, deploy: 'echo "prod $SHIPYARD_TO_CANDIDATE" >> "$LOG"'}
 """
 
 
 def test_a_killed_server_resumes_the_deployment_and_promotes_once(tmp_path: Path) -> None:
     log = tmp_path / "deploys.log"
-    env = {"SHIPYARD_LEASE_SECONDS": "2", "LOG": str(log)}
+    log.touch(0o666)
+    log.chmod(0o666)
+    env = {"SHIPYARD_LEASE_SECONDS": "2"}
     repo = GitRepo(tmp_path / "shop")
-    repo.commit("feat: shop (#1)", {"shipyard.yaml": CONFIG, "app.py": "x = 1\n"})
+    config = CONFIG.replace("@LOG@", str(log))
+    repo.commit("feat: shop (#1)", {"shipyard.yaml": config, "app.py": "x = 1\n"})
     server = ServerProcess(tmp_path / "data", env=env).start()
     token = server.admin_token
     try:
@@ -36,7 +43,7 @@ def test_a_killed_server_resumes_the_deployment_and_promotes_once(tmp_path: Path
         asked = server.cli("deploy", "shop", "0.1.0-rc.1", "staging", "--no-wait", "--json")
         assert asked.code == 0, asked
         deadline = time.monotonic() + 10
-        while not log.exists() and time.monotonic() < deadline:
+        while not log.stat().st_size and time.monotonic() < deadline:
             time.sleep(0.05)
         server.kill9()  # mid-deploy: the command is sleeping
     finally:

@@ -20,6 +20,7 @@ from shipyard.adapters.targets.local import LocalTarget
 from shipyard.ports.routers import RouteRef
 from tests.support import sample_service
 from tests.support.gitrepo import GitRepo
+from tests.support.reachable import pass_through
 
 # the shipyard.yaml lines every sample-service test shares (see sample_yaml)
 SAMPLE_SHOP = """\
@@ -61,6 +62,10 @@ class ServerProcess:
         env.pop("SHIPYARD_TOKEN", None)
         if self.database_url:
             env["SHIPYARD_DATABASE_URL"] = self.database_url
+        # deployed files beside the data dir, in the test's folder (not /var/lib as for root)
+        env.setdefault("SHIPYARD_WORK_DIR", str(self.data_dir.parent / "work"))
+        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        pass_through(self.data_dir.parent)  # the work dir's parents, for the app user
         cmd = [sys.executable, "-m", "shipyard.cli.main", "serve", "--data-dir", str(self.data_dir)]
         self.proc = subprocess.Popen(
             [*cmd, "--port", str(self.port)],
@@ -106,7 +111,9 @@ class ServerProcess:
         if self.proc.stdout:
             self.proc.stdout.close()
 
-    def cli(self, *args: str, token: str | None = None, cwd: Path | None = None) -> CliResult:
+    def cli(
+        self, *args: str, token: str | None = None, cwd: Path | None = None, stdin: str = ""
+    ) -> CliResult:
         env = os.environ | {
             "SHIPYARD_URL": self.url,
             "SHIPYARD_TOKEN": self.admin_token if token is None else token,
@@ -117,6 +124,7 @@ class ServerProcess:
             [sys.executable, "-m", "shipyard.cli.main", *args],
             env=env,
             cwd=cwd,
+            input=stdin,
             capture_output=True,
             text=True,
             timeout=120,

@@ -7,6 +7,7 @@ from fastapi import Depends, FastAPI
 from shipyard import __version__
 from shipyard.api import errors
 from shipyard.api.bounds import clean_url
+from shipyard.api.idempotency import IdempotencyMiddleware, document
 from shipyard.api.limits import DEFAULT_MAX_BODY_BYTES, BodyLimit
 from shipyard.api.routes import (
     admin,
@@ -17,6 +18,7 @@ from shipyard.api.routes import (
     freezes,
     projects,
     rollouts,
+    secrets,
 )
 from shipyard.services.context import Services
 from shipyard.web import router as dashboard
@@ -30,8 +32,10 @@ def create_app(services: Services, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYT
     )
     app.state.services = services
     errors.install(app)
-    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
-    apis = (projects, admin, audit, deployments, flags, rollouts, freezes, flag_requests)
+    app.add_middleware(IdempotencyMiddleware, services=services)  # Idempotency-Key on POSTs
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)  # outermost: before anything reads
+    document(app)
+    apis = (projects, admin, audit, deployments, flags, rollouts, freezes, flag_requests, secrets)
     for api in apis:
         app.include_router(
             api.router, responses=errors.PROBLEM_RESPONSES, dependencies=[Depends(clean_url)]

@@ -78,12 +78,20 @@ class PickOut(BaseModel):
     new_sha: str
 
 
+class VetoOut(BaseModel):
+    by: str
+    at: datetime
+    reason: str
+
+
 class CandidateOut(BaseModel):
     name: str
     number: int
     sha: str
-    status: str
+    status: str  # the build status, or "vetoed" (which wins)
+    build_status: str
     deployable: bool
+    veto: VetoOut | None
     created_by: str
     created_at: datetime
     built_at: datetime | None
@@ -98,8 +106,10 @@ class CandidateOut(BaseModel):
             name=c.name,
             number=c.number,
             sha=c.sha,
-            status=c.status.value,
+            status=c.shown_status,
+            build_status=c.status.value,
             deployable=c.deployable,
+            veto=VetoOut(by=c.veto.by, at=c.veto.at, reason=c.veto.reason) if c.veto else None,
             created_by=c.created_by,
             created_at=c.created_at,
             built_at=c.built_at,

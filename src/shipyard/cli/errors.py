@@ -15,6 +15,7 @@ EXIT_UNAVAILABLE = 8
 EXIT_FAILED = 9  # the thing ran and failed (a build, a deployment)
 EXIT_ROLLED_BACK = 10  # a rollout ended on the stable version (failed analysis, abort), or canceled
 EXIT_TIMEOUT = 11  # --timeout passed while it still ran or waited on a person
+EXIT_IN_USE = 12  # serve: the data dir is held by another server, or the port is taken
 
 _BY_CODE: dict[str, int] = {
     "not_found": EXIT_NOT_FOUND,
@@ -47,6 +48,7 @@ _BY_CODE: dict[str, int] = {
     "timeout": EXIT_TIMEOUT,
     "adapter_failed": EXIT_UNAVAILABLE,
     "unavailable": EXIT_UNAVAILABLE,
+    "in_use": EXIT_IN_USE,
 }
 
 

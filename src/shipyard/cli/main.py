@@ -17,6 +17,7 @@ from shipyard.cli.commands import (
     projects,
     releases,
     rollouts,
+    secrets,
     serve,
 )
 from shipyard.cli.errors import CliError, show
@@ -35,6 +36,7 @@ app.add_typer(artifacts.app, name="artifact")
 app.add_typer(flags.app, name="flag")
 app.add_typer(rollouts.app, name="rollout")
 app.add_typer(freezes.app, name="freeze")
+app.add_typer(secrets.app, name="secret")
 app.add_typer(admin.tokens, name="token")
 app.add_typer(audit.app, name="audit")
 app.add_typer(admin.host, name="admin")

@@ -32,6 +32,7 @@ STATUS_STYLE = {
     "failed": "red",
     "building": "yellow",
     "awaiting_artifacts": "cyan",
+    "vetoed": "red",
 }
 
 

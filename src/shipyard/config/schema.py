@@ -28,6 +28,7 @@ from pydantic import (
 
 from shipyard.config.durations import MAX_SECONDS, parse_duration
 from shipyard.config.kinds import RouterKind, TargetKind, check_target_kind
+from shipyard.domain.secrets import MAX_VARIABLES, name_problem, value_problem
 
 __all__ = [
     "Analysis",
@@ -79,6 +80,21 @@ Slug = Annotated[
     str, AfterValidator(_slug), WithJsonSchema({"type": "string", "pattern": _SLUG.pattern})
 ]
 Delivery = Literal["two-step", "single-step"]
+
+
+def _env_vars(v: dict[str, str]) -> dict[str, str]:
+    if len(v) > MAX_VARIABLES:
+        raise ValueError(f"at most {MAX_VARIABLES} variables")
+    for name, value in v.items():
+        problem = name_problem(name) or value_problem(value)
+        if problem is not None:
+            raise ValueError(f"{name}: {problem}")
+    return v
+
+
+EnvVars = Annotated[dict[str, str], AfterValidator(_env_vars)]
+"""Variables an environment hands its processes (names are identifiers, not SHIPYARD_*)."""
+UnixUser = Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_-]{0,31}$")]
 RouterMetric = Literal["error_ratio", "latency_p50", "latency_p95", "latency_p99", "request_rate"]
 
 _SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
@@ -149,7 +165,7 @@ class Target(BaseModel):
         """Targets read plain seconds; the file may say ``30s`` or ``2m``."""
         if isinstance(data, dict) and data.get("kind", "local") in _TARGET_KEYS:
             data = dict(data)
-            for key in ("timeout", "health_timeout"):
+            for key in ("timeout", "health_timeout", "identify_timeout"):
                 if key in data:
                     try:
                         data[key] = parse_duration(data[key])
@@ -183,7 +199,15 @@ MAX_INSTANCES = 100
 """Instances of one version on one host; more is a typo (``instances: 1e20``)."""
 _TARGET_KEYS = {
     "local": {"start", "instances", "health", "health_timeout", "artifact"},
-    "command": {"deploy", "health", "rollback", "timeout", "health_timeout"},
+    "command": {
+        "deploy",
+        "health",
+        "rollback",
+        "timeout",
+        "health_timeout",
+        "identify",  # prints the candidate that runs (status); see docs/shipyard-yaml.md
+        "identify_timeout",
+    },
 }
 
 
@@ -293,6 +317,8 @@ class Environment(Strict):
     router: Router | None = None
     # production: deployments need a second person's approval, so do flag changes
     protected: bool = False
+    env: EnvVars = Field(default_factory=dict)
+    run_as: UnixUser | None = None
 
     @property
     def required_names(self) -> list[str]:

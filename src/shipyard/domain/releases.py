@@ -59,6 +59,18 @@ class Pick:
 
 
 @dataclass(frozen=True, slots=True)
+class Veto:
+    """Who marked a candidate bad, when and why: it is never deployed again."""
+
+    by: str
+    at: datetime
+    reason: str
+
+
+VETOED = "vetoed"  # the status a vetoed candidate shows, whatever its build status
+
+
+@dataclass(frozen=True, slots=True)
 class Candidate:
     id: int
     release_id: int
@@ -74,10 +86,16 @@ class Candidate:
     built_at: datetime | None = None
     artifacts: tuple[Artifact, ...] = ()
     picks: tuple[Pick, ...] = field(default=())
+    veto: Veto | None = None
 
     @property
     def deployable(self) -> bool:
-        return self.status in DEPLOYABLE
+        return self.status in DEPLOYABLE and self.veto is None
+
+    @property
+    def shown_status(self) -> str:
+        """What faces show: ``vetoed`` wins over the build status (which stays in ``status``)."""
+        return VETOED if self.veto is not None else self.status.value
 
 
 def release_branch(version: str) -> str:

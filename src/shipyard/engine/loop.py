@@ -26,6 +26,10 @@ class PollingLoop:
         self._thread = threading.Thread(target=self.run, name=self.thread_name, daemon=True)
         self._thread.start()
 
+    def request_stop(self) -> None:
+        """Claim no further work; ``stop`` waits for the current one."""
+        self._stop.set()
+
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
         if self._thread is not None:

@@ -19,6 +19,7 @@ class BuildRequest:
     log_path: Path  # stdout+stderr of the build, appended as it runs
     timeout_s: float = 1800.0
     artifact_globs: Sequence[str] = field(default_factory=lambda: ("**/*",))
+    run_as: str | None = None  # the user the command runs as (None: the server's default)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,5 +36,13 @@ class BuildResult:
     files: tuple[BuiltFile, ...]
 
 
+class BuildInterrupted(Exception):
+    """The builder was stopped (the server stops) before the build ended: it must run again."""
+
+
 class Builder(Protocol):
-    def run(self, request: BuildRequest) -> BuildResult: ...
+    def run(self, request: BuildRequest) -> BuildResult:
+        """Raises BuildInterrupted when ``stop`` ended it."""
+
+    def stop(self) -> None:
+        """Kill every build still running (the server stops)."""

@@ -16,6 +16,7 @@ from shipyard.domain.deployments import Deployment
 from shipyard.domain.events import Event, EventPage
 from shipyard.domain.releases import Artifact, Candidate, CandidateStatus, Pick, Project, Release
 from shipyard.domain.rollouts import Record, Rollout
+from shipyard.domain.secrets import SecretInfo
 
 
 class ProjectRepo(Protocol):
@@ -296,6 +297,14 @@ class JobQueue(Protocol):
 
     def renew(self, job_id: int, *, owner: str, now: datetime, lease_s: float) -> bool: ...
     def complete(self, job_id: int, *, owner: str, now: datetime) -> bool: ...
+    def attempts(self, job_id: int) -> int:
+        """How many times the job was claimed."""
+
+    def retry(self, job_id: int, *, owner: str, now: datetime, error: str, at: datetime) -> bool:
+        """Release a failed job until ``at``; False when ``owner`` lost its lease."""
+
+    def bury(self, job_id: int, *, owner: str, now: datetime, error: str) -> bool:
+        """Mark a job dead (never claimed again), keeping its last error."""
 
 
 class DeploymentRepo(Protocol):
@@ -305,6 +314,9 @@ class DeploymentRepo(Protocol):
     def get(self, deployment_id: int) -> Deployment: ...
     def lock(self, deployment_id: int) -> Deployment:
         """Read for update, so concurrent workers serialize on one deployment."""
+
+    def lock_environments(self, project: Project) -> None:
+        """Serialize deployment requests of one project until the transaction ends."""
 
     def save(self, d: Deployment) -> None: ...
     def append_log(self, deployment_id: int, text: str) -> None: ...
@@ -353,7 +365,51 @@ class RolloutRepo(Protocol):
     ) -> Sequence[RolloutRecordEntry]: ...
 
 
+@dataclass(frozen=True, slots=True)
+class StoredRequest:
+    """A POST sent with an ``Idempotency-Key``; ``status`` is None while the first one runs."""
+
+    route: str
+    request_hash: str
+    status: int | None
+    content_type: str
+    response: str
+    created_at: datetime
+
+
+class IdempotencyRepo(Protocol):
+    def get(self, actor: str, key: str) -> StoredRequest | None: ...
+    def start(self, actor: str, key: str, *, route: str, request_hash: str, now: datetime) -> None:
+        """Claim the key; a concurrent claim of the same key fails (a unique index)."""
+
+    def finish(
+        self, actor: str, key: str, *, status: int, content_type: str, response: str
+    ) -> None: ...
+    def forget(self, actor: str, key: str) -> None: ...
+    def expire(self, before: datetime) -> int:
+        """Drop keys created before ``before``; how many."""
+
+
+class SecretRepo(Protocol):
+    """Sealed values only: sealing and opening happen in the services, with the key."""
+
+    def put(
+        self,
+        project_id: int,
+        environment: str,
+        name: str,
+        sealed: bytes,
+        *,
+        actor: str,
+        now: datetime,
+    ) -> bool: ...
+    def list(self, project_id: int, environment: str) -> Sequence[SecretInfo]: ...
+    def sealed(self, project_id: int, environment: str) -> dict[str, bytes]: ...
+    def remove(self, project_id: int, environment: str, name: str) -> bool: ...
+
+
 class UnitOfWork(Protocol):
+    idempotency: IdempotencyRepo
     projects: ProjectRepo
     releases: ReleaseRepo
     tokens: TokenRepo
@@ -367,6 +423,7 @@ class UnitOfWork(Protocol):
     cohorts: CohortMetricsRepo
     freezes: FreezeRepo
     flag_requests: FlagRequestRepo
+    secrets: SecretRepo
 
     def __enter__(self) -> Self: ...
     def __exit__(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
@@ -37,6 +38,19 @@ class DeploySpec:
         str, Any
     ]  # the environment's `target:` block from shipyard.yaml, minus `kind`
     state_dir: Path  # a directory the target owns for this environment (unpacked files, pids, logs)
+    # what the environment gives its processes: its `env:` from shipyard.yaml and its secrets
+    env: Mapping[str, str] = field(default_factory=dict)
+    run_as: str | None = None  # the user its processes run as (None: the server's default)
+    # where the deployed code's own files go, readable by run_as (outside the 0700 data dir);
+    # None: inside state_dir
+    work_dir: Path | None = None
+
+
+class Identity(StrEnum):
+    """How the target knows which candidate an instance runs: status asserts only what it read."""
+
+    VERIFIED = "verified"  # read from the live process, its health answer or an identify hook
+    UNVERIFIED = "unverified"  # the target cannot tell: the candidate is what it last deployed
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +59,7 @@ class Instance:
     address: str  # "127.0.0.1:PORT" or whatever the target can reach it by
     pid: int | None = None
     healthy: bool = True
+    identity: Identity = Identity.VERIFIED
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +84,13 @@ class DeployTarget(Protocol):
         """Stop a candidate's instances in this environment (after the new one is healthy)."""
 
     def running(self, project: str, environment: str, state_dir: Path) -> Sequence[Instance]:
-        """What runs now (health re-checked), so a restarted server can reconcile."""
+        """What runs now (health and identity re-checked), so a restarted server can reconcile.
+
+        Also resumes supervision of what it finds (a restarted server adopts, never reaps)."""
+
+    def configured(self, settings: Mapping[str, Any]) -> int | None:
+        """How many instances the environment's `target:` settings ask for; None when the
+        target does not count instances (a command hook deploys wherever it deploys)."""
 
     def close(self) -> None:
         """Stop supervising (server shutdown); instances may keep running."""

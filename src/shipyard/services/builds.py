@@ -26,12 +26,13 @@ def _log_path(svc: Services, project: str, candidate: str) -> Path:
 
 
 def _build(
-    svc: Services, source: str, candidate: Candidate, version: str, log: Path
+    svc: Services, project: str, source: str, candidate: Candidate, version: str, log: Path
 ) -> tuple[BuildResult, list[Artifact]]:
     settings = release_settings(candidate.config_text)
     if settings.build_command is None:
         raise InvalidError(f"{candidate.name} has no build command in its shipyard.yaml")
     env = dict(settings.build_env) | {
+        "SHIPYARD_PROJECT": project,
         "SHIPYARD_VERSION": version,
         "SHIPYARD_CANDIDATE": candidate.name,
         "SHIPYARD_SHA": candidate.sha,
@@ -75,7 +76,9 @@ def run_build(svc: Services, job_id: int, candidate_id: int, owner: str) -> Cand
         uow.commit()
     log.write_text("")  # a retried build starts a fresh log
     try:
-        result, artifacts = _build(svc, project.source, candidate, release.version, log)
+        result, artifacts = _build(
+            svc, project.name, project.source, candidate, release.version, log
+        )
         ok, reason = result.succeeded, result.reason
     except ShipyardError as exc:
         ok, reason, artifacts = False, exc.message, []

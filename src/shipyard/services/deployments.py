@@ -6,8 +6,8 @@ deployment may start, the job that runs it; so a restart never misses or repeats
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from shipyard.domain import deployments as dm
@@ -30,7 +30,7 @@ from shipyard.domain.gates import (
     auto_promotions_after,
     evaluate_gates,
 )
-from shipyard.domain.releases import Candidate, Project
+from shipyard.domain.releases import Candidate, Project, Veto
 from shipyard.domain.rollouts import PolicySpec, RouteIntent
 from shipyard.errors import ErrorCode, NotFoundError, RefusedError, ShipyardError
 from shipyard.ports.repositories import UnitOfWork
@@ -41,7 +41,16 @@ from shipyard.services.flags import routed_flag
 from shipyard.services.identities import author_users
 from shipyard.services.live_policy import live_rules, mainline_rules
 from shipyard.services.project_config import EnvironmentSpec, environment_specs, rollout_policy
+from shipyard.services.readings import Reading, read
 from shipyard.services.releases import get_project
+from shipyard.services.secrets import environment_secrets
+from shipyard.services.switchover import (
+    StablePlan,
+    ensure_stable,
+    make_sole,
+    rollback_where,
+    stable_plan,
+)
 from shipyard.services.traffic import abort_rollout_of, apply_route, begin, drain, observe_route
 
 DEPLOY_JOB = "deploy"
@@ -50,16 +59,18 @@ AUTO = "shipyard"  # the actor of automatic promotions
 
 @dataclass(frozen=True)
 class Placement:
-    """What one environment runs now and what waits to go there."""
+    """What one environment runs now (as its target reads it) and what waits to go there."""
 
     environment: str
-    candidate: str | None
+    candidate: str | None  # what answers there (see ``reading``), not only what was recorded
     since: datetime | None
     by: str | None
     pending: Sequence[Deployment]
     frozen_until: str | None
     instances: Sequence[Instance] = ()
     routing: RoutePlan | None = None  # read back from the environment's router now
+    reading: Reading | None = None
+    vetoed: Mapping[str, Veto] = field(default_factory=dict)  # running candidates now vetoed
 
 
 def _candidate(uow: UnitOfWork, project: Project, name: str) -> Candidate:
@@ -221,6 +232,7 @@ def _request(
     now: datetime,
 ) -> Deployment:
     """Create a deployment and evaluate its gates at once; CLOSED gates refuse it (nothing stored)."""
+    uow.deployments.lock_environments(project)  # parallel requests: one deployment, not seven
     vetoed = uow.deployments.vetoed(project)
     dm.check_deployable(candidate.status, candidate.name in vetoed, candidate=candidate.name)
     _spec(candidate, environment)  # an unknown environment is refused with the known ones
@@ -374,6 +386,9 @@ def _cancel(
         return
     canceled = dm.transition(d, dm.Canceled(by=by, reason=reason), now)
     uow.deployments.save(canceled)
+    held = uow.rollouts.for_deployment(d.id) if d.started_at is not None else None
+    if held is not None and held.active:  # due now: the engine aborts it (even when paused)
+        uow.rollouts.save(replace(held, due_at=now), now)
     uow.events.append(
         actor=by,
         kind="deployment.canceled",
@@ -385,14 +400,24 @@ def _cancel(
 
 
 def rollback(
-    svc: Services, actor: Actor, project_name: str, environment: str, *, reason: str = ""
+    svc: Services,
+    actor: Actor,
+    project_name: str,
+    environment: str,
+    *,
+    reason: str = "",
+    to: str | None = None,
 ) -> Deployment:
-    """Redeploy the previous good candidate; cancels what is in flight first. Never rebuilds."""
+    """Redeploy the previous good candidate (or ``to``, a named one that succeeded there before);
+    cancels what is in flight first. Never rebuilds."""
     actor.require(Action.DEPLOY, project=project_name, environment=environment)
     with svc.uow() as uow:
         project = get_project(uow, project_name)
         history = uow.deployments.history(project, environment)
-        plan = dm.plan_rollback(history, uow.deployments.vetoed(project))
+        if to is not None:
+            plan: dm.RollbackPlan | None = _named_rollback(uow, project, environment, history, to)
+        else:
+            plan = dm.plan_rollback(history, uow.deployments.vetoed(project))
         if plan is None:
             raise RefusedError(
                 f"nothing to roll back to in {environment}: no earlier candidate succeeded there",
@@ -415,6 +440,41 @@ def rollback(
         )
         uow.commit()
     return d
+
+
+def _named_rollback(
+    uow: UnitOfWork, project: Project, environment: str, history: Sequence[Deployment], name: str
+) -> dm.RollbackPlan:
+    """``rollback --to NAME``: only a known, unvetoed candidate that succeeded there before."""
+    candidate = _candidate(uow, project, name)  # NotFoundError names the unknown one
+    if candidate.veto is not None or name in uow.deployments.vetoed(project):
+        veto = candidate.veto
+        why = f" by {veto.by}" + (f": {veto.reason}" if veto.reason else "") if veto else ""
+        raise RefusedError(
+            f"cannot roll {environment} back to {name}: it is vetoed{why}",
+            code=ErrorCode.VETOED,
+            hint="vetoed candidates are never rolled back to; name another with --to",
+        )
+    good = sorted(_succeeded_before(history, environment))
+    if name not in good:
+        raise RefusedError(
+            f"cannot roll {environment} back to {name}: it never succeeded there"
+            + (f" (candidates that did: {', '.join(good)})" if good else ""),
+            code=ErrorCode.GATE_CLOSED,
+            hint="rollback only redeploys a candidate that already ran in the environment",
+        )
+    current = _current(history, environment)
+    return dm.RollbackPlan(
+        candidate=name,
+        replaces=current.candidate if current else "",
+        because=f"rollback to {name}, as asked",
+    )
+
+
+def _succeeded_before(history: Sequence[Deployment], environment: str) -> set[str]:
+    """Candidates that succeeded in the environment, rolled back since or not."""
+    done = (DeploymentState.SUCCEEDED, DeploymentState.ROLLED_BACK)
+    return {d.candidate for d in history if d.environment == environment and d.state in done}
 
 
 def veto(
@@ -522,6 +582,11 @@ def deploy_spec_for(
             artifacts=files,
             settings=spec.target_settings,
             state_dir=svc.state_dir / project.name / d.environment,
+            # what its processes are handed: `env:` (live secrets win) and nothing of the server
+            env=dict(spec.env)
+            | environment_secrets(svc, uow, project.id, project.name, d.environment),
+            run_as=spec.run_as,
+            work_dir=svc.work_dir / project.name / d.environment,
         ),
         candidate,
     )
@@ -532,6 +597,8 @@ class _Prepared:
     deploy_spec: DeploySpec
     env: EnvironmentSpec
     policy: PolicySpec | None
+    stable: StablePlan | None = None  # a canary's stable, to start on the target if absent
+    plan: str = ""  # "plan: ..." lines decided while preparing, for the log
 
 
 def _prepare(svc: Services, uow: UnitOfWork, d: Deployment) -> _Prepared:
@@ -543,24 +610,41 @@ def _prepare(svc: Services, uow: UnitOfWork, d: Deployment) -> _Prepared:
         policy = rollout_policy(candidate.config_text, d.environment, d.policy)
     if policy is not None and policy.flag is not None and policy.flag_routed:
         routed_flag(uow, get_project(uow, d.project), d.environment, policy.flag)  # still there?
-    return _Prepared(deploy_spec, env, policy)
+    stable, plan = None, ""
+    if policy is not None and not policy.flag_routed:
+        stable = stable_plan(svc, uow, get_project(uow, d.project), d, deploy_spec)
+    if d.mode is DeploymentMode.ROLLBACK:
+        env, deploy_spec, plan = rollback_where(
+            uow, get_project(uow, d.project), d, env, deploy_spec
+        )
+    return _Prepared(deploy_spec, env, policy, stable, plan)
 
 
-def _execute(svc: Services, d: Deployment, p: _Prepared) -> str:
-    """Start the candidate beside the old; without a policy, switch traffic and stop the old."""
+def _execute(svc: Services, d: Deployment, p: _Prepared) -> tuple[str, bool]:
+    """Start the candidate beside the old; without a policy, switch traffic and stop the old.
+
+    Returns the log and whether a rollout takes over. A canary whose stable does not run on the
+    target (its kind changed) starts the stable there first, or deploys directly (switchover)."""
     target = svc.targets(p.env.target_kind)
-    log = target.deploy(p.deploy_spec).log
-    if p.policy is not None and not p.policy.flag_routed:
-        return log  # the rollout moves traffic and retires the loser
-    if p.policy is not None:  # the new code ships dark: the rollout moves its flag
-        log += f"the rollout moves flag {p.policy.flag}; the new version takes over now\n"
+    log, policy = p.plan, p.policy
+    if p.stable is not None:
+        said, direct = ensure_stable(svc, target, p.env, p.deploy_spec, p.stable)
+        log += said
+        policy = None if direct else policy
+    log += target.deploy(p.deploy_spec).log
+    if policy is not None and not policy.flag_routed:
+        return log, True  # the rollout moves traffic and retires the loser
+    if policy is not None:  # the new code ships dark: the rollout moves its flag
+        log += f"the rollout moves flag {policy.flag}; the new version takes over now\n"
     if p.env.router_kind is not None:
         apply_route(svc, p.env, p.deploy_spec, RouteIntent(stable=d.candidate))
         log += f"traffic: 100% to {d.candidate} through {p.env.router_kind}\n"
     if d.from_candidate and d.from_candidate != d.candidate:
         drain(svc, p.env)
         target.retire(p.deploy_spec, d.from_candidate)
-    return log
+    if d.mode is DeploymentMode.ROLLBACK:  # read the target back: never a false success
+        log += make_sole(svc, target, p.env, p.deploy_spec)
+    return log, policy is not None
 
 
 def run_deployment(svc: Services, job_id: int, deployment_id: int, owner: str) -> Deployment:
@@ -579,10 +663,10 @@ def run_deployment(svc: Services, job_id: int, deployment_id: int, owner: str) -
                 prepared = _prepare(svc, uow, d)
             except ShipyardError as exc:
                 failure, code = exc.message, exc.code.value
-    log = ""
+    log, rollout = "", False
     if prepared is not None:
         try:
-            log = _execute(svc, d, prepared)
+            log, rollout = _execute(svc, d, prepared)
         except ShipyardError as exc:
             failure, code = exc.message, exc.code.value
     with svc.uow() as uow:
@@ -592,7 +676,7 @@ def run_deployment(svc: Services, job_id: int, deployment_id: int, owner: str) -
         if d.state is not DeploymentState.RUNNING:  # canceled meanwhile: nothing to record
             uow.commit()
             return d
-        if not failure and prepared is not None and prepared.policy is not None:
+        if not failure and prepared is not None and prepared.policy is not None and rollout:
             if uow.rollouts.for_deployment(d.id) is None:
                 uow.deployments.append_log(d.id, log)
                 begin(uow, get_project(uow, d.project), d, prepared.policy, now)
@@ -706,19 +790,52 @@ def status(svc: Services, actor: Actor, project_name: str) -> tuple[list[str], l
         freezes = live[name].freezes
         freeze = freezes and active_freeze(freezes, now)
         until = next_unfrozen(freezes, now) if freeze else None
+        instances = _instances(svc, spec, project.name)
+        reading = read(current.candidate if current else None, instances, _configured(svc, spec))
         rows.append(
             Placement(
                 environment=name,
-                candidate=current.candidate if current else None,
+                candidate=reading.candidate,
                 since=current.finished_at if current else None,
                 by=current.requested_by if current else None,
                 pending=pending,
                 frozen_until=(until.isoformat() if until else "indefinitely") if freeze else None,
-                instances=_instances(svc, spec, project.name),
+                instances=instances,
                 routing=observe_route(svc, project.name, spec)[0],
+                reading=reading,
+                vetoed=_vetoes(svc, project_name, {i.candidate for i in instances}),
             )
         )
     return [s.rules.name for s in specs], rows
+
+
+def resume_supervision(svc: Services) -> int:
+    """At server start, ask each environment's target what runs there: a target adopts (and
+    supervises, never reaps) the instances an earlier server started. Returns how many run."""
+    with svc.uow() as uow:
+        configs = [(p.name, _latest_config(uow, p)) for p in uow.projects.list()]
+    found = 0
+    for project, config in configs:
+        for spec in environment_specs(config):
+            found += len(_instances(svc, spec, project))
+    return found
+
+
+def _configured(svc: Services, spec: EnvironmentSpec) -> int | None:
+    try:
+        return svc.targets(spec.target_kind).configured(spec.target_settings)
+    except ShipyardError:
+        return None
+
+
+def _vetoes(svc: Services, project_name: str, running: set[str]) -> dict[str, Veto]:
+    """Which of the candidates running there are vetoed, with who, when and why."""
+    if not running:
+        return {}
+    with svc.uow() as uow:
+        project = get_project(uow, project_name)
+        found = (uow.releases.get_candidate(project, name) for name in sorted(running))
+        return {c.name: c.veto for c in found if c is not None and c.veto is not None}
 
 
 def _instances(svc: Services, spec: EnvironmentSpec, project: str) -> Sequence[Instance]:

@@ -62,6 +62,8 @@ class EnvironmentSpec:
     router_kind: str | None = None  # a proxy in front of the environment moves its traffic
     router_port: int | None = None
     router_drain_s: float = 0.0
+    env: tuple[tuple[str, str], ...] = ()  # `env:` handed to the environment's processes
+    run_as: str | None = None
 
 
 def _freeze(f: CronFreeze | RangeFreeze) -> FreezeWindow:
@@ -117,6 +119,8 @@ def _specs(text: str) -> tuple[EnvironmentSpec, ...]:
                 router.kind if router is not None else None,
                 router.port if router is not None else None,
                 float(router.drain) if router is not None else 0.0,
+                env=tuple(sorted(env.env.items())),
+                run_as=env.run_as,
             )
         )
     return tuple(out)

@@ -18,7 +18,7 @@ from shipyard.domain.deployments import (
     FreezeOverride,
 )
 from shipyard.domain.releases import Project
-from shipyard.errors import NotFoundError
+from shipyard.errors import ConflictError, NotFoundError
 from shipyard.store.tables import ApprovalRow, DeploymentRow, ProjectRow, VetoRow
 
 
@@ -102,14 +102,31 @@ class SqlDeployments:
         return _deployment(row, self._project_name(row.project_id))
 
     def lock(self, deployment_id: int) -> Deployment:
-        """Read for update: on PostgreSQL two workers cannot change one deployment at once."""
+        """Read for update, so two transactions cannot change one deployment at once: a row lock
+        on PostgreSQL; on SQLite every transaction already holds the write lock (BEGIN
+        IMMEDIATE, store/database.py)."""
         q = select(DeploymentRow).where(DeploymentRow.id == deployment_id)
-        if self._s.get_bind().dialect.name == "postgresql":
+        if self._postgres():
             q = q.with_for_update()
         row = self._s.scalar(q)
         if row is None:
             raise NotFoundError(f"deployment {deployment_id} not found")
         return _deployment(row, self._project_name(row.project_id))
+
+    def _postgres(self) -> bool:
+        return self._s.get_bind().dialect.name == "postgresql"
+
+    def lock_environments(self, project: Project) -> None:
+        """Serialize requests for deployments of one project until this transaction ends.
+
+        PostgreSQL locks the project's row, so a second request reads the first one's
+        deployment (and is refused as a duplicate) instead of inserting its own; SQLite holds
+        the database's write lock already. The partial unique indexes of migration 0010 stand
+        behind both."""
+        if self._postgres():
+            self._s.execute(
+                select(ProjectRow.id).where(ProjectRow.id == project.id).with_for_update()
+            )
 
     def save(self, d: Deployment) -> None:
         row = self._s.get(DeploymentRow, d.id)
@@ -150,6 +167,18 @@ class SqlDeployments:
         return [_deployment(r, self._project_name(r.project_id)) for r in rows]
 
     def add_approval(self, deployment_id: int, a: Approval) -> None:
+        """One decision per person per deployment (a unique index holds it under any race)."""
+        earlier = self._s.scalar(
+            select(ApprovalRow.decision).where(
+                ApprovalRow.deployment_id == deployment_id, ApprovalRow.user == a.user
+            )
+        )
+        if earlier is not None:
+            verb = "approved" if earlier == Decision.APPROVE.value else "rejected"
+            raise ConflictError(
+                f"{a.user} already {verb} deployment {deployment_id}",
+                details={"deployment": deployment_id, "user": a.user},
+            )
         self._s.add(
             ApprovalRow(
                 deployment_id=deployment_id,

@@ -11,7 +11,15 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from shipyard.domain.auth import Role
 from shipyard.domain.events import Event, EventPage
-from shipyard.domain.releases import Artifact, Candidate, CandidateStatus, Pick, Project, Release
+from shipyard.domain.releases import (
+    Artifact,
+    Candidate,
+    CandidateStatus,
+    Pick,
+    Project,
+    Release,
+    Veto,
+)
 from shipyard.errors import NotFoundError
 from shipyard.ports.repositories import TokenGrant
 from shipyard.store.audit import AuditTrail
@@ -24,9 +32,14 @@ from shipyard.store.tables import (
     ProjectRow,
     ReleaseRow,
     TokenRow,
+    VetoRow,
 )
 
 _S = TypeVar("_S", bound=Select[Any])
+
+
+def _veto(row: VetoRow) -> Veto:
+    return Veto(by=row.vetoed_by, at=row.vetoed_at, reason=row.reason)
 
 
 def _project(row: ProjectRow) -> Project:
@@ -178,15 +191,24 @@ class SqlReleases:
         picks = self._s.scalars(
             select(PickRow).where(PickRow.candidate_id == row.id).order_by(PickRow.id)
         )
+        veto = self._s.scalar(
+            select(VetoRow).where(
+                VetoRow.project_id == row.project_id, VetoRow.candidate == row.name
+            )
+        )
         return self._to_candidate(
             row,
             tuple(Artifact(a.name, a.digest, a.size, a.uri) for a in arts),
             tuple(Pick(p.source_sha, p.new_sha) for p in picks),
+            _veto(veto) if veto else None,
         )
 
     @staticmethod
     def _to_candidate(
-        row: CandidateRow, artifacts: tuple[Artifact, ...], picks: tuple[Pick, ...]
+        row: CandidateRow,
+        artifacts: tuple[Artifact, ...],
+        picks: tuple[Pick, ...],
+        veto: Veto | None = None,
     ) -> Candidate:
         return Candidate(
             id=row.id,
@@ -203,10 +225,11 @@ class SqlReleases:
             built_at=row.built_at,
             artifacts=artifacts,
             picks=picks,
+            veto=veto,
         )
 
     def candidates(self, release: Release) -> Sequence[Candidate]:
-        """Three queries however many candidates there are (not two more per candidate)."""
+        """Four queries however many candidates there are (not three more per candidate)."""
         rows = list(
             self._s.scalars(
                 select(CandidateRow)
@@ -216,7 +239,9 @@ class SqlReleases:
         )
         if not rows:
             return []
-        ids = select(CandidateRow.id).where(CandidateRow.release_id == release.id)
+        # the ids read, not a subquery: under READ COMMITTED a subquery sees a candidate that a
+        # concurrent pick committed since (then a KeyError, a 500, on main)
+        ids = [r.id for r in rows]
         arts: dict[int, list[Artifact]] = {r.id: [] for r in rows}
         for a in self._s.scalars(
             select(ArtifactRow)
@@ -229,7 +254,19 @@ class SqlReleases:
             select(PickRow).where(PickRow.candidate_id.in_(ids)).order_by(PickRow.id)
         ):
             picks[p.candidate_id].append(Pick(p.source_sha, p.new_sha))
-        return [self._to_candidate(r, tuple(arts[r.id]), tuple(picks[r.id])) for r in rows]
+        vetoes = {
+            v.candidate: _veto(v)
+            for v in self._s.scalars(
+                select(VetoRow).where(
+                    VetoRow.project_id == rows[0].project_id,
+                    VetoRow.candidate.in_([r.name for r in rows]),
+                )
+            )
+        }
+        return [
+            self._to_candidate(r, tuple(arts[r.id]), tuple(picks[r.id]), vetoes.get(r.name))
+            for r in rows
+        ]
 
     def get_candidate(self, project: Project, name: str) -> Candidate | None:
         row = self._s.scalar(
@@ -547,5 +584,25 @@ class SqlJobs:
             update(JobRow)
             .where(JobRow.id == job_id, JobRow.lease_owner == owner, JobRow.state == "pending")
             .values(state="done", lease_until=None, updated_at=now)
+        )
+        return getattr(res, "rowcount", 0) == 1
+
+    def attempts(self, job_id: int) -> int:
+        return int(self._s.scalar(select(JobRow.attempts).where(JobRow.id == job_id)) or 0)
+
+    def retry(self, job_id: int, *, owner: str, now: datetime, error: str, at: datetime) -> bool:
+        # the lease column doubles as "not before": claim skips a job whose lease_until is ahead
+        res = self._s.execute(
+            update(JobRow)
+            .where(JobRow.id == job_id, JobRow.lease_owner == owner, JobRow.state == "pending")
+            .values(lease_owner=None, lease_until=at, error=error[:4000], updated_at=now)
+        )
+        return getattr(res, "rowcount", 0) == 1
+
+    def bury(self, job_id: int, *, owner: str, now: datetime, error: str) -> bool:
+        res = self._s.execute(
+            update(JobRow)
+            .where(JobRow.id == job_id, JobRow.lease_owner == owner, JobRow.state == "pending")
+            .values(state="dead", lease_until=None, error=error[:4000], updated_at=now)
         )
         return getattr(res, "rowcount", 0) == 1

@@ -12,10 +12,12 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -188,20 +190,49 @@ class AuditChainRow(Base):
 
 
 class JobRow(Base):
+    """A build or deployment to run. ``lease_until`` is also when a failed job may be retried
+    (its backoff); a job that failed ``attempts`` times is ``dead`` with its last ``error``."""
+
     __tablename__ = "jobs"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[str] = mapped_column(String(32), index=True)
     subject_id: Mapped[int] = mapped_column(Integer)
-    state: Mapped[str] = mapped_column(String(16), index=True)  # pending | done
+    state: Mapped[str] = mapped_column(String(16), index=True)  # pending | done | dead
     lease_owner: Mapped[str | None] = mapped_column(String(128), nullable=True)
     lease_until: Mapped[datetime | None] = mapped_column(nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
 
+_LIVE = "state IN ('pending', 'awaiting_approval', 'running')"
+
+
 class DeploymentRow(Base):
+    """At most one running deployment per environment, and one live deployment of a candidate
+    per environment: partial unique indexes, so a race cannot create a second (0010)."""
+
     __tablename__ = "deployments"
+    __table_args__ = (
+        Index(
+            "uq_deployments_running",
+            "project_id",
+            "environment",
+            unique=True,
+            sqlite_where=text("state = 'running'"),
+            postgresql_where=text("state = 'running'"),
+        ),
+        Index(
+            "uq_deployments_live_candidate",
+            "project_id",
+            "environment",
+            "candidate",
+            unique=True,
+            sqlite_where=text(_LIVE),
+            postgresql_where=text(_LIVE),
+        ),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
     environment: Mapped[str] = mapped_column(String(100), index=True)
@@ -268,6 +299,7 @@ class RolloutRecordRow(Base):
 
 class ApprovalRow(Base):
     __tablename__ = "approvals"
+    __table_args__ = (UniqueConstraint("deployment_id", "user", name="uq_approvals_person"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id"), index=True)
     user: Mapped[str] = mapped_column(String(255))
@@ -276,6 +308,23 @@ class ApprovalRow(Base):
     decision: Mapped[str] = mapped_column(String(16))
     comment: Mapped[str] = mapped_column(Text, default="")
     decided_at: Mapped[datetime]
+
+
+class IdempotencyKeyRow(Base):
+    """A POST's ``Idempotency-Key``: the first request's response is stored and replayed to a
+    retry of the same request (same actor, route and body); ``status`` is null while it runs."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("actor", "key", name="uq_idempotency_actor_key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(255))
+    actor: Mapped[str] = mapped_column(String(64))  # a hash of the caller's credential
+    route: Mapped[str] = mapped_column(String(600))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    content_type: Mapped[str] = mapped_column(String(255), default="")
+    response: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class VetoRow(Base):
@@ -379,3 +428,17 @@ class CohortCounterRow(Base):
     metric: Mapped[str] = mapped_column(String(120))
     count: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[datetime]
+
+
+class SecretRow(Base):
+    """A secret of one project environment, sealed (AES-GCM, key outside the database)."""
+
+    __tablename__ = "secrets"
+    __table_args__ = (UniqueConstraint("project_id", "environment", "name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    environment: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(128))
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    set_by: Mapped[str] = mapped_column(String(255))
+    set_at: Mapped[datetime]

@@ -5,10 +5,11 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Self
 
+from sqlalchemy.exc import IntegrityError as DBIntegrityError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from shipyard.errors import AdapterError
+from shipyard.errors import AdapterError, ConflictError, ShipyardError
 from shipyard.ports.repositories import (
     AuditLog,
     CohortMetricsRepo,
@@ -17,10 +18,12 @@ from shipyard.ports.repositories import (
     FlagRepo,
     FlagRequestRepo,
     FreezeRepo,
+    IdempotencyRepo,
     JobQueue,
     ProjectRepo,
     ReleaseRepo,
     RolloutRepo,
+    SecretRepo,
     SessionRepo,
     TokenRepo,
 )
@@ -30,13 +33,33 @@ from shipyard.store.deployments import SqlDeployments
 from shipyard.store.flag_requests import SqlFlagRequests
 from shipyard.store.flags import SqlFlags
 from shipyard.store.freezes import SqlFreezes
+from shipyard.store.idempotency import SqlIdempotency
 from shipyard.store.repositories import SqlEvents, SqlJobs, SqlProjects, SqlReleases, SqlTokens
 from shipyard.store.rollouts import SqlRollouts
+from shipyard.store.secrets import SqlSecrets
 from shipyard.store.sessions import SqlSessions
+
+
+def _mapped(exc: SQLAlchemyError) -> ShipyardError:
+    """A unique index refusing a row is a conflict the caller may retry, not a server error: it is
+    how the database keeps exactly-once when two requests race (migration 0010)."""
+    if isinstance(exc, DBIntegrityError) and _unique_violation(exc):
+        return ConflictError(
+            "a concurrent request changed the same thing first; nothing was changed, retry"
+        )
+    return AdapterError(f"database error: {exc.__class__.__name__}")
+
+
+def _unique_violation(exc: DBIntegrityError) -> bool:
+    """PostgreSQL's SQLSTATE 23505, or SQLite's message (its driver gives no code)."""
+    return getattr(exc.orig, "sqlstate", None) == "23505" or "UNIQUE constraint failed" in str(
+        exc.orig
+    )
 
 
 class SqlUnitOfWork:
     session: Session
+    idempotency: IdempotencyRepo
     projects: ProjectRepo
     releases: ReleaseRepo
     tokens: TokenRepo
@@ -50,6 +73,7 @@ class SqlUnitOfWork:
     cohorts: CohortMetricsRepo
     freezes: FreezeRepo
     flag_requests: FlagRequestRepo
+    secrets: SecretRepo
 
     def __init__(self, factory: sessionmaker[Session]) -> None:
         self._factory = factory
@@ -70,6 +94,8 @@ class SqlUnitOfWork:
         self.cohorts = SqlCohorts(self.session)
         self.freezes = SqlFreezes(self.session)
         self.flag_requests = SqlFlagRequests(self.session)
+        self.idempotency = SqlIdempotency(self.session)
+        self.secrets = SqlSecrets(self.session)
         return self
 
     def __exit__(
@@ -82,7 +108,7 @@ class SqlUnitOfWork:
         self.session.rollback()
         self.session.close()
         if isinstance(exc, SQLAlchemyError):
-            raise AdapterError(f"database error: {exc.__class__.__name__}") from exc
+            raise _mapped(exc) from exc
 
     def commit(self) -> None:
         try:
@@ -90,7 +116,7 @@ class SqlUnitOfWork:
             self.session.commit()
         except SQLAlchemyError as exc:
             self.session.rollback()
-            raise AdapterError(f"database error: {exc.__class__.__name__}") from exc
+            raise _mapped(exc) from exc
 
     def rollback(self) -> None:
         self._trail.discard()

@@ -238,7 +238,8 @@ def test_candidate_cut_before_a_freeze_was_added_does_not_deploy_during_it(
     assert MemoryTarget.live.get(("shop", "production"), set()) == set()
     _, rows = deployments.status(svc, BOB, "shop")
     assert [r.frozen_until is not None for r in rows] == [False, True]
-    deployments.decide(svc, BOB, waiting.id, approve=False)
+    # one decision per person: a second approver rejects the waiting one
+    deployments.decide(svc, admin, waiting.id, approve=False)
     with pytest.raises(RefusedError) as frozen:  # nor does a new request of the old candidate
         deployments.deploy(svc, admin, "shop", rc, "production")
     assert frozen.value.code is ErrorCode.FROZEN

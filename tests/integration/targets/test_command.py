@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 from shipyard.adapters.targets.command import CommandTarget
 from shipyard.adapters.targets.local import _alive
 from shipyard.errors import AdapterError, ErrorCode, IntegrityError, InvalidError
-from shipyard.ports.targets import DeployMode, DeploySpec, Instance
+from shipyard.ports.targets import DeployMode, DeploySpec, Identity, Instance
 from tests.integration.targets.conftest import spec_for
 
 Make = Callable[..., Path]
@@ -45,7 +46,16 @@ def _fields(spec: DeploySpec) -> dict[str, Any]:
 
 
 def seen(state_dir: Path) -> dict[str, str]:
-    return dict(line.split("=", 1) for line in (state_dir / "seen.env").read_text().splitlines())
+    text = (state_dir / "hooks" / "seen.env").read_text()
+    return dict(line.split("=", 1) for line in text.splitlines())
+
+
+def hook_sees(state_dir: Path, artifact: Path, digest: str) -> Path:
+    """Where a hook finds an artifact: the store itself when it runs as the server, else a copy
+    its (unprivileged) user can read."""
+    if os.geteuid() != 0:
+        return artifact
+    return state_dir / "artifacts" / digest.removeprefix("sha256:") / artifact.name
 
 
 def test_deploy_command_sees_the_deploy_in_its_environment(
@@ -74,10 +84,10 @@ def test_deploy_command_sees_the_deploy_in_its_environment(
         "SHA": "0" * 40,
         "ENVIRONMENT": "staging",
         "PROJECT": "shop",
-        "ARTIFACTS": str(artifact),
-        "ARTIFACT_APP_TAR_GZ_PATH": str(artifact),
+        "ARTIFACTS": str(hook_sees(state_dir, artifact, spec.artifacts[0].digest)),
+        "ARTIFACT_APP_TAR_GZ_PATH": str(hook_sees(state_dir, artifact, spec.artifacts[0].digest)),
         "ARTIFACT_APP_TAR_GZ_DIGEST": spec.artifacts[0].digest,
-        "CWD": str(state_dir),
+        "CWD": str(state_dir / "hooks"),
     }
     assert deployed.candidate == "c2"
     assert deployed.log == "deploying c2\n"
@@ -112,7 +122,7 @@ def test_rollback_uses_the_rollback_command_when_there_is_one(
         from_candidate="c2",
     )
     CommandTarget().deploy(spec)
-    assert (state_dir / "calls").read_text() == f"{ran}\n"
+    assert (state_dir / "hooks" / "calls").read_text() == f"{ran}\n"
 
 
 def test_failing_command_reports_its_status_and_last_lines(
@@ -142,7 +152,7 @@ def test_command_that_overruns_its_timeout_is_stopped_with_its_children(
         CommandTarget().deploy(spec)
 
     assert time.monotonic() - began < 5
-    pid = int((state_dir / "child.pid").read_text())
+    pid = int((state_dir / "hooks" / "child.pid").read_text())
     deadline = time.monotonic() + 5
     while _alive(pid):  # reparented to PID 1, which reaps slowly: a zombie counts as stopped
         assert time.monotonic() < deadline, f"sleep {pid} still runs"
@@ -156,8 +166,10 @@ def test_health_command_is_retried_until_it_passes(state_dir: Path, artifacts: M
 
     target.deploy(command_spec(state_dir, "c1", artifacts("1.0.0"), settings))
 
-    assert (state_dir / "tries").read_text() == "3\n"
-    assert target.running("shop", "staging", state_dir) == [Instance("c1", "staging")]
+    assert (state_dir / "hooks" / "tries").read_text() == "3\n"
+    assert target.running("shop", "staging", state_dir) == [
+        Instance("c1", "staging", identity=Identity.UNVERIFIED)
+    ]
 
 
 def test_health_command_that_never_passes_times_out(state_dir: Path, artifacts: Make) -> None:
@@ -174,7 +186,9 @@ def test_health_command_that_never_passes_times_out(state_dir: Path, artifacts: 
         "c2 did not become healthy within 1s: health command exited with status 1: still starting"
     )
     # running() reports the last candidate whose deploy passed its health check
-    assert target.running("shop", "staging", state_dir) == [Instance("c1", "staging")]
+    assert target.running("shop", "staging", state_dir) == [
+        Instance("c1", "staging", identity=Identity.UNVERIFIED)
+    ]
 
 
 def test_running_reports_the_last_deployed_candidate(state_dir: Path, artifacts: Make) -> None:
@@ -182,14 +196,18 @@ def test_running_reports_the_last_deployed_candidate(state_dir: Path, artifacts:
     assert target.running("shop", "staging", state_dir) == []
 
     target.deploy(command_spec(state_dir, "c1", artifacts("1.0.0"), {"deploy": "true"}))
-    assert target.running("shop", "staging", state_dir) == [Instance("c1", "staging")]
+    assert target.running("shop", "staging", state_dir) == [
+        Instance("c1", "staging", identity=Identity.UNVERIFIED)
+    ]
 
     spec2 = command_spec(
         state_dir, "c2", artifacts("1.1.0"), {"deploy": "true"}, from_candidate="c1"
     )
     target.deploy(spec2)
     target.retire(spec2, "c1")  # nothing to stop: the deploy command replaced c1
-    assert CommandTarget().running("shop", "staging", state_dir) == [Instance("c2", "staging")]
+    assert CommandTarget().running("shop", "staging", state_dir) == [
+        Instance("c2", "staging", identity=Identity.UNVERIFIED)
+    ]
 
 
 def test_altered_artifact_is_refused_before_the_command_runs(
@@ -219,3 +237,24 @@ def test_bad_settings_are_refused(
 ) -> None:
     with pytest.raises(InvalidError, match=message):
         CommandTarget().deploy(command_spec(state_dir, "c1", artifacts("1.0.0"), settings))
+
+
+def test_identify_hook_names_what_runs_and_its_absence_says_unverified(
+    state_dir: Path, artifacts: Make
+) -> None:
+    """A command target cannot be looked into: its `identify:` hook says what runs, and without
+    one (or when it fails) the candidate last deployed is shown as unverified."""
+    target = CommandTarget()
+    live = state_dir / "live"
+    settings = {"deploy": f'echo "$SHIPYARD_TO_CANDIDATE" > {live}', "identify": f"cat {live}"}
+    target.deploy(command_spec(state_dir, "c1", artifacts("1.0.0"), settings))
+    assert target.running("shop", "staging", state_dir) == [Instance("c1", "staging")]
+
+    live.write_text("c0\n")  # somebody deployed by hand behind Shipyard's back
+    assert target.running("shop", "staging", state_dir) == [Instance("c0", "staging")]
+
+    live.unlink()  # the hook fails: nothing is asserted
+    assert target.running("shop", "staging", state_dir) == [
+        Instance("c1", "staging", identity=Identity.UNVERIFIED)
+    ]
+    assert target.configured(settings) is None

@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import tarfile
 import time
 import zipfile
@@ -23,7 +22,7 @@ from shipyard.adapters.targets.verify import sha256_file
 from shipyard.errors import AdapterError, ErrorCode, IntegrityError, InvalidError
 from shipyard.ports.targets import ArtifactFile, DeploySpec, Instance
 from tests.integration.targets.conftest import get, gone, pids_running_in, refused, spec_for
-from tests.support.sample_service import START
+from tests.support.sample_service import PYTHON, START
 
 Make = Callable[..., Path]
 
@@ -388,7 +387,7 @@ def test_a_port_that_does_not_speak_http_is_not_healthy(
     """Garbage on the health port is an unhealthy version, not a crash of the deploy."""
     junk = tmp_path / "junk.py"
     junk.write_text(JUNK_SERVER)
-    settings = {"start": f"{sys.executable} {junk}", "health_timeout": 1}
+    settings = {"start": f"{PYTHON} {junk}", "health_timeout": 1}
     spec = spec_for(state_dir, "c1", artifacts("1.0.0"), settings=settings)
 
     with pytest.raises(AdapterError, match="c1 did not become healthy"):

@@ -45,11 +45,12 @@ class LocalArtifactStore:
         return StoredArtifact(digest, size)
 
     def put_file(self, path: Path) -> StoredArtifact:
-        self.root.mkdir(parents=True, exist_ok=True)
         h = hashlib.sha256()
         size = 0
-        fd, name = tempfile.mkstemp(dir=self.root, prefix=".incoming-")
-        try:
+        name = ""
+        try:  # making the file is inside: a read-only store is an AdapterError, not a crash
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(dir=self.root, prefix=".incoming-")
             with os.fdopen(fd, "wb") as out, path.open("rb") as src:
                 while chunk := src.read(CHUNK):
                     h.update(chunk)
@@ -58,22 +59,25 @@ class LocalArtifactStore:
                 out.flush()
                 os.fsync(out.fileno())
         except OSError as exc:
-            Path(name).unlink(missing_ok=True)
+            if name:
+                Path(name).unlink(missing_ok=True)
             if isinstance(exc, FileNotFoundError) and not path.exists():
                 raise NotFoundError(f"cannot store {path}: no such file") from exc
             raise AdapterError(f"cannot store {path}: {exc}") from exc
         return self._store(Path(name), "sha256:" + h.hexdigest(), size)
 
     def put_bytes(self, data: bytes) -> StoredArtifact:
-        self.root.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=self.root, prefix=".incoming-")
+        name = ""
         try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(dir=self.root, prefix=".incoming-")
             with os.fdopen(fd, "wb") as out:
                 out.write(data)
                 out.flush()
                 os.fsync(out.fileno())
         except OSError as exc:
-            Path(name).unlink(missing_ok=True)
+            if name:
+                Path(name).unlink(missing_ok=True)
             raise AdapterError(f"cannot store {len(data)} bytes: {exc}") from exc
         return self._store(Path(name), "sha256:" + hashlib.sha256(data).hexdigest(), len(data))
 

@@ -21,13 +21,28 @@ import time
 import urllib.error
 import urllib.request
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+from shipyard.adapters.child_process import (
+    UserArgs,
+    child_env,
+    files_root,
+    hand_over,
+    identity_for,
+    open_dir,
+)
 from shipyard.adapters.targets.verify import verify_artifacts
 from shipyard.errors import AdapterError, InvalidError
-from shipyard.ports.targets import ArtifactFile, Deployed, DeployMode, DeploySpec, Instance
+from shipyard.ports.targets import (
+    ArtifactFile,
+    Deployed,
+    DeployMode,
+    DeploySpec,
+    Identity,
+    Instance,
+)
 
 STATE = "instances.json"
 SUPERVISE_EVERY = 1.0  # seconds between checks for dead instances of the current candidate
@@ -73,6 +88,30 @@ def _started_at(pid: int) -> str | None:
     except OSError:
         return None
     return fields[19] if len(fields) > 19 else None
+
+
+def _identity(pid: int) -> str | None:
+    """The SHIPYARD_CANDIDATE the live process was started with (/proc/PID/environ), or None
+    when it cannot be read: what runs is read from the process, not from our own records."""
+    try:
+        raw = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return None
+    for entry in raw.split(b"\0"):
+        if entry.startswith(b"SHIPYARD_CANDIDATE="):
+            return entry.split(b"=", 1)[1].decode(errors="replace")
+    return None
+
+
+def _launches(state: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """What it takes to restart each candidate's instances, by candidate.
+
+    State files written before ``launches`` existed kept only the last deploy's ``spec``."""
+    found: dict[str, dict[str, Any]] = dict(state.get("launches") or {})
+    legacy = state.get("spec") or {}
+    if legacy.get("candidate") and legacy["candidate"] not in found:
+        found[str(legacy["candidate"])] = dict(legacy)
+    return found
 
 
 def _number(settings: Any, key: str, default: float, environment: str) -> float:
@@ -227,7 +266,8 @@ class LocalTarget:
         # Re-entrant: the supervisor holds it across a restart, which registers the new Popen.
         self._lock = threading.RLock()
         self._procs: dict[int, subprocess.Popen[bytes]] = {}
-        self._supervised: dict[Path, dict[str, Any]] = {}
+        # environments whose recorded instances are kept running (every candidate in them)
+        self._supervised: set[Path] = set()
         # (state_dir, port) -> (restarts in a row, monotonic time of the last one): backoff
         self._restarts: dict[tuple[Path, int], tuple[int, float]] = {}
         self._stop = threading.Event()
@@ -247,6 +287,7 @@ class LocalTarget:
     def _write(self, state_dir: Path, data: dict[str, Any]) -> None:
         state_dir.mkdir(parents=True, exist_ok=True)
         tmp = state_dir / f".{STATE}.tmp"
+        tmp.touch(0o600)  # it holds the instances' environment, secrets included
         tmp.write_text(json.dumps(data, indent=2, default=str))
         os.replace(tmp, state_dir / STATE)
 
@@ -257,14 +298,18 @@ class LocalTarget:
         start = spec.settings.get("start")
         if not isinstance(start, str) or not start:
             raise InvalidError(f"environment {spec.environment}: target kind local needs `start:`")
-        env = dict(os.environ) | {
+        identity = identity_for(spec.run_as)
+        given = dict(spec.env) | {
             "PORT": str(port),
             "HOST": "127.0.0.1",
+            "SHIPYARD_PROJECT": spec.project,
+            "SHIPYARD_ENVIRONMENT": spec.environment,
             "SHIPYARD_CANDIDATE": spec.candidate,
             "SHIPYARD_VERSION": spec.version,
             "SHIPYARD_SHA": spec.sha,
-            "SHIPYARD_ENVIRONMENT": spec.environment,
+            "SHIPYARD_INSTANCE": str(index),
         }
+        env = child_env(given, identity)
         log = (spec.state_dir / f"{spec.candidate}.{index}.log").open("ab")
         try:
             proc = subprocess.Popen(
@@ -275,6 +320,7 @@ class LocalTarget:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
+                **(identity.popen() if identity else UserArgs()),
             )
         finally:
             log.close()
@@ -342,12 +388,16 @@ class LocalTarget:
         unpack = _chosen_artifacts(spec)
         # A fresh directory per attempt: redeploying the candidate that runs now must not pull
         # the files out from under its instances.
-        workdir = spec.state_dir / spec.candidate / f"{time.time_ns():x}"
-        workdir.mkdir(parents=True)
+        # in a folder the instances' user can reach: not the server's own 0700 data dir
+        spec.state_dir.mkdir(parents=True, exist_ok=True)
+        root = files_root(spec.work_dir, spec.state_dir)
+        workdir = open_dir(root / spec.candidate) / f"{time.time_ns():x}"
+        workdir.mkdir(mode=0o755)
         started: list[tuple[subprocess.Popen[bytes], int]] = []
         try:
             for a in unpack:
                 _unpack(a.name, a.path, workdir)
+            hand_over(workdir, identity_for(spec.run_as))  # the instances' own copy
             for i, port in enumerate(self._free_ports(spec.state_dir, instances)):
                 started.append((self._start(spec, workdir, port, i), port))
             self._wait_healthy(spec, started, health, timeout)
@@ -377,19 +427,25 @@ class LocalTarget:
             state["current"] = spec.candidate
             for _, port in started:
                 self._restarts.pop((spec.state_dir, port), None)
-            state["spec"] = {
+            launch = {
                 "health": health,
                 "settings": dict(spec.settings),
-                # enough to restart an instance after a server restart (see _adopt)
+                # enough to restart an instance after a server restart (see _restart_dead)
                 "project": spec.project,
                 "environment": spec.environment,
                 "candidate": spec.candidate,
                 "version": spec.version,
                 "sha": spec.sha,
                 "workdir": str(workdir),
+                # a restarted instance gets its environment and user back (the file is 0600)
+                "env": dict(spec.env),
+                "run_as": spec.run_as,
+                "work_dir": str(spec.work_dir) if spec.work_dir else None,
             }
+            state["launches"] = _launches(state) | {spec.candidate: launch}
+            state["spec"] = launch
             self._write(spec.state_dir, state)
-            self._supervised[spec.state_dir] = {"spec": spec, "workdir": workdir}
+            self._supervised.add(spec.state_dir)
         # A redeploy of the same candidate: its earlier instances are now replaced, so stop them.
         for inst in replaced:
             self._kill_instance(inst)
@@ -443,33 +499,54 @@ class LocalTarget:
             state = self._read(spec.state_dir)
             doomed = [i for i in state["instances"] if i["candidate"] == candidate]
             state["instances"] = [i for i in state["instances"] if i["candidate"] != candidate]
+            launches = _launches(state)
+            launches.pop(candidate, None)
+            state["launches"] = launches
+            if state.get("spec", {}).get("candidate") == candidate:
+                state.pop("spec", None)
             if state.get("current") == candidate:
-                state["current"] = None
+                # what keeps running is what should run: a canary rolled back leaves the stable
+                left = [i["candidate"] for i in state["instances"] if i["candidate"] in launches]
+                state["current"] = left[-1] if left else None
             self._write(spec.state_dir, state)
         for inst in doomed:
             self._kill_instance(inst)
         shutil.rmtree(spec.state_dir / candidate, ignore_errors=True)
+        shutil.rmtree(files_root(spec.work_dir, spec.state_dir) / candidate, ignore_errors=True)
 
     def running(self, project: str, environment: str, state_dir: Path) -> Sequence[Instance]:
         state = self._read(state_dir)
         self._adopt(state_dir, state)
-        health = str(state.get("spec", {}).get("health", "/healthz"))
-        return [
-            Instance(
-                i["candidate"],
-                f"127.0.0.1:{i['port']}",
-                int(i["pid"]),
-                _healthy(int(i["port"]), health),
+        launches = _launches(state)
+        found = []
+        for i in state["instances"]:
+            pid = int(i["pid"])
+            if not (self._is_running(pid) and self._ours(i)):
+                continue
+            health = str(launches.get(i["candidate"], {}).get("health", "/healthz"))
+            named = _identity(pid)
+            found.append(
+                Instance(
+                    named or i["candidate"],
+                    f"127.0.0.1:{i['port']}",
+                    pid,
+                    _healthy(int(i["port"]), health),
+                    Identity.VERIFIED if named else Identity.UNVERIFIED,
+                )
             )
-            for i in state["instances"]
-            if self._is_running(int(i["pid"])) and self._ours(i)
-        ]
+        return found
+
+    def configured(self, settings: Mapping[str, Any]) -> int | None:
+        try:
+            return int(float(settings.get("instances", 1)))
+        except (TypeError, ValueError):
+            return None
 
     def stop_all(self, state_dir: Path) -> None:
         """Stop every instance this environment runs (demo and test clean-up)."""
         with self._lock:
             state = self._read(state_dir)
-            self._supervised.pop(state_dir, None)
+            self._supervised.discard(state_dir)
             self._write(state_dir, {"current": None, "instances": []})
         for inst in state["instances"]:
             self._kill_instance(inst)
@@ -481,51 +558,54 @@ class LocalTarget:
     # -- supervision --------------------------------------------------------------------------
     def _adopt(self, state_dir: Path, state: dict[str, Any]) -> None:
         """Supervise what an earlier server started here: a restarted server resumes watching an
-        environment the first time it asks what runs there."""
-        saved = state.get("spec") or {}
-        current = state.get("current")
-        if not current or saved.get("candidate") != current or not saved.get("workdir"):
+        environment the first time it asks what runs there (the engine asks at start)."""
+        if not state["instances"] or not _launches(state):
             return
         with self._lock:
-            if state_dir in self._supervised or self._stop.is_set():
-                return
-            spec = DeploySpec(
-                project=str(saved["project"]),
-                environment=str(saved["environment"]),
-                candidate=str(current),
-                version=str(saved["version"]),
-                sha=str(saved["sha"]),
-                mode=DeployMode.DEPLOY,
-                from_candidate=None,
-                artifacts=(),
-                settings=dict(saved.get("settings") or {}),
-                state_dir=state_dir,
-            )
-            self._supervised[state_dir] = {"spec": spec, "workdir": Path(saved["workdir"])}
+            if not self._stop.is_set():
+                self._supervised.add(state_dir)
 
     def _supervise(self) -> None:
-        """Restart a dead instance of the current candidate on its port."""
+        """Restart dead instances of every candidate recorded as running, on their ports."""
         while not self._stop.wait(SUPERVISE_EVERY):
             with self._lock:
-                watched = list(self._supervised.items())
-            for state_dir, entry in watched:
+                watched = list(self._supervised)
+            for state_dir in watched:
                 with contextlib.suppress(Exception):
-                    self._restart_dead(state_dir, entry)
+                    self._restart_dead(state_dir)
 
-    def _restart_dead(self, state_dir: Path, entry: dict[str, Any]) -> None:
+    @staticmethod
+    def _launch_spec(state_dir: Path, saved: Mapping[str, Any]) -> tuple[DeploySpec, Path]:
+        spec = DeploySpec(
+            project=str(saved["project"]),
+            environment=str(saved["environment"]),
+            candidate=str(saved["candidate"]),
+            version=str(saved["version"]),
+            sha=str(saved["sha"]),
+            mode=DeployMode.DEPLOY,
+            from_candidate=None,
+            artifacts=(),
+            settings=dict(saved.get("settings") or {}),
+            state_dir=state_dir,
+            env={str(k): str(v) for k, v in (saved.get("env") or {}).items()},
+            run_as=saved.get("run_as"),
+            work_dir=Path(saved["work_dir"]) if saved.get("work_dir") else None,
+        )
+        return spec, Path(saved["workdir"])
+
+    def _restart_dead(self, state_dir: Path) -> None:
         # Decide and restart under the lock: retire/stop_all/deploy rewrite the state under it,
         # so an instance they are stopping is never brought back untracked.
-        spec: DeploySpec = entry["spec"]
         with self._lock:
-            if self._stop.is_set() or self._supervised.get(state_dir) is not entry:
+            if self._stop.is_set() or state_dir not in self._supervised:
                 return
             state = self._read(state_dir)
-            if state.get("current") != spec.candidate:
-                return
+            launches = _launches(state)
             changed = False
             for inst in state["instances"]:
                 pid = int(inst["pid"])
-                if inst["candidate"] != spec.candidate:
+                saved = launches.get(inst["candidate"])
+                if saved is None or not saved.get("workdir"):
                     continue
                 ours = self._ours(inst)
                 if ours and self._is_running(pid):
@@ -544,7 +624,8 @@ class LocalTarget:
                 old = self._procs.pop(pid, None)
                 if old is not None:
                     old.wait(1)
-                proc = self._start(spec, entry["workdir"], port, int(inst["index"]))
+                spec, workdir = self._launch_spec(state_dir, saved)
+                proc = self._start(spec, workdir, port, int(inst["index"]))
                 self._restarts[(state_dir, port)] = (count + 1, now)
                 inst["pid"] = proc.pid
                 inst["started"] = _started_at(proc.pid)

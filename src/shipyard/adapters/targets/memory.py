@@ -7,9 +7,9 @@ sets it up and inspects it directly; call ``MemoryTarget.reset()`` between tests
 from __future__ import annotations
 
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from shipyard.adapters.targets.verify import verify_artifacts
 from shipyard.errors import AdapterError, ErrorCode, IntegrityError
@@ -70,6 +70,9 @@ class MemoryTarget:
         return [
             Instance(c, address(c)) for c in sorted(self.live.get((project, environment), set()))
         ]
+
+    def configured(self, settings: Mapping[str, Any]) -> int | None:
+        return 1  # one instance per candidate, whatever the settings say
 
     def close(self) -> None:
         return None

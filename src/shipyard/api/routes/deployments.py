@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from shipyard.api.bounds import IdPath, Name, Text
 from shipyard.api.deps import Me, Svc
-from shipyard.api.schemas import RoutingOut
+from shipyard.api.schemas import RoutingOut, VetoOut
 from shipyard.domain.changelog import build_changelog
 from shipyard.domain.deployments import Deployment
 from shipyard.services import deployments
@@ -32,6 +32,7 @@ class DecisionIn(BaseModel):
 class RollbackIn(BaseModel):
     environment: Name
     reason: Text = ""
+    to: Name | None = None  # a named earlier good candidate; else the previous one
 
 
 class VetoIn(BaseModel):
@@ -100,11 +101,20 @@ class InstanceOut(BaseModel):
     address: str
     pid: int | None
     healthy: bool
+    identity: str  # verified | unverified: whether the target read the candidate from it
 
 
 class PlacementOut(BaseModel):
     environment: str
-    candidate: str | None
+    candidate: str | None  # what answers there (``recorded`` is what the deployments say)
+    identity: str | None  # verified | unverified; null when no instance runs
+    recorded: str | None
+    configured: int | None  # instances the target settings ask for; null when it cannot count
+    running: int  # instances of ``candidate``
+    healthy: int  # ... of which healthy
+    summary: str  # "2 configured, 1 healthy"
+    others: list[str]  # other candidates running there (a canary, leftovers)
+    vetoed: dict[str, VetoOut]  # running candidates that are vetoed
     since: datetime | None
     by: str | None
     pending: list[DeploymentOut]
@@ -164,7 +174,7 @@ def reject(deployment_id: IdPath, body: DecisionIn, svc: Svc, me: Me) -> Deploym
 @router.post("/projects/{project}/rollbacks", status_code=201)
 def rollback(project: str, body: RollbackIn, svc: Svc, me: Me) -> DeploymentOut:
     return DeploymentOut.of(
-        deployments.rollback(svc, me, project, body.environment, reason=body.reason)
+        deployments.rollback(svc, me, project, body.environment, reason=body.reason, to=body.to)
     )
 
 
@@ -180,12 +190,28 @@ def status(project: str, svc: Svc, me: Me) -> list[PlacementOut]:
         PlacementOut(
             environment=r.environment,
             candidate=r.candidate,
+            identity=r.reading.identity.value if r.reading and r.reading.identity else None,
+            recorded=r.reading.recorded if r.reading else r.candidate,
+            configured=r.reading.configured if r.reading else None,
+            running=r.reading.running if r.reading else 0,
+            healthy=r.reading.healthy if r.reading else 0,
+            summary=r.reading.summary if r.reading else "",
+            others=list(r.reading.others) if r.reading else [],
+            vetoed={
+                name: VetoOut(by=v.by, at=v.at, reason=v.reason) for name, v in r.vetoed.items()
+            },
             since=r.since,
             by=r.by,
             pending=[DeploymentOut.of(d) for d in r.pending],
             frozen_until=r.frozen_until,
             instances=[
-                InstanceOut(candidate=i.candidate, address=i.address, pid=i.pid, healthy=i.healthy)
+                InstanceOut(
+                    candidate=i.candidate,
+                    address=i.address,
+                    pid=i.pid,
+                    healthy=i.healthy,
+                    identity=i.identity.value,
+                )
                 for i in r.instances
             ],
             routing=RoutingOut.of(r.routing),

@@ -92,6 +92,7 @@ def deploy(
     if json_:
         return emit_json(d)
     line(_summary(d))
+    _plan(d)
     if d["state"] == "running" and wait:
         line(
             f"  its rollout waits for a person: see [bold]shipyard rollout status {project} "
@@ -128,6 +129,10 @@ def rollback(
     project: str,
     environment: str,
     reason: Annotated[str, typer.Option(help="why (recorded)")] = "",
+    to: Annotated[
+        str | None,
+        typer.Option("--to", metavar="CANDIDATE", help="an earlier candidate that succeeded there"),
+    ] = None,
     wait: Annotated[bool, typer.Option("--wait/--no-wait")] = True,
     timeout: TimeoutOpt = None,
     json_: JsonOpt = False,
@@ -135,13 +140,22 @@ def rollback(
     """Redeploy the previous good candidate in one step (cancels what is in flight; never rebuilds)."""
     client = Client()
     d = client.post(
-        f"/api/v1/projects/{project}/rollbacks", {"environment": environment, "reason": reason}
+        f"/api/v1/projects/{project}/rollbacks",
+        {"environment": environment, "reason": reason, "to": to},
     )
     if wait:
         d = _wait(client, d, timeout)
     if json_:
         return emit_json(d)
     line(_summary(d) + (f"\n  {d['reason']}" if d["reason"] else ""))
+    _plan(d)
+
+
+def _plan(d: dict[str, Any]) -> None:
+    """The ``plan:`` lines of its log: what the deployment decided to do, and why."""
+    for said in (d.get("log") or "").splitlines():
+        if said.startswith("plan: "):
+            line(f"  {said}")
 
 
 def veto(
@@ -168,11 +182,15 @@ def status(project: str, json_: JsonOpt = False) -> None:
         [
             [
                 r["environment"],
-                r["candidate"] or "-",
+                _running(r),
                 when(r["since"]),
                 r["by"] or "",
                 "\n".join(
-                    f"{i['address']} {'ok' if i['healthy'] else 'down'}" for i in r["instances"]
+                    [r["summary"]]
+                    + [
+                        f"{i['address']} {i['candidate']} {'ok' if i['healthy'] else 'down'}"
+                        for i in r["instances"]
+                    ]
                 ),
                 "\n".join(
                     f"#{d['id']} {d['candidate']} {d['state']}"
@@ -184,6 +202,21 @@ def status(project: str, json_: JsonOpt = False) -> None:
             for r in rows
         ],
     )
+
+
+def _running(r: dict[str, Any]) -> str:
+    """The candidate that answers, and what a user must not miss about it."""
+    notes = []
+    if r["identity"] == "unverified":
+        notes.append("unverified: the target cannot tell what runs")
+    if r["identity"] and r["recorded"] != r["candidate"]:
+        notes.append(f"records say {r['recorded']}" if r["recorded"] else "no deployment recorded")
+    if r["others"]:
+        notes.append("also running " + ", ".join(r["others"]))
+    for name, veto in r["vetoed"].items():
+        why = f": {veto['reason']}" if veto["reason"] else ""
+        notes.append(f"[red]{name} is VETOED[/] (by {veto['by']} {when(veto['at'])}{why})")
+    return "\n".join([r["candidate"] or "-", *notes])
 
 
 def history(

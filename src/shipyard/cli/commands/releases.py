@@ -129,7 +129,7 @@ def list_(project: str, json_: JsonOpt = False) -> None:
                     r["version"],
                     c.get("name", ""),
                     short(c.get("sha")),
-                    status(c.get("status", "")),
+                    _status(c),
                     ", ".join(f"{a['name']} {a['digest'][7:19]}" for a in c.get("artifacts", [])),
                     c.get("created_by", ""),
                     when(c.get("created_at")),
@@ -137,9 +137,18 @@ def list_(project: str, json_: JsonOpt = False) -> None:
             )
     table(
         f"Releases of {project}",
-        ["release", "candidate", "sha", "build", "artifacts", "by", "at"],
+        ["release", "candidate", "sha", "status", "artifacts", "by", "at"],
         rows,
     )
+
+
+def _status(c: dict[str, Any]) -> str:
+    """The status cell: a veto names who, when and why (it wins over the build status)."""
+    veto = c.get("veto")
+    if not veto:
+        return status(c.get("status", ""))
+    why = f": {veto['reason']}" if veto["reason"] else ""
+    return f"{status('vetoed')} by {veto['by']} {when(veto['at'])}{why}"
 
 
 @app.command("show")
@@ -159,13 +168,13 @@ def show(project: str, version: str, json_: JsonOpt = False) -> None:
             [
                 c["name"],
                 short(c["sha"]),
-                status(c["status"]),
+                _status(c),
                 digests,
                 c["build_log"] or "",
                 c["reason"],
             ]
         )
-    table("Candidates", ["candidate", "sha", "build", "artifacts", "log", "reason"], rows)
+    table("Candidates", ["candidate", "sha", "status", "artifacts", "log", "reason"], rows)
     since = f"since {r['previous_version']}" if r["previous_version"] else "(first release)"
     rows = [
         [

@@ -45,6 +45,11 @@ class DemoServer:
         env.pop("SHIPYARD_TOKEN", None)
         env.pop("SHIPYARD_DATABASE_URL", None)  # the demo is SQLite in its own directory
         argv = [sys.executable, "-m", "shipyard.cli.main", "serve", "--data-dir", str(self.state)]
+        # the sample app's files sit in the demo's directory too (its sweep finds them); as root
+        # they run as an unprivileged user, which must be able to pass through to them
+        argv += ["--work-dir", str(self.state.parent / "work")]
+        if os.geteuid() == 0:
+            self.state.parent.chmod(0o711)
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 [*argv, "--port", str(self.port)],

@@ -67,6 +67,17 @@ checks:
 """
 
 
+def app_python() -> str:
+    """An interpreter the deployed app's user can run: as root the app runs as an unprivileged
+    user, and a virtualenv under /root (0700) is out of its reach; the app needs only the
+    standard library."""
+    for candidate in (sys.executable, "/usr/bin/python3"):
+        real = Path(candidate).resolve()
+        if real.exists() and all(p.stat().st_mode & 0o001 for p in (real, *real.parents)):
+            return candidate
+    return sys.executable
+
+
 class SampleRepo:
     """The repository at ``path``; each method makes one commit and returns its SHA."""
 
@@ -105,7 +116,7 @@ class SampleRepo:
         """A fresh repository with a short history: the service, then its health check."""
         self.path.mkdir(parents=True)
         self.git("init", "-q", "-b", "main")
-        start = f"{shlex.quote(sys.executable)} app.py"
+        start = f"{shlex.quote(app_python())} app.py"
         config = CONFIG.format(project=PROJECT, start=start, port=router_port)
         return [
             self.commit("feat: hello service (#1)", {"app.py": APP, "shipyard.yaml": config}),

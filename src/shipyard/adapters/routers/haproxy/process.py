@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from shipyard.adapters.child_process import child_env
 from shipyard.adapters.routers.haproxy.paths import Paths
 from shipyard.adapters.routers.haproxy.runtime import RuntimeApi, send
 from shipyard.adapters.tools import Tool
@@ -149,8 +150,8 @@ def exclusive(state_dir: Path) -> Iterator[None]:
 
 
 def _env() -> dict[str, str]:
-    """HAProxy needs nothing from the server's environment but where programs are."""
-    return {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")}
+    """HAProxy needs none of the server's configuration: the allowlist every child starts from."""
+    return child_env({})
 
 
 def _reason(result: subprocess.CompletedProcess[str]) -> str:

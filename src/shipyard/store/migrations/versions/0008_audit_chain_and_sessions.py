@@ -8,7 +8,7 @@ row without firing DELETE triggers), on PostgreSQL they also refuse ``TRUNCATE``
 ``sessions`` holds the dashboard's server-side sessions (only hashes of their ids).
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from alembic import op
 import shipyard.store.tables
 
 revision = "0008"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
