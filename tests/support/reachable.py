@@ -20,3 +20,12 @@ def pass_through(path: Path) -> None:
         st = folder.stat()
         if st.st_uid == 0 and st.st_mode & 0o777 == 0o700:
             folder.chmod(0o711)
+
+
+def writable(path: Path) -> Path:
+    """A folder deployed code, hooks and builds may write in (a test's markers): 0777, since as
+    root they run as the unprivileged app user."""
+    path.mkdir(parents=True, exist_ok=True)
+    pass_through(path.parent)
+    path.chmod(0o777)
+    return path

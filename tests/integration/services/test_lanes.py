@@ -12,6 +12,7 @@ from shipyard.domain.auth import Actor, Role
 from shipyard.domain.deployments import DeploymentState
 from shipyard.domain.releases import CandidateStatus
 from shipyard.services import deployments, releases
+from tests.support.reachable import writable
 from tests.support.runtime import first_candidate, memory_runtime, shop_repo, shop_yaml
 
 ADA = Actor("ada", Role.DEPLOYER)
@@ -45,7 +46,7 @@ def test_a_rollback_completes_while_a_slow_build_runs(tmp_path: Path) -> None:
         deployments.deploy(svc, ADA, "shop", second, "staging")
         rt.worker().drain()
 
-        mark = tmp_path / "build-started"
+        mark = writable(tmp_path / "out") / "build-started"
         slow = CONFIG.replace(
             "command: tar", f'env: {{MARK: "{mark}"}}\n  command: touch "$MARK"; sleep 20; tar'
         )

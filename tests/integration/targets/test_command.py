@@ -15,6 +15,7 @@ from shipyard.adapters.targets.local import _alive
 from shipyard.errors import AdapterError, ErrorCode, IntegrityError, InvalidError
 from shipyard.ports.targets import DeployMode, DeploySpec, Identity, Instance
 from tests.integration.targets.conftest import spec_for
+from tests.support.reachable import writable
 
 Make = Callable[..., Path]
 
@@ -245,7 +246,7 @@ def test_identify_hook_names_what_runs_and_its_absence_says_unverified(
     """A command target cannot be looked into: its `identify:` hook says what runs, and without
     one (or when it fails) the candidate last deployed is shown as unverified."""
     target = CommandTarget()
-    live = state_dir / "live"
+    live = writable(state_dir / "out") / "live"
     settings = {"deploy": f'echo "$SHIPYARD_TO_CANDIDATE" > {live}', "identify": f"cat {live}"}
     target.deploy(command_spec(state_dir, "c1", artifacts("1.0.0"), settings))
     assert target.running("shop", "staging", state_dir) == [Instance("c1", "staging")]

@@ -58,11 +58,14 @@ class LocalBuilder:
         if identity is not None:
             # the checkout and the output folder are the build's own; their (private) temporary
             # parents are opened for passing through, not for listing
-            for tree in (request.source_dir, request.artifacts_dir):
-                hand_over(tree, identity)
-                parent = tree.parent.stat()
-                if parent.st_uid == os.geteuid() and parent.st_mode & 0o777 == 0o700:
-                    tree.parent.chmod(0o711)
+            try:
+                for tree in (request.source_dir, request.artifacts_dir):
+                    hand_over(tree, identity)
+                    parent = tree.parent.stat()
+                    if parent.st_uid == os.geteuid() and parent.st_mode & 0o777 == 0o700:
+                        tree.parent.chmod(0o711)
+            except OSError as exc:  # as without run_as: a result, not an exception
+                return BuildResult(False, None, f"build command could not start: {exc}", ())
         request.log_path.parent.mkdir(parents=True, exist_ok=True)
         with request.log_path.open("ab") as log:
             log.write(f"$ {request.command}\n".encode())

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import ClassVar
 
-from shipyard.adapters.metrics.promql import finite, render
+from shipyard.adapters.metrics.promql import check_aware, finite, render
 from shipyard.errors import AdapterError
 from shipyard.ports.metrics import MetricQuery, NoData, Sample
 
@@ -34,6 +34,7 @@ class MemoryProvider:
 
     def query(self, q: MetricQuery, at: datetime) -> Sample | NoData:
         self._check()
+        check_aware(at)
         expression = render(q)
         self.asked.append(expression)
         if expression not in self.values:

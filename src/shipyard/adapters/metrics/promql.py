@@ -20,11 +20,12 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
+from datetime import datetime
 
 from shipyard.errors import InvalidError
 from shipyard.ports.metrics import MetricQuery
 
-__all__ = ["escape_regex", "finite", "render"]
+__all__ = ["check_aware", "escape_regex", "finite", "render"]
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _BARE_TOKEN = re.compile(r"[A-Za-z0-9_:.]+")
@@ -118,3 +119,9 @@ def render(query: MetricQuery | str, variables: Mapping[str, str] | None = None)
 
 def finite(value: float) -> bool:
     return not (math.isnan(value) or math.isinf(value))
+
+
+def check_aware(at: datetime) -> None:
+    """Every provider refuses a time without a timezone (Prometheus could not place it)."""
+    if at.tzinfo is None:
+        raise InvalidError("metric queries need a timezone-aware time")

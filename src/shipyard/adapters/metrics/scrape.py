@@ -31,7 +31,7 @@ import httpx
 import re2
 from prometheus_client.parser import text_string_to_metric_families
 
-from shipyard.adapters.metrics.promql import finite, render
+from shipyard.adapters.metrics.promql import check_aware, finite, render
 from shipyard.errors import AdapterError, InvalidError
 from shipyard.ports.metrics import MetricQuery, NoData, Sample
 
@@ -123,6 +123,7 @@ class ScrapeProvider:
         self._client = client or httpx.Client(timeout=timeout)
 
     def query(self, q: MetricQuery, at: datetime) -> Sample | NoData:
+        check_aware(at)
         expression = render(q)
         groups = self.vector(expression)
         if not groups:

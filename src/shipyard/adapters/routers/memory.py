@@ -44,9 +44,12 @@ class MemoryRouter:
         self.plans[self._key(route)] = plan
         self.applied.append((route, plan))
 
-    def observe(self, route: RouteRef) -> RoutePlan:
+    def _check_running(self, route: RouteRef) -> None:
         if self._key(route) not in self.running:
             raise AdapterError(f"router for {route.project}/{route.environment} is not running")
+
+    def observe(self, route: RouteRef) -> RoutePlan:
+        self._check_running(route)
         return self.plans[self._key(route)]
 
     def serve(
@@ -74,6 +77,8 @@ class MemoryRouter:
         )
 
     def counters(self, route: RouteRef) -> dict[str, Counters]:
+        """Like a real proxy's stats: unreadable (AdapterError) while the router is stopped."""
+        self._check_running(route)
         plan = self.plans.get(self._key(route), RoutePlan(stable=None))
         counts = self.counts.get(self._key(route), {})
         live = [b.candidate for b in (plan.stable, plan.canary) if b is not None]
