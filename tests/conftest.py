@@ -39,6 +39,9 @@ def _reachable_tmp_path(request: pytest.FixtureRequest) -> None:
     if os.geteuid() == 0 and "tmp_path" in request.fixturenames:
         pass_through(request.getfixturevalue("tmp_path"))
 
+# the memory target and router exist for the tests only: registered here, never offered to users
+pytest_plugins = ["tests.support.adapters"]
+
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[postgres.PostgresServer]:

@@ -23,7 +23,7 @@ from shipyard.adapters.clock import SystemClock
 from shipyard.adapters.git.cli import CliGitRepository
 from shipyard.adapters.metrics.registry import make_provider
 from shipyard.adapters.routers.haproxy import HaproxyRouter
-from shipyard.adapters.routers.registry import CountersRegistry, RouterRegistry
+from shipyard.adapters.routers.registry import CountersRegistry, RouterRegistry, missing_binary
 from shipyard.adapters.secrets.aesgcm import AesGcmCipher
 from shipyard.adapters.server_lock import DataDirInUse as DataDirInUse
 from shipyard.adapters.server_lock import ServerLock as ServerLock
@@ -193,6 +193,7 @@ def bootstrap(
         metrics=metrics_for,
         secrets=cipher,
         work_dir=work_dir or default_work_dir(data_dir),
+        router_binary=missing_binary,
     )
     return Runtime(services, engine, data_dir, targets, ledger)
 

@@ -22,7 +22,10 @@ from tests.support.server import ServerProcess
 
 P, ENV, KEY = "shop", "production", "new-checkout"
 USERS = [{"userId": f"user-{i}"} for i in range(200)]
-CONFIG = "project: shop\nmainline: main\nversioning: {scheme: semver, initial: 1.0.0}\n"
+CONFIG = (
+    "project: shop\nmainline: main\nversioning: {scheme: semver, initial: 1.0.0}\n"
+    "environments:\n  - name: production\n"
+)
 
 
 @pytest.fixture

@@ -29,6 +29,7 @@ from shipyard.adapters.clock import SystemClock
 from shipyard.adapters.git.cli import CliGitRepository
 from shipyard.api import errors
 from shipyard.api.routes import flags as flag_routes
+from shipyard.domain.releases import CandidateStatus
 from shipyard.sdk import HttpFlagSource, ShipyardProvider
 from shipyard.services import tokens
 from shipyard.services.context import Services
@@ -44,6 +45,8 @@ CONFIG = """\
 project: shop
 mainline: main
 versioning: {scheme: semver, initial: 1.0.0}
+environments:
+  - name: production
 """
 
 
@@ -94,7 +97,26 @@ def in_process(tmp_path: Path) -> Iterator[Target]:
         }
     )
     with svc.uow() as uow:
-        uow.projects.add(name=P, source="/srv/shop.git", mainline="main", now=svc.clock.now())
+        now = svc.clock.now()
+        project = uow.projects.add(name=P, source="/srv/shop.git", mainline="main", now=now)
+        release = uow.releases.add_release(
+            project=project,
+            version="1.0.0",
+            branch="release/1.0.0",
+            base_sha="a" * 40,
+            actor="ada",
+            now=now,
+        )
+        uow.releases.add_candidate(  # flags live in the environments its shipyard.yaml declares
+            release=release,
+            number=1,
+            name="1.0.0-rc.1",
+            sha="a" * 40,
+            status=CandidateStatus.BUILT,
+            actor="ada",
+            now=now,
+            config_text=CONFIG,
+        )
         uow.commit()
     admin = tokens.bootstrap_admin(svc)
     assert admin is not None

@@ -13,13 +13,14 @@ import pytest
 from tests.support.gitrepo import GitRepo
 from tests.support.server import ServerProcess, ok, running
 
+# nothing is deployed here; a real server refuses the test-only memory kind, so: a no-op command
 CONFIG = """\
 project: shop
 environments:
   - name: staging
-    target: {kind: memory}
+    target: {kind: command, deploy: "true"}
   - name: production
-    target: {kind: memory}
+    target: {kind: command, deploy: "true"}
     requires: [staging]
     protected: true
 """

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from shipyard import __version__
 from shipyard.api import errors
+from shipyard.api.bounds import clean_url
 from shipyard.api.idempotency import IdempotencyMiddleware, document
+from shipyard.api.limits import DEFAULT_MAX_BODY_BYTES, BodyLimit
 from shipyard.api.routes import (
     admin,
     audit,
@@ -22,7 +24,7 @@ from shipyard.services.context import Services
 from shipyard.web import router as dashboard
 
 
-def create_app(services: Services) -> FastAPI:
+def create_app(services: Services, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> FastAPI:
     app = FastAPI(
         title="Shipyard",
         version=__version__,
@@ -31,16 +33,13 @@ def create_app(services: Services) -> FastAPI:
     app.state.services = services
     errors.install(app)
     app.add_middleware(IdempotencyMiddleware, services=services)  # Idempotency-Key on POSTs
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)  # outermost: before anything reads
     document(app)
-    app.include_router(projects.router)
-    app.include_router(admin.router)
-    app.include_router(audit.router)
-    app.include_router(deployments.router)
-    app.include_router(flags.router)
-    app.include_router(rollouts.router)
-    app.include_router(freezes.router)
-    app.include_router(flag_requests.router)
-    app.include_router(secrets.router)
+    apis = (projects, admin, audit, deployments, flags, rollouts, freezes, flag_requests, secrets)
+    for api in apis:
+        app.include_router(
+            api.router, responses=errors.PROBLEM_RESPONSES, dependencies=[Depends(clean_url)]
+        )
     app.include_router(dashboard)  # the web dashboard under /ui (and / redirects there)
 
     @app.get("/healthz", tags=["admin"])

@@ -7,15 +7,35 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from shipyard.api.bounds import MAX_ITEMS, Name, Source
 from shipyard.domain.changelog import ChangelogEntry
 from shipyard.domain.events import Event
 from shipyard.domain.releases import Candidate, Project, Release
 from shipyard.ports.routers import RoutePlan
 
 
+class FieldProblem(BaseModel):
+    field: str = Field(description="dotted path of the field ('' for the whole body)")
+    in_: str = Field(alias="in", description="body, path, query or header")
+    reason: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, with Shipyard's stable ``code`` to branch on."""
+
+    type: str = Field(description="a URI naming the kind of problem")
+    title: str
+    status: int
+    detail: str = Field(description="one line for a person")
+    code: str = Field(description="stable machine-readable code (see shipyard.errors.ErrorCode)")
+    hint: str | None = Field(None, description="what to do about it")
+    details: dict[str, Any] | None = Field(None, description="structured facts, e.g. file and line")
+    errors: list[FieldProblem] | None = Field(None, description="every invalid field (422)")
+
+
 class ProjectIn(BaseModel):
-    source: str = Field(description="absolute path of a git repository on the server, or a URL")
-    name: str | None = None
+    source: Source = Field(description="absolute path of a git repository on the server, or a URL")
+    name: Name | None = None
 
 
 class ProjectOut(BaseModel):
@@ -30,20 +50,20 @@ class ProjectOut(BaseModel):
 
 
 class CutIn(BaseModel):
-    sha: str | None = Field(None, description="mainline commit; default: the mainline tip")
-    version: str | None = None
+    sha: Name | None = Field(None, description="mainline commit; default: the mainline tip")
+    version: Name | None = None
     bump: Literal["major", "minor", "patch"] | None = None
     allow_missing_pick: bool = False
 
 
 class PickIn(BaseModel):
-    shas: list[str] = Field(min_length=1)
+    shas: list[Name] = Field(min_length=1, max_length=MAX_ITEMS)
 
 
 class ArtifactIn(BaseModel):
-    name: str
-    digest: str
-    uri: str | None = None
+    name: Name
+    digest: Name
+    uri: Source | None = None
 
 
 class ArtifactOut(BaseModel):
@@ -158,11 +178,11 @@ class ReleaseDetailOut(ReleaseOut):
 
 
 class TokenIn(BaseModel):
-    user: str
-    role: str
-    emails: list[str] = Field(default=[], max_length=20, description="the user's commit emails")
-    projects: list[str] = Field(default=[], max_length=20, description="empty: every project")
-    environments: list[str] = Field(
+    user: Name
+    role: Name
+    emails: list[Name] = Field(default=[], max_length=20, description="the user's commit emails")
+    projects: list[Name] = Field(default=[], max_length=20, description="empty: every project")
+    environments: list[Name] = Field(
         default=[], max_length=20, description="empty: every environment"
     )
 

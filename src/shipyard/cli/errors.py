@@ -34,6 +34,9 @@ _BY_CODE: dict[str, int] = {
     "lease_lost": EXIT_REFUSED,
     "invalid": EXIT_INVALID,
     "config_invalid": EXIT_INVALID,
+    "too_large": EXIT_INVALID,  # the API's problem codes that are not a ShipyardError
+    "method_not_allowed": EXIT_INVALID,
+    "internal": EXIT_UNAVAILABLE,
     "unauthenticated": EXIT_AUTH,
     "permission_denied": EXIT_AUTH,
     "separation_of_duties": EXIT_AUTH,

@@ -12,6 +12,13 @@ from pydantic import ValidationError
 from shipyard.config.schema import ProjectConfig
 from shipyard.errors import ConfigError
 
+MAX_BYTES = 256 * 1024
+"""A shipyard.yaml is a few KiB; past this it is not a configuration file."""
+MAX_DEPTH = 64
+"""Nesting of mappings and lists; the real schema needs about 8."""
+MAX_NODES = 100_000
+"""Nodes after every alias is expanded: a billion-laughs file is refused before it is walked."""
+
 _CROSS = re.compile(r"^(?P<field>[a-z_][\w\[\].-]*): (?P<reason>.+)$", re.S)
 _REASONS = {
     "extra_forbidden": "unknown field",
@@ -23,16 +30,73 @@ def load_config_file(path: str | Path) -> ProjectConfig:
     """The file at ``path``; a missing file gives the defaults."""
     path = Path(path)
     try:
-        text = path.read_text()
+        data = path.read_bytes()
     except FileNotFoundError:
-        text = ""
-    return load_config(text, str(path))
+        data = b""
+    return load_config(decode_config(data, str(path)), str(path))
+
+
+def decode_config(data: bytes | None, file: str = "shipyard.yaml") -> str:
+    """The file's text: UTF-8, at most ``MAX_BYTES``; otherwise a ConfigError with the line."""
+    data = data or b""
+    if len(data) > MAX_BYTES:
+        raise ConfigError(file, None, "(file)", f"{len(data)} bytes is over the {MAX_BYTES} limit")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            file, line, "(file)", f"not UTF-8 (byte 0x{data[exc.start]:02x}); save it as UTF-8"
+        ) from None
+
+
+def _bounded(text: str, file: str) -> None:
+    """Refuse deep nesting before composing (PyYAML composes recursively)."""
+    if len(text.encode()) > MAX_BYTES:
+        raise ConfigError(file, None, "(file)", f"over the {MAX_BYTES} byte limit")
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                line = event.start_mark.line + 1 if event.start_mark else None
+                raise ConfigError(file, line, "(yaml)", f"nested more than {MAX_DEPTH} levels deep")
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+
+
+def _expanded_size(file: str, root: yaml.Node) -> None:
+    """Count the nodes as the loader will build them (aliases expanded), memoized per node, so
+    an alias bomb costs one pass over its few distinct nodes and is refused."""
+    sizes: dict[int, int] = {}
+
+    def size(node: yaml.Node) -> int:
+        known = sizes.get(id(node))
+        if known is not None:
+            return known
+        total = 1
+        if isinstance(node, yaml.MappingNode):
+            total += sum(size(k) + size(v) for k, v in node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            total += sum(size(v) for v in node.value)
+        if total > MAX_NODES:
+            line = node.start_mark.line + 1
+            raise ConfigError(
+                file, line, "(yaml)", f"expands to more than {MAX_NODES} values (aliases?)"
+            )
+        sizes[id(node)] = total
+        return total
+
+    size(root)
 
 
 def load_config(text: str, file: str = "shipyard.yaml") -> ProjectConfig:
     """Parse and validate; raise ConfigError naming the first problem. Empty text gives defaults."""
     try:
+        _bounded(text, file)
         root = yaml.compose(text, Loader=yaml.SafeLoader)
+        if root is not None:
+            _expanded_size(file, root)
         data = yaml.safe_load(text) if root is not None else {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -48,6 +112,11 @@ def load_config(text: str, file: str = "shipyard.yaml") -> ProjectConfig:
         return ProjectConfig.model_validate(data)
     except ValidationError as exc:
         raise _config_error(file, root, data, exc) from None
+
+
+def line_at(text: str, path: list[int | str]) -> int | None:
+    """1-based line of ``path`` (or its deepest existing parent) in a file that loads."""
+    return _line_of(yaml.compose(text, Loader=yaml.SafeLoader), path)
 
 
 def _no_duplicate_keys(file: str, node: yaml.Node, path: list[int | str]) -> None:

@@ -26,7 +26,8 @@ from pydantic import (
     model_validator,
 )
 
-from shipyard.config.durations import parse_duration
+from shipyard.config.durations import MAX_SECONDS, parse_duration
+from shipyard.config.kinds import RouterKind, TargetKind, check_target_kind
 from shipyard.domain.secrets import MAX_VARIABLES, name_problem, value_problem
 
 __all__ = [
@@ -61,7 +62,7 @@ _DURATION_SCHEMA = {
             "pattern": r"^(\d+(\.\d+)?(ms|s|m|h|d|w))+$",
             "examples": ["90s", "1h30m"],
         },
-        {"type": "number", "minimum": 0},
+        {"type": "number", "minimum": 0, "maximum": MAX_SECONDS},
     ]
 }
 Seconds = Annotated[float, BeforeValidator(parse_duration), WithJsonSchema(_DURATION_SCHEMA)]
@@ -103,7 +104,7 @@ _PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 # --- release management ---------------------------------------------------------------------
@@ -149,7 +150,11 @@ class Target(BaseModel):
     """``kind`` picks the target; the other keys are that target's settings, passed through."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
-    kind: str = "local"
+    kind: Annotated[
+        str,
+        AfterValidator(check_target_kind),
+        WithJsonSchema({"enum": [k.value for k in TargetKind]}),
+    ] = TargetKind.LOCAL.value
 
     def settings(self) -> dict[str, Any]:
         return dict(self.model_extra or {})
@@ -179,13 +184,19 @@ class Target(BaseModel):
                 raise ValueError(f"{key}: unknown field for a {self.kind} target")
         if self.kind == "local":
             instances = s.get("instances", 1)
-            if isinstance(instances, bool) or not isinstance(instances, int) or instances < 1:
-                raise ValueError("instances: must be a whole number >= 1")
+            if (
+                isinstance(instances, bool)
+                or not isinstance(instances, int)
+                or not 1 <= instances <= MAX_INSTANCES
+            ):
+                raise ValueError(f"instances: must be a whole number from 1 to {MAX_INSTANCES}")
         elif not isinstance(s.get("deploy"), str):
             raise ValueError("deploy: the command target needs a deploy command")
         return self
 
 
+MAX_INSTANCES = 100
+"""Instances of one version on one host; more is a typo (``instances: 1e20``)."""
 _TARGET_KEYS = {
     "local": {"start", "instances", "health", "health_timeout", "artifact"},
     "command": {
@@ -287,7 +298,7 @@ Freeze = Annotated[
 class Router(Strict):
     """The proxy in front of the environment; every deployment there moves traffic through it."""
 
-    kind: Literal["haproxy"] = "haproxy"
+    kind: RouterKind = RouterKind.HAPROXY
     port: int = Field(ge=1, le=65535)
     # after traffic leaves a version, its in-flight requests get this long before it is stopped
     drain: Seconds = Field(1.0, ge=0, le=600)

@@ -73,3 +73,12 @@ class TrafficRouter(Protocol):
         """What is live now, read back from the proxy itself."""
 
     def stop(self, route: RouteRef) -> None: ...
+
+
+@dataclass(frozen=True)
+class MissingBinary:
+    """A router kind needs a program this server does not have (found when config is read)."""
+
+    kind: str
+    binary: str
+    install: str  # how to get it, e.g. "apt-get install haproxy"

@@ -13,7 +13,7 @@ from shipyard.ports.clock import Clock
 from shipyard.ports.git import GitRepository
 from shipyard.ports.metrics import MetricProvider, RouterCounters
 from shipyard.ports.repositories import UnitOfWork
-from shipyard.ports.routers import TrafficRouter
+from shipyard.ports.routers import MissingBinary, TrafficRouter
 from shipyard.ports.secrets import SecretCipher
 from shipyard.ports.targets import DeployTarget
 
@@ -34,3 +34,5 @@ class Services:
     metrics: Callable[[Mapping[str, Any] | None], MetricProvider]
     secrets: SecretCipher  # seals and opens secrets with the server's key (outside the database)
     work_dir: Path  # deployed code's own files (unpacked candidates), readable by its user
+    # router kind -> the program it needs and this server lacks (None: nothing missing)
+    router_binary: Callable[[str], MissingBinary | None] = lambda kind: None

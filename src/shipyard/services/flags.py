@@ -33,6 +33,7 @@ from shipyard.errors import (
     ShipyardError,
 )
 from shipyard.ports.repositories import FlagChangeRecord, FlagRecord, FlagRequest, UnitOfWork
+from shipyard.services.config_check import check_declared
 from shipyard.services.context import Services
 from shipyard.services.live_policy import environment_now
 from shipyard.services.releases import get_project
@@ -582,6 +583,9 @@ def create_flag(
     _check_environment(environment)
     _check_key(key)
     with svc.uow() as uow:
+        found = get_project(uow, project)
+    check_declared(svc, found, environment)
+    with svc.uow() as uow:
         proj = get_project(uow, project)
         uow.flags.lock(proj, environment, svc.clock.now())
         if uow.flags.get(proj, environment, key) is not None:
@@ -722,6 +726,9 @@ def set_segments(
     actor.require(Action.DEPLOY, project=project, environment=environment)
     _check_environment(environment)
     checked = check_segments(segments)
+    with svc.uow() as uow:
+        found = get_project(uow, project)
+    check_declared(svc, found, environment)
     with svc.uow() as uow:
         proj = get_project(uow, project)
         now = svc.clock.now()

@@ -6,10 +6,12 @@ import re
 from collections.abc import Sequence
 from pathlib import PurePosixPath
 
+from shipyard.config.loader import decode_config
 from shipyard.domain.auth import Action, Actor
 from shipyard.domain.releases import Project
 from shipyard.errors import ConflictError, InvalidError, NotFoundError
 from shipyard.ports.git import GitRepository
+from shipyard.services.config_check import check_servable
 from shipyard.services.context import Services
 from shipyard.services.project_config import CONFIG_FILE, project_config
 from shipyard.services.releases import get_project
@@ -42,8 +44,9 @@ def add_project(svc: Services, actor: Actor, source: str, *, name: str | None = 
     _check_source(source)
     git = svc.git(source)
     git.refresh()
-    text = (git.read_file(_head(git), CONFIG_FILE) or b"").decode()
+    text = decode_config(git.read_file(_head(git), CONFIG_FILE), CONFIG_FILE)
     cfg = project_config(text)
+    check_servable(svc, text)
     chosen = name or cfg.project or _default_name(source)
     if not _NAME.match(chosen):
         raise InvalidError(

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from shipyard.config.loader import decode_config
 from shipyard.domain import releases as rules
 from shipyard.domain.auth import Action, Actor
 from shipyard.domain.changelog import ChangelogEntry
@@ -26,6 +27,7 @@ from shipyard.domain.versions import (
 from shipyard.errors import NotFoundError
 from shipyard.ports.git import GitRepository, Identity
 from shipyard.ports.repositories import UnitOfWork
+from shipyard.services.config_check import check_servable
 from shipyard.services.context import Services
 from shipyard.services.project_config import ReleaseSettings, release_settings
 
@@ -146,9 +148,10 @@ def _add_candidate(
     return candidate
 
 
-def _config_at(git: GitRepository, sha: str) -> str:
-    text = (git.read_file(sha, CONFIG_FILE) or b"").decode()
+def _config_at(svc: Services, git: GitRepository, sha: str) -> str:
+    text = decode_config(git.read_file(sha, CONFIG_FILE), CONFIG_FILE)
     release_settings(text)  # refuse a commit whose shipyard.yaml is malformed, with file:line:field
+    check_servable(svc, text)  # and one naming a router this server cannot run
     return text
 
 
@@ -173,7 +176,7 @@ def cut_release(
             raise NotFoundError(f"mainline {project.mainline!r} not found in {project.source}")
         target = git.resolve(sha) if sha else mainline_tip
         rules.check_on_mainline(target, project.mainline, git.is_ancestor(target, mainline_tip))
-        config_text = _config_at(git, target)
+        config_text = _config_at(svc, git, target)
         settings = release_settings(config_text)
         releases = uow.releases.list_releases(project)
         known = _versions(releases, settings.scheme)
@@ -232,7 +235,7 @@ def pick(
         plan = git.plan_pick(  # resolves the SHAs itself: UNKNOWN_SHA names the culprit
             release.branch, shas, Identity(actor.user, f"{actor.user}@shipyard")
         )
-        config_text = _config_at(git, plan.new_tip)
+        config_text = _config_at(svc, git, plan.new_tip)
         number = rules.next_candidate_number(uow.releases.candidates(release))
         git.apply_pick(plan)
         try:

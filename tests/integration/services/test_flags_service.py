@@ -14,7 +14,14 @@ from shipyard.adapters.clock import FixedClock
 from shipyard.adapters.git.cli import CliGitRepository
 from shipyard.domain.auth import Actor, Role
 from shipyard.domain.flags import compile_state
-from shipyard.errors import ConflictError, InvalidError, NotFoundError, PermissionDenied
+from shipyard.domain.releases import CandidateStatus
+from shipyard.errors import (
+    ConfigError,
+    ConflictError,
+    InvalidError,
+    NotFoundError,
+    PermissionDenied,
+)
 from shipyard.services import flags
 from shipyard.services.context import Services
 from shipyard.store.database import make_engine, migrate, session_factory
@@ -23,6 +30,7 @@ from shipyard.store.unit_of_work import SqlUnitOfWork
 ADA = Actor("ada", Role.DEPLOYER)
 VIEWER = Actor("vic", Role.VIEWER)
 P, ENV = "shop", "production"
+DECLARED = "environments:\n  - name: staging\n  - name: production\n"
 
 
 @pytest.fixture
@@ -42,7 +50,25 @@ def svc(database_url: str, t0: datetime, tmp_path: Any) -> Iterator[Services]:
         }
     )
     with services.uow() as uow:
-        uow.projects.add(name=P, source="/srv/shop.git", mainline="main", now=t0)
+        project = uow.projects.add(name=P, source="/srv/shop.git", mainline="main", now=t0)
+        release = uow.releases.add_release(
+            project=project,
+            version="1.0.0",
+            branch="release/1.0.0",
+            base_sha="a" * 40,
+            actor="ada",
+            now=t0,
+        )
+        uow.releases.add_candidate(  # flags live in the environments its shipyard.yaml declares
+            release=release,
+            number=1,
+            name="1.0.0-rc.1",
+            sha="a" * 40,
+            status=CandidateStatus.BUILT,
+            actor="ada",
+            now=t0,
+            config_text=DECLARED,
+        )
         uow.commit()
     yield services
     engine.dispose()
@@ -346,3 +372,15 @@ def test_the_summary_says_what_changed() -> None:
     assert flags.summarize(base, moved) == "rollout 1%→5%; strategies changed"
     assert flags.summarize(base, base | {"description": "x"}) == "description changed"
     assert flags.summarize(base, base) == "no visible change"
+
+
+def test_a_flag_for_an_environment_that_does_not_exist_is_refused(svc: Services) -> None:
+    """``flag create shop nope KEY`` used to succeed: flags no application would ever read."""
+    with pytest.raises(ConfigError) as caught:
+        flags.create_flag(svc, ADA, P, "nope", "checkout")
+    assert str(caught.value) == (
+        "shipyard.yaml:1: environments: no environment named 'nope'; declared: staging, production"
+    )
+    with pytest.raises(ConfigError):
+        flags.set_segments(svc, ADA, P, "nope", [])
+    assert events(svc) == []

@@ -17,15 +17,13 @@ from sqlalchemy import select
 from shipyard.adapters.clock import FixedClock
 from shipyard.bootstrap import Runtime
 from shipyard.domain.auth import SYSTEM, Actor, Role
-from shipyard.domain.deployments import DeploymentState
 from shipyard.domain.jobs import RetryPolicy
 from shipyard.domain.releases import CandidateStatus
 from shipyard.engine.worker import Worker
-from shipyard.services import deployments, events, projects, releases, tokens
+from shipyard.errors import ConfigError
+from shipyard.services import projects, releases
 from shipyard.store.tables import JobRow
-from tests.integration.web.conftest import client_of
 from tests.support.gitrepo import GitRepo
-from tests.support.reachable import writable
 from tests.support.runtime import memory_runtime, shop_repo, shop_yaml
 
 ADA = Actor("ada", Role.DEPLOYER)
@@ -88,9 +86,11 @@ def add_and_cut(rt: Runtime, repo: GitRepo) -> str:
     return releases.cut_release(rt.services, ADA, "shop")[1].name
 
 
-def test_a_freeze_of_1e20_seconds_kills_the_build_job_after_the_cap_not_forever(
+def test_a_freeze_of_1e20_seconds_is_refused_at_cut_and_never_becomes_a_job(
     rt: Runtime, clock: FixedClock, tmp_path: Path
 ) -> None:
+    """Once a poison build (OverflowError on every attempt); durations are now bounded to a
+    year when shipyard.yaml is read, so nothing is queued at all."""
     config = shop_yaml("""\
 environments:
   - name: staging
@@ -100,23 +100,10 @@ environments:
       - {cron: "0 0 * * *", duration: 1.0e+20}
 """)
     repo = shop_repo(tmp_path, config)
-    marker = writable(tmp_path / "out") / "builds.txt"
-    repo.commit(
-        "count builds",
-        {"shipyard.yaml": config.replace("tar czf", f"echo x >> {marker} && tar czf")},
-    )
-    candidate = add_and_cut(rt, repo)
-    run_until_settled(rt, clock)
-    (job,) = jobs(rt)
-    assert job[:3] == ("build", "dead", 3)
-    assert "OverflowError" in job[3]
-    assert len(marker.read_text().splitlines()) == 3  # built once per attempt, then never again
-    shown = releases.show_release(rt.services, ADA, "shop", "1.0.0")
-    (cand,) = [c for c in shown.candidates if c.name == candidate]
-    assert cand.status is CandidateStatus.FAILED
-    assert cand.reason.startswith("gave up after 3 attempts: OverflowError")
-    seen = events.list_events(rt.services, ADA, project="shop")
-    assert any(e.kind == "candidate.build_failed" and e.payload.get("dead") for e in seen)
+    with pytest.raises(ConfigError) as caught:
+        add_and_cut(rt, repo)
+    assert caught.value.line == 11 and "at most a year" in caught.value.reason
+    assert jobs(rt) == []
 
 
 def test_a_build_env_with_a_nul_byte_ends_dead_with_its_error(
@@ -135,30 +122,19 @@ environments:
     assert "null byte" in job[3]
 
 
-def test_a_deploy_job_that_overflows_ends_dead_and_frees_the_environment(
+def test_a_deploy_timeout_that_would_overflow_is_refused_at_cut(
     rt: Runtime, clock: FixedClock, tmp_path: Path
 ) -> None:
+    """Once a poison deploy (OverflowError on every attempt); now refused when read."""
     config = shop_yaml("""\
 environments:
   - name: staging
     target: {kind: command, deploy: "true", timeout: 1.0e+20}
 """)
-    candidate = add_and_cut(rt, shop_repo(tmp_path, config))
-    Worker(rt.services, retry_policy=POLICY).drain()  # the build
-    d = deployments.deploy(rt.services, ADA, "shop", candidate, "staging")
-    run_until_settled(rt, clock)
-    done, log = deployments.get_deployment(rt.services, ADA, d.id)
-    assert done.state is DeploymentState.FAILED
-    assert done.outcome.startswith("gave up after 3 attempts: OverflowError")
-    assert jobs(rt)[-1][:3] == ("deploy", "dead", 3)
-    assert "gave up after 3 attempts" in log
-    (history,) = deployments.history(rt.services, ADA, "shop", "staging")
-    assert history.outcome == done.outcome  # what history and the dashboard show
-    viewer = tokens.create_token(rt.services, SYSTEM, user="vera", role="viewer")[1]
-    page = client_of(rt, viewer).get("/ui/projects/shop/deployments")
-    assert page.status_code == 200 and "gave up after 3 attempts: OverflowError" in page.text
-    again = deployments.deploy(rt.services, ADA, "shop", candidate, "staging")  # free again
-    assert again.state is DeploymentState.RUNNING
+    with pytest.raises(ConfigError) as caught:
+        add_and_cut(rt, shop_repo(tmp_path, config))
+    assert caught.value.field == "environments[0].target.timeout"
+    assert jobs(rt) == []
 
 
 def test_a_read_only_artifact_store_fails_the_build_once_with_its_error(

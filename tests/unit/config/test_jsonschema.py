@@ -21,5 +21,5 @@ def test_schema_speaks_yaml_spellings() -> None:
     assert schema["additionalProperties"] is False
     assert set(defs["RangeFreeze"]["properties"]) >= {"from", "to"}
     timeout = defs["Build"]["properties"]["timeout"]
-    assert {"type": "number", "minimum": 0} in timeout["anyOf"]
+    assert {"type": "number", "minimum": 0, "maximum": 366 * 86400} in timeout["anyOf"]
     assert defs["Target"]["additionalProperties"] is True

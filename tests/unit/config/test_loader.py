@@ -271,12 +271,12 @@ def test_target_durations_reach_adapters_as_seconds() -> None:
     cfg = load_config(
         "environments:\n  - name: a\n    target: {kind: local, start: x, health_timeout: 2m}\n"
         "  - name: b\n    target: {kind: command, deploy: d, timeout: 1h}\n"
-        "  - name: c\n    target: {kind: k8s, namespace: shop}\n"
+        "  - name: c\n    target: {kind: memory, namespace: shop}\n"
     )
     a, b, c = cfg.environments
     assert a.target.settings() == {"start": "x", "health_timeout": 120.0}
     assert b.target.settings() == {"deploy": "d", "timeout": 3600.0}
-    assert (c.target.kind, c.target.settings()) == ("k8s", {"namespace": "shop"})
+    assert (c.target.kind, c.target.settings()) == ("memory", {"namespace": "shop"})
 
 
 def test_empty_sections_mean_defaults() -> None:

@@ -4,18 +4,30 @@ which programs they need."""
 from __future__ import annotations
 
 from shipyard.adapters.routers.haproxy import HAPROXY, HaproxyCounters, HaproxyRouter
-from shipyard.adapters.routers.memory import MemoryRouter
 from shipyard.adapters.tools import Tool, missing, require
 from shipyard.errors import InvalidError
 from shipyard.ports.metrics import RouterCounters
-from shipyard.ports.routers import TrafficRouter
+from shipyard.ports.routers import MissingBinary, TrafficRouter
 
-ROUTERS: dict[str, type[TrafficRouter]] = {cls.kind: cls for cls in (HaproxyRouter, MemoryRouter)}
-COUNTERS: dict[str, type[RouterCounters]] = {
-    cls.kind: cls for cls in (HaproxyCounters, MemoryRouter)
-}
+ROUTERS: dict[str, type[TrafficRouter]] = {cls.kind: cls for cls in (HaproxyRouter,)}
+"""What users are offered; a test suite adds the memory router with ``register_router``."""
+COUNTERS: dict[str, type[RouterCounters]] = {cls.kind: cls for cls in (HaproxyCounters,)}
 # the programs a kind runs; a kind not named here needs none
 REQUIREMENTS: dict[str, tuple[Tool, ...]] = {HaproxyRouter.kind: (HAPROXY,)}
+
+
+def register_router(cls: type[TrafficRouter], counters: type[RouterCounters]) -> None:
+    """Make one more kind available (a plugin's, or a test's in-memory twin)."""
+    ROUTERS[cls.kind] = cls
+    COUNTERS[cls.kind] = counters
+
+
+def missing_binary(kind: str) -> MissingBinary | None:
+    """The first program router ``kind`` needs and this server lacks, for reading config
+    (services reach it as ``Services.router_binary``; unknown kinds are the schema's to refuse)."""
+    for tool in missing(REQUIREMENTS.get(kind, ())):
+        return MissingBinary(kind, tool.name, tool.install)
+    return None
 
 
 def _known(kind: str) -> None:

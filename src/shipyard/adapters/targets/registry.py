@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from shipyard.adapters.targets.command import CommandTarget
 from shipyard.adapters.targets.local import LocalTarget
-from shipyard.adapters.targets.memory import MemoryTarget
 from shipyard.errors import InvalidError
 from shipyard.ports.targets import DeployTarget
 
-TARGETS: dict[str, type[DeployTarget]] = {
-    cls.kind: cls for cls in (CommandTarget, LocalTarget, MemoryTarget)
-}
+TARGETS: dict[str, type[DeployTarget]] = {cls.kind: cls for cls in (CommandTarget, LocalTarget)}
+"""What users are offered; a test suite adds the memory target with ``register_target``."""
+
+
+def register_target(cls: type[DeployTarget]) -> None:
+    """Make one more kind available (a plugin's, or a test's in-memory twin)."""
+    TARGETS[cls.kind] = cls
 
 
 def make_target(kind: str) -> DeployTarget:

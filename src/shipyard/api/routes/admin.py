@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Query
 
+from shipyard.api.bounds import MAX_ID, IdPath, Name
 from shipyard.api.deps import Me, Svc
 from shipyard.api.schemas import EventOut, TokenCreatedOut, TokenIn, WhoAmIOut
 from shipyard.errors import InvalidError
@@ -53,7 +54,7 @@ def list_tokens(svc: Svc, me: Me) -> list[dict[str, Any]]:
 
 
 @router.delete("/tokens/{token_id}", status_code=204)
-def revoke_token(token_id: int, svc: Svc, me: Me) -> None:
+def revoke_token(token_id: IdPath, svc: Svc, me: Me) -> None:
     tokens.revoke_token(svc, me, token_id)
 
 
@@ -61,10 +62,10 @@ def revoke_token(token_id: int, svc: Svc, me: Me) -> None:
 def list_events(
     svc: Svc,
     me: Me,
-    project: str | None = None,
+    project: Name | None = None,
     limit: int = Query(100, ge=1, le=1000),
-    after: int = Query(0, ge=0, description="oldest first, above this id"),
-    before: int | None = Query(None, ge=1, description="newest first, below this id"),
+    after: int = Query(0, ge=0, le=MAX_ID, description="oldest first, above this id"),
+    before: int | None = Query(None, ge=1, le=MAX_ID, description="newest first, below this id"),
     newest: bool = Query(False, description="newest first, from the newest event"),
     kind: str | None = Query(
         None, max_length=100, description="a whole kind, or a prefix ending at a dot"

@@ -7,6 +7,7 @@ from datetime import datetime
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from shipyard.api.bounds import IdPath, Name, Text
 from shipyard.api.deps import Me, Svc
 from shipyard.api.schemas import RoutingOut, VetoOut
 from shipyard.domain.changelog import build_changelog
@@ -17,25 +18,25 @@ router = APIRouter(prefix="/api/v1", tags=["deployments"])
 
 
 class DeployIn(BaseModel):
-    candidate: str
-    environment: str
+    candidate: Name
+    environment: Name
     override_freeze: bool = False
-    reason: str = ""
-    policy: str | None = None
+    reason: Text = ""
+    policy: Name | None = None
 
 
 class DecisionIn(BaseModel):
-    comment: str = ""
+    comment: Text = ""
 
 
 class RollbackIn(BaseModel):
-    environment: str
-    reason: str = ""
-    to: str | None = None  # a named earlier good candidate; else the previous one
+    environment: Name
+    reason: Text = ""
+    to: Name | None = None  # a named earlier good candidate; else the previous one
 
 
 class VetoIn(BaseModel):
-    reason: str = ""
+    reason: Text = ""
 
 
 class DeploymentOut(BaseModel):
@@ -146,25 +147,25 @@ def deploy(project: str, body: DeployIn, svc: Svc, me: Me) -> DeploymentOut:
 
 
 @router.get("/projects/{project}/deployments")
-def history(project: str, svc: Svc, me: Me, environment: str | None = None) -> list[DeploymentOut]:
+def history(project: str, svc: Svc, me: Me, environment: Name | None = None) -> list[DeploymentOut]:
     return [DeploymentOut.of(d) for d in deployments.history(svc, me, project, environment)]
 
 
 @router.get("/deployments/{deployment_id}")
-def show(deployment_id: int, svc: Svc, me: Me) -> DeploymentOut:
+def show(deployment_id: IdPath, svc: Svc, me: Me) -> DeploymentOut:
     d, log = deployments.get_deployment(svc, me, deployment_id)
     return DeploymentOut.of(d, log)
 
 
 @router.post("/deployments/{deployment_id}/approve")
-def approve(deployment_id: int, body: DecisionIn, svc: Svc, me: Me) -> DeploymentOut:
+def approve(deployment_id: IdPath, body: DecisionIn, svc: Svc, me: Me) -> DeploymentOut:
     return DeploymentOut.of(
         deployments.decide(svc, me, deployment_id, approve=True, comment=body.comment)
     )
 
 
 @router.post("/deployments/{deployment_id}/reject")
-def reject(deployment_id: int, body: DecisionIn, svc: Svc, me: Me) -> DeploymentOut:
+def reject(deployment_id: IdPath, body: DecisionIn, svc: Svc, me: Me) -> DeploymentOut:
     return DeploymentOut.of(
         deployments.decide(svc, me, deployment_id, approve=False, comment=body.comment)
     )

@@ -13,6 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
+from shipyard.api.bounds import MAX_ITEMS, Json, Name, Text
 from shipyard.api.deps import Me, Svc
 from shipyard.api.routes.flag_requests import FlagRequestOut, pending
 from shipyard.ports.repositories import FlagChangeRecord, FlagRecord, FlagRequest
@@ -22,32 +23,32 @@ router = APIRouter(prefix="/api/v1/projects/{project}/environments/{environment}
 
 
 class FlagCreateIn(BaseModel):
-    key: str
-    description: str = ""
+    key: Name
+    description: Text = ""
     enabled: bool = False
     rollout: float | None = Field(
         None, ge=0, le=100, description="percent of users (sub-percent allowed, e.g. 0.1)"
     )
-    stickiness: str = "default"
-    group_id: str | None = None
-    definition: dict[str, Any] | None = Field(
+    stickiness: Name = "default"
+    group_id: Name | None = None
+    definition: Json | None = Field(
         None, description="a full Unleash feature definition; replaces the fields above"
     )
 
 
 class FlagPatchIn(BaseModel):
     enabled: bool | None = None
-    description: str | None = None
+    description: Text | None = None
 
 
 class RolloutIn(BaseModel):
     percent: float = Field(ge=0, le=100)
-    stickiness: str | None = None
-    group_id: str | None = None
+    stickiness: Name | None = None
+    group_id: Name | None = None
 
 
 class SegmentsIn(BaseModel):
-    segments: list[dict[str, Any]]
+    segments: list[Json] = Field(max_length=MAX_ITEMS)
 
 
 class FlagOut(BaseModel):
@@ -248,11 +249,11 @@ async def flag_stream(
 
 
 class MetricsIn(BaseModel):
-    batch_id: str = Field(
+    batch_id: Name = Field(
         description="picked by the app once per batch and kept for its retries: counted once"
     )
-    app_name: str = ""
-    flags: dict[str, Any] = Field(
+    app_name: Name = ""
+    flags: Json = Field(
         default_factory=dict,
         description='{flag: {variant: {"exposures": n, "outcomes": {"error": n, ...}}}}',
     )
@@ -330,7 +331,7 @@ def replace_flag(
     project: str,
     environment: str,
     key: str,
-    body: dict[str, Any],
+    body: Json,
     svc: Svc,
     me: Me,
     response: Response,

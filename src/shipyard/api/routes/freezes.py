@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
+from shipyard.api.bounds import Clean
 from shipyard.api.deps import Me, Svc
 from shipyard.ports.repositories import ServerFreeze
 from shipyard.services import freezes
@@ -15,8 +17,12 @@ router = APIRouter(prefix="/api/v1", tags=["freezes"])
 
 
 class FreezeIn(BaseModel):
-    reason: str = Field(max_length=500, description="why: shown to whoever the freeze stops")
-    duration: str | None = Field(None, max_length=40, description="from now: 2h, 1h30m, 3d")
+    reason: Annotated[str, Clean] = Field(
+        max_length=500, description="why: shown to whoever the freeze stops"
+    )
+    duration: Annotated[str, Clean] | None = Field(
+        None, max_length=40, description="from now: 2h, 1h30m, 3d"
+    )
     until: datetime | None = Field(None, description="an end time with its UTC offset")
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 
+from shipyard.api.bounds import Offset
 from shipyard.api.deps import Me, Svc
 from shipyard.api.schemas import (
     ArtifactIn,
@@ -83,7 +84,7 @@ def show_candidate(project: str, candidate: str, svc: Svc, me: Me) -> CandidateO
 
 @router.get("/{project}/candidates/{candidate}/log", response_class=PlainTextResponse)
 def build_log(
-    project: str, candidate: str, svc: Svc, me: Me, offset: int = Query(0, ge=0)
+    project: str, candidate: str, svc: Svc, me: Me, offset: Offset = 0
 ) -> PlainTextResponse:
     found = artifacts.get_candidate(svc, me, project, candidate)
     if not found.build_log:

@@ -6,10 +6,11 @@ import math
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from shipyard.analysis.checks import quantile_from_buckets
+from shipyard.api.bounds import IdPath, Text
 from shipyard.api.deps import Me, Svc
 from shipyard.api.routes.deployments import DeploymentOut
 from shipyard.api.schemas import RoutingOut
@@ -239,7 +240,7 @@ class PromoteIn(BaseModel):
 
 
 class AbortIn(BaseModel):
-    reason: str = ""
+    reason: Text = ""
 
 
 class RetryIn(BaseModel):
@@ -247,7 +248,9 @@ class RetryIn(BaseModel):
 
 
 @router.get("/projects/{project}/environments/{environment}/rollout")
-def status(project: str, environment: str, svc: Svc, me: Me, records: int = 10) -> RolloutOut:
+def status(
+    project: str, environment: str, svc: Svc, me: Me, records: int = Query(10, ge=0, le=1000)
+) -> RolloutOut:
     return to_out(rollouts.status(svc, me, project, environment, records=records))
 
 
@@ -286,5 +289,5 @@ def retry(project: str, environment: str, body: RetryIn, svc: Svc, me: Me) -> De
 
 
 @router.get("/projects/{project}/deployments/{deployment_id}/rollout")
-def explain(project: str, deployment_id: int, svc: Svc, me: Me) -> RolloutOut:
+def explain(project: str, deployment_id: IdPath, svc: Svc, me: Me) -> RolloutOut:
     return to_out(rollouts.explain(svc, me, project, deployment_id))

@@ -35,6 +35,12 @@ def serve(
         str | None,
         typer.Option(envvar="SHIPYARD_DATABASE_URL", help="default: SQLite in the data dir"),
     ] = None,
+    max_body_bytes: Annotated[
+        int,
+        typer.Option(
+            envvar="SHIPYARD_MAX_BODY_BYTES", min=1024, help="larger request bodies get a 413"
+        ),
+    ] = 1024 * 1024,
     migration_database_url: Annotated[
         str | None,
         typer.Option(
@@ -101,7 +107,8 @@ def serve(
     # default one would end the process there, leaving the builds running)
     signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
-        config = uvicorn.Config(create_app(runtime.services), log_level="warning")
+        app = create_app(runtime.services, max_body_bytes=max_body_bytes)
+        config = uvicorn.Config(app, log_level="warning")
         uvicorn.Server(config).run(sockets=[sock])
     finally:
         worker.stop()
