@@ -242,7 +242,9 @@ def _instances(w: World) -> list[tuple[int, str]]:
         state = json.loads((w.env_dir / "instances.json").read_text())
     except (OSError, ValueError):
         return []
-    return [(int(i["pid"]), str(i["candidate"])) for i in state["instances"] if _alive(int(i["pid"]))]
+    return [
+        (int(i["pid"]), str(i["candidate"])) for i in state["instances"] if _alive(int(i["pid"]))
+    ]
 
 
 def kill_instance(w: World) -> None:
@@ -339,7 +341,7 @@ def served(cov: Coverage | None = None) -> Counter[str] | None:
     return seen
 
 
-def check(w: World, where: str) -> None:
+def check(w: World, where: str, healed: bool = False) -> None:
     """Record every invariant that does not hold now (see the module docstring)."""
     bad = w.cov.violations
     history = w.history()
@@ -357,13 +359,14 @@ def check(w: World, where: str) -> None:
     latest = w.latest()
     if latest is not None:
         w.cov.phases[latest.phase.value] += 1
-    _haproxy_serves_the_rollout(w, history, steering[0] if steering else None, where)
+    _haproxy_serves_the_rollout(w, history, steering[0] if steering else None, where, healed)
     _status_counts_what_runs(w, where)
 
 
 def _haproxy_serves_the_rollout(
-    w: World, history: list[Deployment], active: Rollout | None, where: str
+    w: World, history: list[Deployment], active: Rollout | None, where: str, healed: bool
 ) -> None:
+    """Only what the rollout allows answers; once faults healed, something answers."""
     if active is not None and active.last_error:
         return  # a tick failed (the router was down): the rollout says why and retries
     if active is not None:
@@ -380,6 +383,8 @@ def _haproxy_serves_the_rollout(
             return  # the newest deployment failed or waits: nothing promised to route
         allowed = {current.candidate}
     got = served(w.cov)
+    if healed and not got:
+        w.cov.violations.append(f"{where}: nothing answers through HAProxy, expected {allowed}")
     if got is None:
         return  # HAProxy is down (a fault); supervision brings it back, checked at the end
     if set(got) - allowed:
@@ -402,8 +407,8 @@ def _status_counts_what_runs(w: World, where: str) -> None:
         reading = row.reading
         assert reading is not None
         shown = Counter({reading.candidate: reading.running} if reading.running else {})
-        shown.update({c: 1 for c in reading.others})
-        real = Counter({c: 1 for c in after if c != reading.candidate})
+        shown.update(dict.fromkeys(reading.others, 1))
+        real = Counter(dict.fromkeys((c for c in after if c != reading.candidate), 1))
         if after[reading.candidate]:
             real[reading.candidate] = after[reading.candidate]
         if before == after and shown == real:
@@ -427,7 +432,7 @@ def heal(w: World, where: str) -> None:
             return
         w.tick(0.5)
     deadline = time.monotonic() + 25
-    with loadgen.Load(f"http://127.0.0.1:{PORT}/", seconds=25, concurrency=2) as load:
+    with loadgen.Load(f"http://127.0.0.1:{PORT}/", seconds=25, concurrency=2):
         while (r := _active(w)) is not None and time.monotonic() < deadline:
             if waits_on_human(r):
                 try:
@@ -443,7 +448,7 @@ def heal(w: World, where: str) -> None:
             f"{where}: rollout {r.id} still {r.phase.value} after healing: {r.last_error}"
         )
     w.tick(0.5)
-    check(w, f"{where} healed")
+    check(w, f"{where} healed", healed=True)
 
 
 def test_rollouts_end_and_haproxy_serves_what_status_says_under_real_faults(
