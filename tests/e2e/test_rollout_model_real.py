@@ -155,11 +155,16 @@ class World:
 
     def latest(self) -> Rollout | None:
         with self.svc.uow() as uow:
-            return uow.rollouts.latest(uow.projects.get("shop"), ENV)  # type: ignore[arg-type]
+            project = uow.projects.get("shop")
+            assert project is not None
+            found: Rollout | None = uow.rollouts.latest(project, ENV)
+            return found
 
     def history(self) -> list[Deployment]:
         with self.svc.uow() as uow:
-            return list(uow.deployments.history(uow.projects.get("shop")))  # type: ignore[arg-type]
+            project = uow.projects.get("shop")
+            assert project is not None
+            return list(uow.deployments.history(project))
 
     def tick(self, seconds: float = TICK_S) -> None:
         """Let the engine run for ``seconds`` of real time (deploy jobs run to their end)."""
@@ -369,6 +374,7 @@ def _haproxy_serves_the_rollout(
     """Only what the rollout allows answers; once faults healed, something answers."""
     if active is not None and active.last_error:
         return  # a tick failed (the router was down): the rollout says why and retries
+    allowed: set[str | None]
     if active is not None:
         want = ro.route_of(active)
         if want.weight >= 100 and want.canary:
@@ -388,8 +394,8 @@ def _haproxy_serves_the_rollout(
     if got is None:
         return  # HAProxy is down (a fault); supervision brings it back, checked at the end
     if set(got) - allowed:
-        bad = f"{where}: HAProxy serves {dict(got)}, the rollout/status says {sorted(map(str, allowed))}"
-        w.cov.violations.append(bad)
+        says = sorted(map(str, allowed))
+        w.cov.violations.append(f"{where}: HAProxy serves {dict(got)}, the rollout says {says}")
 
 
 def _really_running(w: World) -> Counter[str]:
@@ -399,6 +405,7 @@ def _really_running(w: World) -> Counter[str]:
 
 
 def _status_counts_what_runs(w: World, where: str) -> None:
+    said = ""
     for _ in range(3):  # the target's supervisor may restart an instance meanwhile: look again
         before = _really_running(w)
         _, rows = deployments.status(w.svc, ROOT, "shop")
@@ -406,18 +413,17 @@ def _status_counts_what_runs(w: World, where: str) -> None:
         [row] = [x for x in rows if x.environment == ENV]
         reading = row.reading
         assert reading is not None
-        shown = Counter({reading.candidate: reading.running} if reading.running else {})
+        name = reading.candidate or ""
+        shown = Counter({name: reading.running} if reading.running else {})
         shown.update(dict.fromkeys(reading.others, 1))
-        real = Counter(dict.fromkeys((c for c in after if c != reading.candidate), 1))
-        if after[reading.candidate]:
-            real[reading.candidate] = after[reading.candidate]
+        real = Counter(dict.fromkeys((c for c in after if c != name), 1))
+        if after[name]:
+            real[name] = after[name]
         if before == after and shown == real:
             return
+        said = f"{name} x{reading.running} (others {list(reading.others)})"
         time.sleep(0.3)
-    w.cov.violations.append(
-        f"{where}: status reads {reading.candidate} x{reading.running} (others "
-        f"{list(reading.others)}), running: {dict(after)}"
-    )
+    w.cov.violations.append(f"{where}: status reads {said}, running: {dict(after)}")
 
 
 # --- the end of a sequence ------------------------------------------------------------------------
