@@ -51,7 +51,14 @@ from shipyard.services.switchover import (
     rollback_where,
     stable_plan,
 )
-from shipyard.services.traffic import abort_rollout_of, apply_route, begin, drain, observe_route
+from shipyard.services.traffic import (
+    abort_rollout_of,
+    apply_route,
+    begin,
+    drain,
+    observe_route,
+    take_over_warm_colour,
+)
 
 DEPLOY_JOB = "deploy"
 AUTO = "shipyard"  # the actor of automatic promotions
@@ -719,6 +726,7 @@ def complete_deployment(
         payload=_payload(done),
     )
     if done.state is DeploymentState.SUCCEEDED:
+        take_over_warm_colour(uow, project, done, now)  # a rollback to the kept blue-green colour
         replaced = before if before is not None and before.candidate != done.candidate else None
         if done.mode is DeploymentMode.ROLLBACK and replaced is not None:
             uow.deployments.save(dm.transition(replaced, dm.RolledBack(by_deployment=done.id), now))

@@ -164,17 +164,18 @@ def begin(
         requested_by=d.requested_by,
         created_at=now,
     )
-    _take_over_warm_colour(uow, project, d, now)
+    take_over_warm_colour(uow, project, d, now)
     started = ro.start(r, now)
     saved = uow.rollouts.add(project, started.rollout, now)
     record(uow, saved, started.records, now)
     return saved
 
 
-def _take_over_warm_colour(uow: UnitOfWork, project: Project, d: Deployment, now: datetime) -> None:
+def take_over_warm_colour(uow: UnitOfWork, project: Project, d: Deployment, now: datetime) -> None:
     """A promoted blue-green rollout keeps its old colour warm until ``retire_at``. When the new
-    deployment brings that very candidate back, the old rollout must not stop it later: its
-    retirement is handed over (recorded), and the candidate lives on as the new canary."""
+    deployment brings that very candidate back (a new rollout's canary, or a rollback or direct
+    deploy that succeeded), the old rollout must not stop it later: its retirement is handed
+    over (recorded), and the candidate lives on."""
     old = uow.rollouts.latest(project, d.environment)
     if old is None or old.phase is not ro.Phase.PROMOTED or old.old_retired:
         return

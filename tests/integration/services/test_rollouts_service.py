@@ -147,6 +147,32 @@ def kinds(rt: Runtime, deployment_id: int) -> list[str]:
     return [e.record.kind for e in view.records]
 
 
+BLUE_GREEN = CONFIG.replace(
+    "checks:\n", "  bluegreen:\n    strategy: blue_green\n    keep_old_for: 10m\nchecks:\n", 1
+)
+
+
+def test_rollback_to_the_kept_blue_green_colour_still_runs_after_keep_old_for(
+    rt: Runtime, tmp_path: Path, clock: FixedClock, router: MemoryRouter
+) -> None:
+    """The old colour kept warm after a switch was stopped when its time was up, even though a
+    rollback had brought it back meanwhile: nothing ran, status said the rollback succeeded."""
+    rc1, rc2 = release_two(rt, shop_repo(tmp_path, BLUE_GREEN))
+    deployments.deploy(rt.services, ADA, "shop", rc2, "production", policy="bluegreen")
+    drain(rt)
+    rollouts.promote(rt.services, BOB, "shop", "production")
+    drain(rt)
+    assert live(router) == (rc2, None, 0.0)
+    back = deployments.rollback(rt.services, ADA, "shop", "production", reason="checkout broke")
+    drain(rt)
+    assert state(rt, back.id) is DeploymentState.SUCCEEDED
+    clock.advance(seconds=700)  # past keep_old_for
+    drain(rt)
+    assert MemoryTarget.live[REF] == {rc1}
+    assert live(router) == (rc1, None, 0.0)
+    assert kinds(rt, back.id - 1)[-1] == "retired"  # handed over, recorded
+
+
 def test_first_version_takes_all_traffic_without_a_canary(
     rt: Runtime, repo: GitRepo, router: MemoryRouter
 ) -> None:

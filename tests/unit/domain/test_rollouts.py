@@ -30,6 +30,7 @@ from shipyard.domain.rollouts import (
     Phase,
     PolicySpec,
     Record,
+    Retire,
     Rollout,
     RouteIntent,
     Segment,
@@ -38,6 +39,7 @@ from shipyard.domain.rollouts import (
     StepSpec,
     abort,
     decide,
+    ending_effects,
     finish,
     pause,
     promote,
@@ -1028,6 +1030,21 @@ def test_blue_green_first_version_keeps_nothing() -> None:
     r = start(rollout(policy=p, stable=None), T0).rollout
     n = finish(r, at(1)).rollout
     assert (n.retire_at, n.old_retired, n.due_at) == (None, True, None)
+
+
+def test_redeploy_of_the_running_version_with_blue_green_keeps_it_running() -> None:
+    """Redeploying the candidate that serves (stable == canary) has no old colour to keep: it
+    used to be retired keep_old_for later, stopping the only instances, which nothing restarted."""
+    p = PolicySpec.blue_green("s", [], [], keep_old_for_s=600, auto_switch=False)
+    r = start(rollout(policy=p, stable=CANARY), T0).rollout
+    assert r.phase is Phase.PROMOTING
+    assert not any(isinstance(e, Retire) for e in ending_effects(r))
+    d = finish(r, at(1))
+    n = d.rollout
+    assert (n.phase, n.retire_at, n.old_retired, n.due_at) == (Phase.PROMOTED, None, True, None)
+    assert d.records[-1].message == f"{CANARY} serves 100% of traffic"
+    stored = replace(n, old_retired=False, due_at=at(600))  # saved before the fix
+    assert ending_effects(stored) == ()
 
 
 def test_blue_green_failing_preview_checks_abort() -> None:

@@ -118,6 +118,6 @@ def ending_effects(r: Rollout) -> tuple[Effect, ...]:
         return (route,)
     if r.phase is Phase.ABORTING:
         return (route, Drain(), Retire(r.canary))
-    if r.phase is Phase.PROMOTED and not r.old_retired and r.stable:
+    if r.phase is Phase.PROMOTED and not r.old_retired and r.stable and r.stable != r.canary:
         return (Retire(r.stable),)
     return ()

@@ -65,7 +65,8 @@ def _promoted(
     not_done: tuple[str, ...],
     evidence: Mapping[str, Any] | None = None,
 ) -> Decision:
-    keep = r.policy.keep_old_for_s if r.stable else 0.0
+    old = r.stable if r.stable != r.canary else None  # a redeploy has no old colour
+    keep = r.policy.keep_old_for_s if old else 0.0
     retire_at = now + timedelta(seconds=keep) if keep > 0 and not not_done else None
     nxt = replace(
         r,
