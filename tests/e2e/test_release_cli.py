@@ -58,7 +58,13 @@ def server(tmp_path: Path) -> Iterator[ServerProcess]:
 
 def test_first_start_prints_an_admin_token_once(server: ServerProcess, tmp_path: Path) -> None:
     assert server.admin_token.startswith("shy_")
-    assert server.cli("whoami", "--json").json() == {"user": "admin", "role": "admin"}
+    assert server.cli("whoami", "--json").json() == {
+        "user": "admin",
+        "role": "admin",
+        "emails": [],
+        "projects": [],
+        "environments": [],
+    }
     server.stop()
     again = ServerProcess(tmp_path / "data").start()
     try:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.gitrepo import GitRepo
+from tests.support.reachable import writable
 from tests.support.server import ServerProcess, free_port
 
 pytestmark = pytest.mark.slow
@@ -87,8 +88,7 @@ environments:
 
 
 def test_builds_die_with_their_server_and_a_kill_9_leaves_none_behind(tmp_path: Path) -> None:
-    pids = tmp_path / "pids"
-    pids.mkdir()
+    pids = writable(tmp_path / "pids")  # the build runs as the app user and writes its pid
     pidfile = pids / "build.pid"
     env = {"SHIPYARD_LEASE_SECONDS": "2"}
     repo = GitRepo(tmp_path / "shop")
@@ -144,7 +144,7 @@ environments:
 def test_a_deploy_hook_a_killed_server_left_running_is_reaped_at_the_next_start(
     tmp_path: Path,
 ) -> None:
-    pidfile = tmp_path / "hook.pid"
+    pidfile = writable(tmp_path / "out") / "hook.pid"  # the hook runs as the app user
     repo = GitRepo(tmp_path / "shop")
     repo.commit("feat: shop", {"shipyard.yaml": HOOKED % pidfile, "app.py": "x = 1\n"})
     data = tmp_path / "data"

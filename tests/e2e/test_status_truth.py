@@ -22,6 +22,7 @@ import pytest
 
 from shipyard.adapters.targets.local import _alive
 from tests.support import loadgen, sample_service
+from tests.support.reachable import writable
 from tests.support.server import (
     ServerProcess,
     free_port,
@@ -166,7 +167,7 @@ def test_switching_production_from_command_to_local_canary_starts_the_stable_fir
     tmp_path: Path,
 ) -> None:
     port = free_port()
-    live = tmp_path / "live.txt"  # what the command target "deployed"
+    live = writable(tmp_path / "out") / "live.txt"  # what the command target "deployed"
     before = sample_yaml(f"""\
 environments:
   - name: production
