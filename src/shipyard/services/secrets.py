@@ -35,7 +35,7 @@ def _environment(name: str) -> str:
 def set_secret(
     svc: Services, actor: Actor, project: str, environment: str, name: str, value: str
 ) -> SecretInfo:
-    actor.require(Action.DEPLOY)
+    actor.require(Action.DEPLOY, project=project, environment=environment)
     check_name(name, "secret")
     problem = value_problem(value)
     if problem is not None:
@@ -72,7 +72,7 @@ def list_secrets(
 
 
 def remove_secret(svc: Services, actor: Actor, project: str, environment: str, name: str) -> None:
-    actor.require(Action.DEPLOY)
+    actor.require(Action.DEPLOY, project=project, environment=environment)
     with svc.uow() as uow:
         p = get_project(uow, project)
         env = _environment(environment)

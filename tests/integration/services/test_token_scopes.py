@@ -24,7 +24,16 @@ from shipyard.errors import (
     RefusedError,
     ShipyardError,
 )
-from shipyard.services import deployments, events, flags, freezes, projects, releases, rollouts
+from shipyard.services import (
+    deployments,
+    events,
+    flags,
+    freezes,
+    projects,
+    releases,
+    rollouts,
+    secrets,
+)
 from shipyard.services import tokens as token_service
 from tests.support.gitrepo import GitRepo
 
@@ -82,6 +91,8 @@ def test_staging_deployer_cannot_touch_production(runtime: Runtime, shop: str) -
         "freeze": lambda: freezes.add_freeze(
             svc, bob, "shop", "production", reason="x", duration="1h"
         ),
+        "secret set": lambda: secrets.set_secret(svc, bob, "shop", "production", "DB", "x"),
+        "secret rm": lambda: secrets.remove_secret(svc, bob, "shop", "production", "DB"),
     }
     for what, attempt in attempts.items():
         with pytest.raises(PermissionDenied, match="scoped to"):
@@ -91,6 +102,7 @@ def test_staging_deployer_cannot_touch_production(runtime: Runtime, shop: str) -
     staged = deployments.deploy(svc, bob, "shop", shop, "staging")  # redeploy: in scope
     assert staged.environment == "staging"
     assert flags.create_flag(svc, bob, "shop", "staging", "new-cart").key == "new-cart"
+    assert secrets.set_secret(svc, bob, "shop", "staging", "DB", "x").name == "DB"
 
 
 def test_staging_approver_cannot_approve_production(runtime: Runtime, shop: str) -> None:
