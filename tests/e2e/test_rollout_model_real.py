@@ -47,11 +47,11 @@ from shipyard.cli.demo.processes import leftovers, sweep
 from shipyard.domain import rollouts as ro
 from shipyard.domain.auth import Actor, Role
 from shipyard.domain.deployments import Deployment, DeploymentState
-from shipyard.domain.rollouts import Phase, Rollout
+from shipyard.domain.rollouts import Rollout
 from shipyard.engine.worker import Worker
 from shipyard.errors import ShipyardError
 from shipyard.services import deployments, projects, releases, rollouts
-from tests.support import loadgen, sample_service
+from tests.support import loadgen, sample_service, walk
 from tests.support.server import free_port, sample_repo, sample_yaml, stop_environments
 
 pytestmark = pytest.mark.slow
@@ -125,14 +125,9 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
 
 
 @dataclass
-class Coverage:
-    phases: Counter[str] = field(default_factory=Counter)
-    actions: Counter[str] = field(default_factory=Counter)  # tried
-    accepted: Counter[str] = field(default_factory=Counter)  # not refused
-    faults: Counter[str] = field(default_factory=Counter)
+class Coverage(walk.Coverage):
     served: Counter[str] = field(default_factory=Counter)  # probes' answers per candidate
     statuses: Counter[str] = field(default_factory=Counter)  # traffic steps' HTTP statuses
-    violations: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -293,7 +288,6 @@ FAULTS: dict[str, tuple[int, Callable[[World], None]]] = {
     "kill_haproxy": (3, kill_haproxy),
     "engine_restart": (2, engine_restart),
 }
-MOVES = {**ACTIONS, **FAULTS}
 
 
 def describe(w: World) -> str:
@@ -304,15 +298,7 @@ def describe(w: World) -> str:
 
 
 def step(w: World) -> str:
-    names = list(MOVES)
-    name = w.rng.choices(names, weights=[MOVES[n][0] for n in names])[0]
-    (w.cov.faults if name in FAULTS else w.cov.actions)[name] += 1
-    try:
-        MOVES[name][1](w)
-        w.cov.accepted[name] += 1
-        outcome = "ok"
-    except ShipyardError as exc:
-        outcome = f"refused: {exc.message}"  # a valid answer, checked by the invariants
+    name, outcome = walk.take_step(w, w.rng, w.cov, ACTIONS, FAULTS)
     w.tick()
     if TRACE:
         print(f"{name}: {outcome[:90]} | {describe(w)}")
@@ -320,10 +306,6 @@ def step(w: World) -> str:
 
 
 # --- invariants -----------------------------------------------------------------------------------
-
-
-def waits_on_human(r: Rollout) -> bool:
-    return r.phase is Phase.PAUSED and bool(r.pause_reason)
 
 
 def served(cov: Coverage | None = None) -> Counter[str] | None:
@@ -359,7 +341,7 @@ def check(w: World, where: str, healed: bool = False) -> None:
         bad.append(f"{where}: {len(steering)} rollouts steer traffic in {ENV}")
     for r in active:
         w.cov.phases[r.phase.value] += 1
-        if r.due_at is None and not waits_on_human(r):
+        if r.due_at is None and not walk.waits_on_human(r):
             bad.append(f"{where}: rollout {r.id} is {r.phase.value} with no next action")
     latest = w.latest()
     if latest is not None:
@@ -440,7 +422,7 @@ def heal(w: World, where: str) -> None:
     deadline = time.monotonic() + 25
     with loadgen.Load(f"http://127.0.0.1:{PORT}/", seconds=25, concurrency=2):
         while (r := _active(w)) is not None and time.monotonic() < deadline:
-            if waits_on_human(r):
+            if walk.waits_on_human(r):
                 try:
                     rollouts.promote(w.svc, BOB, "shop", ENV, full=True)
                 except ShipyardError as exc:

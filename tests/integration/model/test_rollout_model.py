@@ -50,6 +50,7 @@ from shipyard.ports.metrics import Counters
 from shipyard.ports.routers import RoutePlan, RouteRef
 from shipyard.ports.targets import DeploySpec
 from shipyard.services import deployments, projects, releases, rollouts
+from tests.support import walk
 from tests.support.gitrepo import GitRepo
 from tests.support.runtime import shop_yaml
 
@@ -197,13 +198,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
 
 
 @dataclass
-class Coverage:
-    phases: Counter[str] = field(default_factory=Counter)
+class Coverage(walk.Coverage):
     steps: Counter[str] = field(default_factory=Counter)
-    actions: Counter[str] = field(default_factory=Counter)  # tried
-    accepted: Counter[str] = field(default_factory=Counter)  # not refused
-    faults: Counter[str] = field(default_factory=Counter)
-    violations: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -417,7 +413,6 @@ FAULTS: dict[str, tuple[int, Callable[[World], None]]] = {
     "target_stuck": (1, target_stuck),
     "target_unstuck": (2, target_unstuck),
 }
-MOVES = {**ACTIONS, **FAULTS}
 
 
 def describe(w: World) -> str:
@@ -436,15 +431,7 @@ def describe(w: World) -> str:
 
 
 def step(w: World) -> str:
-    names = list(MOVES)
-    name = w.rng.choices(names, weights=[MOVES[n][0] for n in names])[0]
-    (w.cov.faults if name in FAULTS else w.cov.actions)[name] += 1
-    try:
-        MOVES[name][1](w)
-        w.cov.accepted[name] += 1
-        outcome = "ok"
-    except ShipyardError as exc:
-        outcome = f"refused: {exc.message}"  # a valid answer, checked by the invariants
+    name, outcome = walk.take_step(w, w.rng, w.cov, ACTIONS, FAULTS)
     w.drain()
     if TRACE:
         print(f"{name}: {outcome[:90]} | {describe(w)}")
@@ -456,10 +443,6 @@ def step(w: World) -> str:
 
 def step_kind(step: object) -> str:
     return str(getattr(step, "kind", type(step).__name__))
-
-
-def waits_on_human(r: Rollout) -> bool:
-    return r.phase is Phase.PAUSED and bool(r.pause_reason)
 
 
 def _routed(w: World, d: Deployment | None) -> bool:
@@ -482,7 +465,7 @@ def check(w: World, where: str) -> None:
         bad.append(f"{where}: {len(steering)} rollouts steer traffic in {ENV}")
     for r in active:
         w.cov.phases[r.phase.value] += 1
-        if r.due_at is None and not waits_on_human(r):
+        if r.due_at is None and not walk.waits_on_human(r):
             bad.append(f"{where}: rollout {r.id} is {r.phase.value} with no next action")
     latest = w.latest()
     if latest is not None:
@@ -554,7 +537,7 @@ def _status_is_real(
 
 def converged(r: Rollout | None) -> bool:
     """Ended, waiting on a person, or promoted with the old version kept warm until a time."""
-    if r is None or not r.active or waits_on_human(r):
+    if r is None or not r.active or walk.waits_on_human(r):
         return True
     return r.phase is Phase.PROMOTED and r.due_at is not None
 
@@ -575,9 +558,9 @@ def converge(w: World, where: str) -> None:
     MemoryTarget.unhealthy.clear()
     for _ in range(20):
         r = _active(w)
-        if converged(r) and not (r is not None and waits_on_human(r)):
+        if converged(r) and not (r is not None and walk.waits_on_human(r)):
             break
-        if waits_on_human(r):
+        if walk.waits_on_human(r):
             try:
                 rollouts.promote(w.svc, BOB, "shop", ENV, full=True)
             except ShipyardError as exc:
